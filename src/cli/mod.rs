@@ -1,0 +1,693 @@
+//! The command line: arguments → a validated command → run → exit code (0 ok, 1 a target failed
+//! or a solve did not converge, 2 bad input or I/O). Only this module prints, touches
+//! `std::process` or installs the tracing subscriber.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use tokencge::compile::EquationSystem;
+use tokencge::report::{self, compare, Evaluated};
+use tokencge::scenario::{self, Solution};
+use tokencge::solve::NewtonSettings;
+
+/// The model that runs when no model is named.
+pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tokencge",
+    version,
+    about = "Computable general equilibrium models: MPSGE-style files, calibrated MCP, semismooth Newton"
+)]
+pub struct Cli {
+    /// Log solver iterations (-v: info, -vv: debug, -vvv: trace). RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Convergence tolerance on the largest scaled residual.
+    #[arg(long, global = true, default_value_t = 1e-9)]
+    tolerance: f64,
+    /// Iteration limit of one Newton solve.
+    #[arg(long, global = true, default_value_t = 200)]
+    max_iterations: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Solve the benchmark, one scenario or all of them.
+    Solve {
+        /// Model file (default: models/token_economy.toml).
+        model: Option<PathBuf>,
+        /// Scenario to solve (default: the benchmark).
+        #[arg(long, conflicts_with = "all")]
+        scenario: Option<String>,
+        /// Solve the benchmark and every scenario.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Check benchmark replication, then every target; exit 0 only if all pass.
+    Check {
+        /// Model files (default: models/token_economy.toml).
+        models: Vec<PathBuf>,
+    },
+    /// Describe a model: sectors and nests, commodities, consumers, scenarios.
+    Describe { model: PathBuf },
+    /// Solve scenarios and show them side by side against the benchmark.
+    Compare {
+        model: Option<PathBuf>,
+        /// Comma-separated scenario names (default: all).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
+    Balance {
+        sam: PathBuf,
+        /// Output file (written atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Keep a cell fixed: ROW,COL (repeatable).
+        #[arg(long = "fix", value_name = "ROW,COL")]
+        fix: Vec<String>,
+        /// Keep every cell of an account's row and column fixed (repeatable).
+        #[arg(long = "fix-account", value_name = "ACCOUNT")]
+        fix_account: Vec<String>,
+        /// Minimise relative rather than absolute adjustments.
+        #[arg(long)]
+        relative: bool,
+    },
+    /// Write the model in the plain contract format (SAM references and extensions resolved).
+    Flatten {
+        model: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Exit codes.
+const OK: i32 = 0;
+const FAILED: i32 = 1;
+const BAD_INPUT: i32 = 2;
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command line and returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { BAD_INPUT } else { OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_tracing(cli.verbose);
+    let settings = match NewtonSettings::default()
+        .with_tolerance(cli.tolerance)
+        .and_then(|s| s.with_max_iterations(cli.max_iterations))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Compare {
+        model: None,
+        scenarios: Vec::new(),
+        format: Format::Table,
+    });
+    match command {
+        Command::Solve {
+            model,
+            scenario,
+            all,
+            format,
+        } => cmd_solve(&model_path(model), scenario, all, format, &settings),
+        Command::Check { models } => {
+            let models = if models.is_empty() {
+                vec![PathBuf::from(DEFAULT_MODEL)]
+            } else {
+                models
+            };
+            let mut code = OK;
+            for m in &models {
+                code = code.max(cmd_check(m, &settings));
+            }
+            code
+        }
+        Command::Describe { model } => cmd_describe(&model),
+        Command::Compare {
+            model,
+            scenarios,
+            format,
+        } => cmd_compare(&model_path(model), &scenarios, format, &settings),
+        Command::Balance {
+            sam,
+            output,
+            fix,
+            fix_account,
+            relative,
+        } => cmd_balance(&sam, &output, &fix, &fix_account, relative),
+        Command::Flatten { model, output } => cmd_flatten(&model, &output),
+    }
+}
+
+fn model_path(p: Option<PathBuf>) -> PathBuf {
+    p.unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
+}
+
+fn load(path: &Path) -> Result<EquationSystem, i32> {
+    tokencge::build(path).map_err(|e| {
+        eprintln!("{e}");
+        BAD_INPUT
+    })
+}
+
+/// Writes a file atomically: a temporary file in the same directory, then a rename.
+fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.flush()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Solves one scenario (None = benchmark) and evaluates its report values.
+fn solve_one(
+    system: &mut EquationSystem,
+    index: Option<usize>,
+    settings: &NewtonSettings,
+) -> Result<(Solution, Evaluated), String> {
+    let file = system.model.path.display().to_string();
+    let name = index
+        .map(|i| system.model.scenarios[i].name.clone())
+        .unwrap_or_else(|| "benchmark".into());
+    let setup =
+        scenario::prepare(system, index).map_err(|e| format!("{file}: scenario {name}: {e}"))?;
+    let sol = scenario::solve(system, &setup, settings)
+        .map_err(|e| format!("{file}: scenario {name}: {e}"))?;
+    let ev = report::evaluate(system, &sol).unwrap_or_else(|e| Evaluated {
+        welfare: vec![(f64::NAN, f64::NAN); system.model.consumers.len()],
+        indicators: vec![Err(e.0); system.model.indicators.len()],
+    });
+    Ok((sol, ev))
+}
+
+fn report_non_convergence(system: &EquationSystem, sol: &Solution) {
+    let m = &system.model;
+    eprintln!(
+        "{}: scenario {}: did not converge ({}, residual {:.3e} after {} iterations); worst equations:",
+        m.path.display(),
+        sol.setup.name,
+        sol.status.label(),
+        sol.residual,
+        sol.info.iterations
+    );
+    for &(v, r) in &sol.worst {
+        eprintln!("  {:<44} residual {:.3e}", m.equation_name(v), r);
+    }
+}
+
+fn cmd_solve(
+    path: &Path,
+    scenario: Option<String>,
+    all: bool,
+    format: Format,
+    settings: &NewtonSettings,
+) -> i32 {
+    let mut system = match load(path) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let indices: Vec<Option<usize>> = if all {
+        std::iter::once(None)
+            .chain((0..system.model.scenarios.len()).map(Some))
+            .collect()
+    } else {
+        match scenario.as_deref() {
+            None | Some("benchmark") => vec![None],
+            Some(name) => match system.model.scenario_index(name) {
+                Some(i) => vec![Some(i)],
+                None => {
+                    let known: Vec<&str> = system
+                        .model
+                        .scenarios
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    eprintln!(
+                        "{}: unknown scenario '{name}' (scenarios: benchmark, {})",
+                        path.display(),
+                        known.join(", ")
+                    );
+                    return BAD_INPUT;
+                }
+            },
+        }
+    };
+    let mut code = OK;
+    let mut json_out = Vec::new();
+    let mut csv_out = csv::Writer::from_writer(Vec::new());
+    if format == Format::Csv {
+        let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
+    }
+    let mut text = String::new();
+    for idx in indices {
+        let (sol, ev) = match solve_one(&mut system, idx, settings) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("{e}");
+                return BAD_INPUT;
+            }
+        };
+        if !sol.converged() {
+            report_non_convergence(&system, &sol);
+            code = FAILED;
+        }
+        match format {
+            Format::Json => json_out.push(report::solution_json(&system, &sol, &ev)),
+            Format::Csv => {
+                let _ = report::solution_csv_rows(&system, &sol, &ev, &mut csv_out);
+            }
+            Format::Table => {
+                text.push_str(&report::solution_table(&system, &sol, &ev));
+                text.push('\n');
+            }
+        }
+    }
+    let out = match format {
+        Format::Json => {
+            let v = if json_out.len() == 1 {
+                json_out.pop().unwrap()
+            } else {
+                serde_json::Value::Array(json_out)
+            };
+            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+        }
+        Format::Csv => {
+            String::from_utf8(csv_out.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
+        Format::Table => text,
+    };
+    print!("{out}");
+    code
+}
+
+fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
+    let mut system = match load(path) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let file = path.display().to_string();
+    let setup = match scenario::prepare(&mut system, None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{file}: benchmark: {e}");
+            return BAD_INPUT;
+        }
+    };
+    match report::benchmark_failures(&system, &setup, settings.tolerance) {
+        Ok(bad) if bad.is_empty() => {}
+        Ok(bad) => {
+            eprintln!(
+                "{file}: the benchmark does not replicate: {} function(s) off by more than {:e}:",
+                bad.len(),
+                settings.tolerance
+            );
+            eprint!("{}", report::describe_failures(&system.model, &bad));
+            return BAD_INPUT;
+        }
+        Err(e) => {
+            eprintln!("{file}: the benchmark point cannot be evaluated: {e}");
+            return BAD_INPUT;
+        }
+    }
+    println!(
+        "{file}: benchmark replicates (largest residual ≤ {:e})",
+        settings.tolerance
+    );
+    // Scenarios in the order of their first target, the benchmark first.
+    let mut order: Vec<Option<usize>> = vec![None];
+    for t in &system.model.targets {
+        if !order.contains(&t.scenario) {
+            order.push(t.scenario);
+        }
+    }
+    let mut results = Vec::new();
+    for idx in order {
+        let (sol, _) = match solve_one(&mut system, idx, settings) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("{e}");
+                return BAD_INPUT;
+            }
+        };
+        if !sol.converged() {
+            report_non_convergence(&system, &sol);
+        }
+        tracing::info!(scenario = %sol.setup.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
+        results.extend(report::check_targets(&system, &sol, idx));
+    }
+    let failed = results.iter().filter(|r| !r.pass).count();
+    let w = results
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .min(60);
+    for r in &results {
+        let v = r
+            .value
+            .map(|v| format!("{v:.12}"))
+            .unwrap_or_else(|| "-".into());
+        let name: String = r.name.chars().take(60).collect();
+        let note = if r.note.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", r.note)
+        };
+        println!(
+            "{}  {:<w$}  {:>22}  {}{}",
+            if r.pass { "PASS" } else { "FAIL" },
+            name,
+            v,
+            r.expected,
+            note
+        );
+    }
+    println!(
+        "{file}: {} passed, {} failed",
+        results.len() - failed,
+        failed
+    );
+    if failed > 0 {
+        FAILED
+    } else {
+        OK
+    }
+}
+
+fn cmd_describe(path: &Path) -> i32 {
+    let system = match load(path) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let m = &system.model;
+    let names = m.names();
+    println!("model {}: {}", m.name, m.description);
+    println!(
+        "{} sectors, {} commodities, {} consumers, {} auxiliary, {} parameters, {} scenarios, {} targets; {} variables",
+        m.sectors.len(),
+        m.commodities.len(),
+        m.consumers.len(),
+        m.auxiliaries.len(),
+        m.parameters.len(),
+        m.scenarios.len(),
+        m.targets.len(),
+        m.n_vars()
+    );
+    println!(
+        "numeraire: {}",
+        report::normaliser_name(m, &m.numeraire)
+            .unwrap_or_else(|| "(default: largest-income consumer)".into())
+    );
+    println!(
+        "\ncommodities: {}",
+        m.commodities
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for s in &m.sectors {
+        println!(
+            "\nsector {}{}",
+            s.name,
+            if s.description.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.description)
+            }
+        );
+        fn tree(
+            s: &tokencge::model::Sector,
+            m: &tokencge::model::Model,
+            nest: usize,
+            depth: usize,
+        ) {
+            let n = &s.nests[nest];
+            let label = if n.output { "η" } else { "σ" };
+            println!(
+                "{}{} ({label} = {})",
+                "  ".repeat(depth + 1),
+                n.name,
+                m.names().print(&n.elasticity)
+            );
+            for np in s.netputs.iter().filter(|np| np.nest == nest) {
+                let taxes: Vec<String> = np
+                    .taxes
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "tax {} to {}",
+                            m.names().print(&t.rate),
+                            m.consumers[t.agent].name
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{}{} {} q = {}{}{}",
+                    "  ".repeat(depth + 2),
+                    if np.output { "out" } else { "in " },
+                    m.commodities[np.commodity].name,
+                    m.names().print(&np.quantity),
+                    if np.price == tokencge::expr::Expr::Num(1.0) {
+                        String::new()
+                    } else {
+                        format!(" p = {}", m.names().print(&np.price))
+                    },
+                    if taxes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", taxes.join("; "))
+                    }
+                );
+            }
+            for (j, c) in s.nests.iter().enumerate().skip(2) {
+                if c.parent == Some(nest) {
+                    tree(s, m, j, depth + 1);
+                }
+            }
+        }
+        tree(s, m, 0, 0);
+        tree(s, m, 1, 0);
+    }
+    for c in &m.consumers {
+        println!("\nconsumer {} (σ = {})", c.name, names.print(&c.elasticity));
+        for d in &c.demands {
+            println!(
+                "    demand {} q = {}",
+                m.commodities[d.commodity].name,
+                names.print(&d.quantity)
+            );
+        }
+        for e in &c.endowments {
+            println!(
+                "    endowment {} q = {}",
+                m.commodities[e.commodity].name,
+                names.print(&e.quantity)
+            );
+        }
+    }
+    for a in &m.auxiliaries {
+        println!(
+            "\nauxiliary {} in [{}, {}], start {}: {} = 0",
+            a.name,
+            names.print(&a.lower),
+            names.print(&a.upper),
+            names.print(&a.start),
+            names.print(&a.constraint)
+        );
+    }
+    if !m.scenarios.is_empty() {
+        println!("\nscenarios:");
+        for s in &m.scenarios {
+            println!("  {:<28} {}", s.name, s.description);
+        }
+    }
+    if !system.pruned.is_empty() {
+        println!("\npruned:");
+        for p in &system.pruned {
+            println!("  {}", p.what);
+        }
+    }
+    OK
+}
+
+fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonSettings) -> i32 {
+    let mut system = match load(path) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let mut indices = Vec::new();
+    if names.is_empty() {
+        indices.extend(0..system.model.scenarios.len());
+    } else {
+        for n in names {
+            match system.model.scenario_index(n) {
+                Some(i) => indices.push(i),
+                None => {
+                    eprintln!("{}: unknown scenario '{n}'", path.display());
+                    return BAD_INPUT;
+                }
+            }
+        }
+    }
+    let bench = match solve_one(&mut system, None, settings) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return BAD_INPUT;
+        }
+    };
+    let mut code = OK;
+    if !bench.0.converged() {
+        report_non_convergence(&system, &bench.0);
+        code = FAILED;
+    }
+    let mut sols = Vec::new();
+    for i in indices {
+        match solve_one(&mut system, Some(i), settings) {
+            Ok(v) => {
+                if !v.0.converged() {
+                    report_non_convergence(&system, &v.0);
+                    code = FAILED;
+                }
+                sols.push(v);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return BAD_INPUT;
+            }
+        }
+    }
+    let cmp = compare::build(&system.model, (&bench.0, &bench.1), &sols);
+    match format {
+        Format::Table => print!("{}", cmp.table()),
+        Format::Csv => print!("{}", cmp.csv()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&cmp.json()).unwrap_or_default()
+        ),
+    }
+    code
+}
+
+fn cmd_balance(
+    path: &Path,
+    output: &Path,
+    fix: &[String],
+    fix_account: &[String],
+    relative: bool,
+) -> i32 {
+    use tokencge::sam::{balance, BalanceOptions, Sam};
+    let sam = match Sam::read(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return BAD_INPUT;
+        }
+    };
+    let mut fixed = Vec::new();
+    for f in fix {
+        match f.split_once(',') {
+            Some((r, c)) => fixed.push((r.trim().to_string(), c.trim().to_string())),
+            None => {
+                eprintln!("--fix takes ROW,COL, got '{f}'");
+                return BAD_INPUT;
+            }
+        }
+    }
+    let options = BalanceOptions {
+        relative,
+        fixed,
+        fixed_accounts: fix_account.to_vec(),
+    };
+    let (balanced, rep) = match balance(&sam, &options) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return BAD_INPUT;
+        }
+    };
+    if let Err(e) = balanced.write_csv_atomic(output) {
+        eprintln!("{e}");
+        return BAD_INPUT;
+    }
+    println!(
+        "{}: balanced into {}: {} cell(s) changed, total absolute adjustment {}",
+        path.display(),
+        output.display(),
+        rep.changes.len(),
+        report::fmt(rep.total_abs_adjustment)
+    );
+    for c in &rep.changes {
+        println!(
+            "  {:>8} , {:<8} {:>14} -> {}",
+            c.row,
+            c.col,
+            report::fmt(c.old),
+            report::fmt(c.new)
+        );
+    }
+    OK
+}
+
+fn cmd_flatten(path: &Path, output: &Path) -> i32 {
+    let model = match tokencge::model::load(path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return BAD_INPUT;
+        }
+    };
+    let text = tokencge::flatten::flatten(&model);
+    if let Err(e) = write_atomic(output, text.as_bytes()) {
+        eprintln!("{}: cannot write: {e}", output.display());
+        return BAD_INPUT;
+    }
+    println!("{}: flattened into {}", path.display(), output.display());
+    OK
+}

@@ -1,0 +1,705 @@
+//! Expressions of the model format: parsing, name resolution, evaluation with gradients and
+//! printing.
+//!
+//! A value in a model file may be a number or a string such as `"70 * endow"`. Strings are parsed
+//! once into a [`Syntax`] tree (names still text, with byte spans for diagnostics), then resolved
+//! into an [`Expr`] whose leaves are parameter indices, variable indices in the solver's layout, or
+//! calls of the contract's functions (`demand`, `supply`, ...). Evaluation is forward-mode: it
+//! returns the value and, where asked, the sparse gradient with respect to the solver's variables,
+//! which is how tax rates, endowments and auxiliary constraints that depend on variables enter the
+//! analytic Jacobian.
+
+use std::fmt;
+
+/// A parsed expression before names are resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Syntax {
+    Num(f64),
+    Name {
+        name: String,
+        span: (usize, usize),
+    },
+    Neg(Box<Syntax>),
+    Bin(BinOp, Box<Syntax>, Box<Syntax>),
+    Call {
+        name: String,
+        args: Vec<Syntax>,
+        span: (usize, usize),
+    },
+}
+
+/// Binary operators, in the format's precedence order (`^` binds tightest, right-associative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+}
+
+/// A parse error with the byte offset in the expression text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub offset: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at character {})", self.message, self.offset + 1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Num(f64),
+    Ident(String),
+    Op(char),
+    LParen,
+    RParen,
+    Comma,
+}
+
+fn tokenize(text: &str) -> Result<Vec<(Token, usize, usize)>, ParseError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i] as char;
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if c.is_ascii_digit() || c == '.' {
+            while i < bytes.len() && ((bytes[i] as char).is_ascii_digit() || bytes[i] == b'.') {
+                i += 1;
+            }
+            if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
+                let mut j = i + 1;
+                if j < bytes.len() && (bytes[j] == b'+' || bytes[j] == b'-') {
+                    j += 1;
+                }
+                if j < bytes.len() && (bytes[j] as char).is_ascii_digit() {
+                    i = j;
+                    while i < bytes.len() && (bytes[i] as char).is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+            }
+            let s = &text[start..i];
+            let v: f64 = s.parse().map_err(|_| ParseError {
+                offset: start,
+                message: format!("'{s}' is not a number"),
+            })?;
+            out.push((Token::Num(v), start, i));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            while i < bytes.len()
+                && ((bytes[i] as char).is_ascii_alphanumeric() || bytes[i] == b'_')
+            {
+                i += 1;
+            }
+            out.push((Token::Ident(text[start..i].to_string()), start, i));
+        } else {
+            let tok = match c {
+                '+' | '-' | '*' | '/' | '^' => Token::Op(c),
+                '(' => Token::LParen,
+                ')' => Token::RParen,
+                ',' => Token::Comma,
+                _ => {
+                    return Err(ParseError {
+                        offset: start,
+                        message: format!("unexpected character '{c}'"),
+                    })
+                }
+            };
+            i += c.len_utf8();
+            out.push((tok, start, i));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<(Token, usize, usize)>,
+    pos: usize,
+    end: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.toks.get(self.pos).map(|t| &t.0)
+    }
+    fn offset(&self) -> usize {
+        self.toks.get(self.pos).map(|t| t.1).unwrap_or(self.end)
+    }
+    fn err<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError {
+            offset: self.offset(),
+            message: message.into(),
+        })
+    }
+    // sum := product (('+'|'-') product)*
+    fn sum(&mut self) -> Result<Syntax, ParseError> {
+        let mut lhs = self.product()?;
+        while let Some(Token::Op(c @ ('+' | '-'))) = self.peek().cloned() {
+            self.pos += 1;
+            let rhs = self.product()?;
+            let op = if c == '+' { BinOp::Add } else { BinOp::Sub };
+            lhs = Syntax::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+    // product := unary (('*'|'/') unary)*
+    fn product(&mut self) -> Result<Syntax, ParseError> {
+        let mut lhs = self.unary()?;
+        while let Some(Token::Op(c @ ('*' | '/'))) = self.peek().cloned() {
+            self.pos += 1;
+            let rhs = self.unary()?;
+            let op = if c == '*' { BinOp::Mul } else { BinOp::Div };
+            lhs = Syntax::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+    // unary := ('-'|'+') unary | power ; so -2^2 = -(2^2)
+    fn unary(&mut self) -> Result<Syntax, ParseError> {
+        match self.peek() {
+            Some(Token::Op('-')) => {
+                self.pos += 1;
+                Ok(Syntax::Neg(Box::new(self.unary()?)))
+            }
+            Some(Token::Op('+')) => {
+                self.pos += 1;
+                self.unary()
+            }
+            _ => self.power(),
+        }
+    }
+    // power := atom ('^' unary)?   (right-associative; the exponent may carry a sign)
+    fn power(&mut self) -> Result<Syntax, ParseError> {
+        let base = self.atom()?;
+        if let Some(Token::Op('^')) = self.peek() {
+            self.pos += 1;
+            let exp = self.unary()?;
+            return Ok(Syntax::Bin(BinOp::Pow, Box::new(base), Box::new(exp)));
+        }
+        Ok(base)
+    }
+    fn atom(&mut self) -> Result<Syntax, ParseError> {
+        let Some((tok, start, end)) = self.toks.get(self.pos).cloned() else {
+            return self.err("unexpected end of expression");
+        };
+        self.pos += 1;
+        match tok {
+            Token::Num(v) => Ok(Syntax::Num(v)),
+            Token::LParen => {
+                let inner = self.sum()?;
+                match self.peek() {
+                    Some(Token::RParen) => {
+                        self.pos += 1;
+                        Ok(inner)
+                    }
+                    _ => self.err("expected ')'"),
+                }
+            }
+            Token::Ident(name) => {
+                if let Some(Token::LParen) = self.peek() {
+                    self.pos += 1;
+                    let mut args = Vec::new();
+                    if let Some(Token::RParen) = self.peek() {
+                        self.pos += 1;
+                    } else {
+                        loop {
+                            args.push(self.sum()?);
+                            match self.peek() {
+                                Some(Token::Comma) => self.pos += 1,
+                                Some(Token::RParen) => {
+                                    self.pos += 1;
+                                    break;
+                                }
+                                _ => return self.err("expected ',' or ')' in a function call"),
+                            }
+                        }
+                    }
+                    let close = self.toks[self.pos - 1].2;
+                    Ok(Syntax::Call {
+                        name,
+                        args,
+                        span: (start, close),
+                    })
+                } else {
+                    Ok(Syntax::Name {
+                        name,
+                        span: (start, end),
+                    })
+                }
+            }
+            Token::Op(c) => {
+                self.pos -= 1;
+                self.err(format!("unexpected '{c}'"))
+            }
+            Token::RParen => {
+                self.pos -= 1;
+                self.err("unexpected ')'")
+            }
+            Token::Comma => {
+                self.pos -= 1;
+                self.err("unexpected ','")
+            }
+        }
+    }
+}
+
+/// Parses an expression string of the model format.
+pub fn parse(text: &str) -> Result<Syntax, ParseError> {
+    let toks = tokenize(text)?;
+    if toks.is_empty() {
+        return Err(ParseError {
+            offset: 0,
+            message: "empty expression".into(),
+        });
+    }
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end: text.len(),
+    };
+    let e = p.sum()?;
+    if p.pos < p.toks.len() {
+        return p.err("unexpected text after the expression");
+    }
+    Ok(e)
+}
+
+impl Syntax {
+    /// Visits every name (not function names) with its span.
+    pub fn names(&self, out: &mut Vec<(String, (usize, usize))>) {
+        match self {
+            Syntax::Num(_) => {}
+            Syntax::Name { name, span } => out.push((name.clone(), *span)),
+            Syntax::Neg(a) => a.names(out),
+            Syntax::Bin(_, a, b) => {
+                a.names(out);
+                b.names(out);
+            }
+            Syntax::Call { args, .. } => args.iter().for_each(|a| a.names(out)),
+        }
+    }
+}
+
+/// Which variable kind a resolved name refers to; the index is the position in the layout.
+pub type VarIndex = usize;
+
+/// The contract's functions, with their arguments resolved to ids.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Func {
+    /// Physical input quantity per unit of activity of sector `sector`, summed over its leaves of
+    /// `commodity` (only those under `nest` when given; `None` = all).
+    Demand {
+        sector: usize,
+        commodity: usize,
+        nest: Option<usize>,
+    },
+    /// Physical output quantity per unit of activity, as `Demand`.
+    Supply {
+        sector: usize,
+        commodity: usize,
+        nest: Option<usize>,
+    },
+    Final {
+        consumer: usize,
+        commodity: usize,
+    },
+    Endowment {
+        consumer: usize,
+        commodity: usize,
+    },
+    Revenue {
+        consumer: usize,
+    },
+    Welfare {
+        consumer: usize,
+    },
+    Ev {
+        consumer: usize,
+    },
+}
+
+/// A resolved expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Num(f64),
+    Param(usize),
+    Var(VarIndex),
+    Func(Func),
+    /// A named indicator (an extension): the index into the model's indicator list.
+    Indicator(usize),
+    Neg(Box<Expr>),
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+}
+
+/// A sparse gradient: (variable index, partial derivative), possibly with repeated indices.
+pub type Grad = Vec<(usize, f64)>;
+
+/// What an expression needs from its surroundings to evaluate.
+pub trait EvalContext {
+    fn param(&self, i: usize) -> f64;
+    fn var(&self, i: VarIndex) -> f64;
+    /// Value of a function at the current point; its gradient is pushed into `grad` scaled by
+    /// `scale` when `grad` is given.
+    fn func(&self, f: &Func, scale: f64, grad: Option<&mut Grad>) -> Result<f64, EvalError>;
+    /// Value of an indicator; gradients are not needed for indicators.
+    fn indicator(&self, _i: usize) -> Result<f64, EvalError> {
+        Err(EvalError("indicators are not available here".into()))
+    }
+}
+
+/// A failure while evaluating: a negative base with a non-integer exponent, a division by zero,
+/// or a function that is not available in this context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError(pub String);
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Expr {
+    /// True when the expression has no variables, functions or indicators.
+    pub fn is_parameter_only(&self) -> bool {
+        match self {
+            Expr::Num(_) | Expr::Param(_) => true,
+            Expr::Var(_) | Expr::Func(_) | Expr::Indicator(_) => false,
+            Expr::Neg(a) => a.is_parameter_only(),
+            Expr::Bin(_, a, b) => a.is_parameter_only() && b.is_parameter_only(),
+        }
+    }
+
+    /// True when the expression is a constant (no names at all).
+    pub fn constant(&self) -> Option<f64> {
+        match self {
+            Expr::Num(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Evaluates without a gradient.
+    pub fn eval(&self, ctx: &dyn EvalContext) -> Result<f64, EvalError> {
+        self.eval_grad(ctx, 1.0, None)
+    }
+
+    /// Evaluates; when `grad` is given, pushes `scale ·` the gradient of this expression.
+    pub fn eval_grad(
+        &self,
+        ctx: &dyn EvalContext,
+        scale: f64,
+        grad: Option<&mut Grad>,
+    ) -> Result<f64, EvalError> {
+        match self {
+            Expr::Num(v) => Ok(*v),
+            Expr::Param(i) => Ok(ctx.param(*i)),
+            Expr::Var(i) => {
+                if let Some(g) = grad {
+                    g.push((*i, scale));
+                }
+                Ok(ctx.var(*i))
+            }
+            Expr::Func(f) => ctx.func(f, scale, grad),
+            Expr::Indicator(i) => ctx.indicator(*i),
+            Expr::Neg(a) => Ok(-a.eval_grad(ctx, -scale, grad)?),
+            Expr::Bin(op, a, b) => {
+                let Some(g) = grad else {
+                    let x = a.eval(ctx)?;
+                    let y = b.eval(ctx)?;
+                    return apply(*op, x, y);
+                };
+                match op {
+                    BinOp::Add => {
+                        let x = a.eval_grad(ctx, scale, Some(g))?;
+                        let y = b.eval_grad(ctx, scale, Some(g))?;
+                        Ok(x + y)
+                    }
+                    BinOp::Sub => {
+                        let x = a.eval_grad(ctx, scale, Some(g))?;
+                        let y = b.eval_grad(ctx, -scale, Some(g))?;
+                        Ok(x - y)
+                    }
+                    _ => {
+                        // Product rules need both values first; evaluate each operand's
+                        // gradient unscaled into its own buffer, then combine.
+                        let mut ga = Grad::new();
+                        let mut gb = Grad::new();
+                        let x = a.eval_grad(ctx, 1.0, Some(&mut ga))?;
+                        let y = b.eval_grad(ctx, 1.0, Some(&mut gb))?;
+                        let v = apply(*op, x, y)?;
+                        let (da, db) = match op {
+                            BinOp::Mul => (y, x),
+                            BinOp::Div => (1.0 / y, -x / (y * y)),
+                            BinOp::Pow => {
+                                let da = if y == 0.0 { 0.0 } else { y * x.powf(y - 1.0) };
+                                let db = if gb.is_empty() {
+                                    0.0
+                                } else if x > 0.0 {
+                                    v * x.ln()
+                                } else {
+                                    0.0
+                                };
+                                (da, db)
+                            }
+                            _ => unreachable!(),
+                        };
+                        g.extend(ga.into_iter().map(|(i, d)| (i, d * da * scale)));
+                        g.extend(gb.into_iter().map(|(i, d)| (i, d * db * scale)));
+                        Ok(v)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replaces every parameter by its value, folding constant sub-expressions.
+    pub fn substitute_params(&self, params: &[f64]) -> Expr {
+        match self {
+            Expr::Param(i) => Expr::Num(params[*i]),
+            Expr::Neg(a) => match a.substitute_params(params) {
+                Expr::Num(v) => Expr::Num(-v),
+                e => Expr::Neg(Box::new(e)),
+            },
+            Expr::Bin(op, a, b) => {
+                let a = a.substitute_params(params);
+                let b = b.substitute_params(params);
+                match (&a, &b) {
+                    (Expr::Num(x), Expr::Num(y)) => match apply(*op, *x, *y) {
+                        Ok(v) => Expr::Num(v),
+                        Err(_) => Expr::Bin(*op, Box::new(a), Box::new(b)),
+                    },
+                    _ => Expr::Bin(*op, Box::new(a), Box::new(b)),
+                }
+            }
+            e => e.clone(),
+        }
+    }
+
+    /// Collects the variable indices this expression reads directly.
+    pub fn vars(&self, out: &mut Vec<VarIndex>) {
+        match self {
+            Expr::Var(i) => out.push(*i),
+            Expr::Neg(a) => a.vars(out),
+            Expr::Bin(_, a, b) => {
+                a.vars(out);
+                b.vars(out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Applies a binary operator with the format's error rules.
+pub fn apply(op: BinOp, x: f64, y: f64) -> Result<f64, EvalError> {
+    match op {
+        BinOp::Add => Ok(x + y),
+        BinOp::Sub => Ok(x - y),
+        BinOp::Mul => Ok(x * y),
+        BinOp::Div => {
+            if y == 0.0 {
+                Err(EvalError("division by zero".into()))
+            } else {
+                Ok(x / y)
+            }
+        }
+        BinOp::Pow => {
+            if x < 0.0 && y.fract() != 0.0 {
+                Err(EvalError(format!(
+                    "negative base {x} with non-integer exponent {y}"
+                )))
+            } else {
+                Ok(x.powf(y))
+            }
+        }
+    }
+}
+
+/// Prints a syntax tree back to text, with parentheses wherever precedence needs them. Used by
+/// `flatten` after extensions (`sam()` cells) are replaced by numbers.
+pub fn print(s: &Syntax) -> String {
+    fn prec(s: &Syntax) -> u8 {
+        match s {
+            Syntax::Bin(BinOp::Add | BinOp::Sub, ..) => 1,
+            Syntax::Bin(BinOp::Mul | BinOp::Div, ..) => 2,
+            Syntax::Neg(_) => 3,
+            Syntax::Bin(BinOp::Pow, ..) => 4,
+            _ => 5,
+        }
+    }
+    fn wrap(s: &Syntax, need: u8, strict: bool) -> String {
+        let p = prec(s);
+        let txt = print(s);
+        if p < need || (strict && p == need) {
+            format!("({txt})")
+        } else {
+            txt
+        }
+    }
+    match s {
+        Syntax::Num(v) => {
+            if *v < 0.0 {
+                format!("({})", fmt_num(*v))
+            } else {
+                fmt_num(*v)
+            }
+        }
+        Syntax::Name { name, .. } => name.clone(),
+        Syntax::Neg(a) => format!("-{}", wrap(a, 4, false)),
+        Syntax::Bin(op, a, b) => match op {
+            BinOp::Add => format!("{} + {}", wrap(a, 1, false), wrap(b, 1, true)),
+            BinOp::Sub => format!("{} - {}", wrap(a, 1, false), wrap(b, 1, true)),
+            BinOp::Mul => format!("{} * {}", wrap(a, 2, false), wrap(b, 2, true)),
+            BinOp::Div => format!("{} / {}", wrap(a, 2, false), wrap(b, 2, true)),
+            BinOp::Pow => format!("{}^{}", wrap(a, 5, false), wrap(b, 4, false)),
+        },
+        Syntax::Call { name, args, .. } => {
+            let a: Vec<String> = args.iter().map(print).collect();
+            format!("{name}({})", a.join(", "))
+        }
+    }
+}
+
+/// Formats a number so that it reads back to the same f64.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ctx;
+    impl EvalContext for Ctx {
+        fn param(&self, i: usize) -> f64 {
+            [2.0, 3.0][i]
+        }
+        fn var(&self, i: usize) -> f64 {
+            [1.5, 4.0][i]
+        }
+        fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
+            Err(EvalError("no".into()))
+        }
+    }
+
+    fn num(s: &str) -> f64 {
+        fn conv(s: &Syntax) -> Expr {
+            match s {
+                Syntax::Num(v) => Expr::Num(*v),
+                Syntax::Name { name, .. } => match name.as_str() {
+                    "a" => Expr::Param(0),
+                    "b" => Expr::Param(1),
+                    "x" => Expr::Var(0),
+                    _ => Expr::Var(1),
+                },
+                Syntax::Neg(a) => Expr::Neg(Box::new(conv(a))),
+                Syntax::Bin(o, a, b) => Expr::Bin(*o, Box::new(conv(a)), Box::new(conv(b))),
+                Syntax::Call { .. } => unreachable!(),
+            }
+        }
+        conv(&parse(s).unwrap()).eval(&Ctx).unwrap()
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(num("-2^2"), -4.0);
+        assert_eq!(num("2^3^2"), 512.0);
+        assert_eq!(num("2^-1"), 0.5);
+        assert_eq!(num("1 - 2 - 3"), -4.0);
+        assert_eq!(num("8 / 2 / 2"), 2.0);
+        assert_eq!(num("70 * a + .5e1"), 145.0);
+        assert_eq!(num("(a + b) * 2"), 10.0);
+        assert_eq!(num("1e-3"), 0.001);
+    }
+
+    #[test]
+    fn errors_carry_offsets() {
+        assert_eq!(parse("1 +").unwrap_err().offset, 3);
+        assert_eq!(parse("1 $ 2").unwrap_err().offset, 2);
+        assert!(parse("(1").is_err());
+        assert!(parse("").is_err());
+        assert!(parse("f(1,").is_err());
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let e = Expr::Bin(
+            BinOp::Div,
+            Box::new(Expr::Bin(
+                BinOp::Pow,
+                Box::new(Expr::Var(0)),
+                Box::new(Expr::Var(1)),
+            )),
+            Box::new(Expr::Bin(
+                BinOp::Sub,
+                Box::new(Expr::Var(1)),
+                Box::new(Expr::Num(0.5)),
+            )),
+        );
+        let mut g = Grad::new();
+        let v = e.eval_grad(&Ctx, 2.0, Some(&mut g)).unwrap();
+        let expect = 1.5f64.powf(4.0) / 3.5;
+        assert!((v - expect).abs() < 1e-12);
+        let mut d = [0.0; 2];
+        for (i, x) in g {
+            d[i] += x;
+        }
+        let d0 = 2.0 * 4.0 * 1.5f64.powf(3.0) / 3.5;
+        let d1 = 2.0 * (1.5f64.powf(4.0) * 1.5f64.ln() / 3.5 - 1.5f64.powf(4.0) / 3.5 / 3.5);
+        assert!((d[0] - d0).abs() < 1e-12, "{} {}", d[0], d0);
+        assert!((d[1] - d1).abs() < 1e-12, "{} {}", d[1], d1);
+    }
+
+    fn strip(s: &Syntax) -> Syntax {
+        match s {
+            Syntax::Name { name, .. } => Syntax::Name {
+                name: name.clone(),
+                span: (0, 0),
+            },
+            Syntax::Neg(a) => Syntax::Neg(Box::new(strip(a))),
+            Syntax::Bin(o, a, b) => Syntax::Bin(*o, Box::new(strip(a)), Box::new(strip(b))),
+            Syntax::Call { name, args, .. } => Syntax::Call {
+                name: name.clone(),
+                args: args.iter().map(strip).collect(),
+                span: (0, 0),
+            },
+            n => n.clone(),
+        }
+    }
+
+    #[test]
+    fn print_round_trips() {
+        for s in [
+            "-2^2",
+            "(1 - 2) - 3",
+            "1 - (2 - 3)",
+            "a / (b * 2)",
+            "2^(3^2)",
+            "(2^3)^2",
+            "-(a + b)",
+            "f(a, 1 + 2)",
+        ] {
+            let p = parse(s).unwrap();
+            let q = parse(&print(&p)).unwrap();
+            assert_eq!(print(&p), print(&q), "{s}");
+            assert_eq!(strip(&p), strip(&q), "{s} -> {}", print(&p));
+        }
+    }
+
+    #[test]
+    fn division_by_zero_and_negative_base_are_errors() {
+        assert!(apply(BinOp::Div, 1.0, 0.0).is_err());
+        assert!(apply(BinOp::Pow, -2.0, 0.5).is_err());
+        assert_eq!(apply(BinOp::Pow, -2.0, 2.0).unwrap(), 4.0);
+    }
+}

@@ -1,0 +1,260 @@
+//! `flatten`: writes a model in the plain contract format, every extension resolved — `sam()`
+//! cells and parameter expressions as numbers, indicators inlined into the targets that use them
+//! — so that any implementation of the contract can solve it.
+
+use std::fmt::Write as _;
+
+use crate::expr::Expr;
+use crate::model::{Model, Normaliser, TargetCheck};
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn number(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// Replaces indicator references by their expressions.
+fn inline(model: &Model, e: &Expr) -> Expr {
+    match e {
+        Expr::Indicator(i) => inline(model, &model.indicators[*i].expr),
+        Expr::Neg(a) => Expr::Neg(Box::new(inline(model, a))),
+        Expr::Bin(op, a, b) => {
+            Expr::Bin(*op, Box::new(inline(model, a)), Box::new(inline(model, b)))
+        }
+        other => other.clone(),
+    }
+}
+
+fn value(model: &Model, e: &Expr) -> String {
+    match e {
+        Expr::Num(v) => number(*v),
+        other => quote(&model.names().print(&inline(model, other))),
+    }
+}
+
+fn normaliser(model: &Model, n: Normaliser) -> String {
+    match n {
+        Normaliser::Commodity(c) => model.commodities[c].name.clone(),
+        Normaliser::Consumer(h) => model.consumers[h].name.clone(),
+    }
+}
+
+/// The model as plain contract-format TOML.
+pub fn flatten(model: &Model) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Flattened by tokencge from {}: every extension resolved.",
+        model.path.display()
+    );
+    let names: Vec<String> = model.commodities.iter().map(|c| quote(&c.name)).collect();
+    let _ = writeln!(s, "commodities = [{}]", names.join(", "));
+    let mut starts = Vec::new();
+    for sec in &model.sectors {
+        if sec.start != Expr::Num(1.0) {
+            starts.push(format!("{} = {}", sec.name, value(model, &sec.start)));
+        }
+    }
+    for c in &model.commodities {
+        if c.start != Expr::Num(1.0) {
+            starts.push(format!("{} = {}", c.name, value(model, &c.start)));
+        }
+    }
+    if !starts.is_empty() {
+        let _ = writeln!(s, "start = {{ {} }}", starts.join(", "));
+    }
+    let _ = writeln!(s, "\n[model]\nname = {}", quote(&model.name));
+    if !model.description.is_empty() {
+        let _ = writeln!(s, "description = {}", quote(&model.description));
+    }
+    if let Some(n) = model.numeraire {
+        let _ = writeln!(s, "numeraire = {}", quote(&normaliser(model, n)));
+    }
+    if !model.parameters.is_empty() {
+        let _ = writeln!(s, "\n[parameters]");
+        for p in &model.parameters {
+            let _ = writeln!(s, "{} = {}", p.name, number(p.value));
+        }
+    }
+    for sec in &model.sectors {
+        let _ = writeln!(s, "\n[sectors.{}]", sec.name);
+        if !sec.description.is_empty() {
+            let _ = writeln!(s, "description = {}", quote(&sec.description));
+        }
+        let _ = writeln!(s, "elasticity = {}", value(model, &sec.nests[0].elasticity));
+        let _ = writeln!(
+            s,
+            "transformation = {}",
+            value(model, &sec.nests[1].elasticity)
+        );
+        if sec.nests.len() > 2 {
+            let _ = writeln!(s, "nests = [");
+            for n in &sec.nests[2..] {
+                let parent = &sec.nests[n.parent.unwrap_or(0)].name;
+                let _ = writeln!(
+                    s,
+                    "  {{ name = {}, parent = {}, elasticity = {} }},",
+                    quote(&n.name),
+                    quote(parent),
+                    value(model, &n.elasticity)
+                );
+            }
+            let _ = writeln!(s, "]");
+        }
+        for (label, output) in [("inputs", false), ("outputs", true)] {
+            let list: Vec<String> = sec
+                .netputs
+                .iter()
+                .filter(|np| np.output == output)
+                .map(|np| {
+                    let mut t = format!(
+                        "{{ commodity = {}, quantity = {}, price = {}, nest = {}",
+                        quote(&model.commodities[np.commodity].name),
+                        value(model, &np.quantity),
+                        value(model, &np.price),
+                        quote(&sec.nests[np.nest].name)
+                    );
+                    if !np.taxes.is_empty() {
+                        let taxes: Vec<String> = np
+                            .taxes
+                            .iter()
+                            .map(|tx| {
+                                format!(
+                                    "{{ agent = {}, rate = {} }}",
+                                    quote(&model.consumers[tx.agent].name),
+                                    value(model, &tx.rate)
+                                )
+                            })
+                            .collect();
+                        let _ = write!(t, ", taxes = [{}]", taxes.join(", "));
+                    }
+                    t.push_str(" }");
+                    t
+                })
+                .collect();
+            if !list.is_empty() {
+                let _ = writeln!(s, "{label} = [\n  {},\n]", list.join(",\n  "));
+            }
+        }
+    }
+    for c in &model.consumers {
+        let _ = writeln!(s, "\n[consumers.{}]", c.name);
+        if !c.description.is_empty() {
+            let _ = writeln!(s, "description = {}", quote(&c.description));
+        }
+        let _ = writeln!(s, "elasticity = {}", value(model, &c.elasticity));
+        let d: Vec<String> = c
+            .demands
+            .iter()
+            .map(|d| {
+                format!(
+                    "{{ commodity = {}, quantity = {}, price = {} }}",
+                    quote(&model.commodities[d.commodity].name),
+                    value(model, &d.quantity),
+                    value(model, &d.price)
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "demands = [\n  {},\n]", d.join(",\n  "));
+        if !c.endowments.is_empty() {
+            let e: Vec<String> = c
+                .endowments
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{{ commodity = {}, quantity = {} }}",
+                        quote(&model.commodities[e.commodity].name),
+                        value(model, &e.quantity)
+                    )
+                })
+                .collect();
+            let _ = writeln!(s, "endowments = [\n  {},\n]", e.join(",\n  "));
+        }
+    }
+    for a in &model.auxiliaries {
+        let _ = writeln!(s, "\n[auxiliary.{}]", a.name);
+        if !a.description.is_empty() {
+            let _ = writeln!(s, "description = {}", quote(&a.description));
+        }
+        let _ = writeln!(
+            s,
+            "start = {}\nlower = {}\nupper = {}\nconstraint = {}",
+            value(model, &a.start),
+            value(model, &a.lower),
+            value(model, &a.upper),
+            value(model, &a.constraint)
+        );
+    }
+    for sc in &model.scenarios {
+        let _ = writeln!(s, "\n[scenarios.{}]", sc.name);
+        if !sc.description.is_empty() {
+            let _ = writeln!(s, "description = {}", quote(&sc.description));
+        }
+        if !sc.parameters.is_empty() {
+            let p: Vec<String> = sc
+                .parameters
+                .iter()
+                .map(|&(i, v)| format!("{} = {}", model.parameters[i].name, number(v)))
+                .collect();
+            let _ = writeln!(s, "parameters = {{ {} }}", p.join(", "));
+        }
+        if let Some(n) = sc.numeraire {
+            let _ = writeln!(s, "numeraire = {}", quote(&normaliser(model, n)));
+        }
+        if !sc.fix.is_empty() {
+            let f: Vec<String> = sc
+                .fix
+                .iter()
+                .map(|(v, e)| format!("{} = {}", model.var_name(*v), value(model, e)))
+                .collect();
+            let _ = writeln!(s, "fix = {{ {} }}", f.join(", "));
+        }
+    }
+    for t in &model.targets {
+        let _ = writeln!(s, "\n[[targets]]\nname = {}", quote(&t.name));
+        let scen = t
+            .scenario
+            .map(|i| model.scenarios[i].name.clone())
+            .unwrap_or_else(|| "benchmark".into());
+        let _ = writeln!(s, "scenario = {}", quote(&scen));
+        let _ = writeln!(
+            s,
+            "expr = {}",
+            quote(&model.names().print(&inline(model, &t.expr)))
+        );
+        match &t.check {
+            TargetCheck::Value {
+                value: v,
+                tolerance,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "value = {}\ntolerance = {}",
+                    value(model, v),
+                    value(model, tolerance)
+                );
+            }
+            TargetCheck::Range { min, max } => {
+                if let Some(m) = min {
+                    let _ = writeln!(s, "min = {}", value(model, m));
+                }
+                if let Some(m) = max {
+                    let _ = writeln!(s, "max = {}", value(model, m));
+                }
+            }
+        }
+    }
+    s
+}

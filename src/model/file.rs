@@ -1,0 +1,191 @@
+//! The serde mirror of a model file (`ModelFile`). Every field is spanned so that validation can
+//! name the line of whatever it rejects; unknown fields are rejected by serde itself.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A number or an expression string, as written.
+pub type RawValue = Spanned<toml::Value>;
+/// A name → value table (`[parameters]`, `start`, `fix`, scenario `parameters`), `description`
+/// reserved.
+pub type RawTable = Spanned<IndexMap<String, RawValue>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub commodities: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub start: Option<RawTable>,
+    pub model: Spanned<ModelSection>,
+    #[serde(default)]
+    pub parameters: Option<RawTable>,
+    #[serde(default)]
+    pub sam: Option<Spanned<SamSection>>,
+    #[serde(default)]
+    pub sectors: IndexMap<String, Spanned<SectorFile>>,
+    #[serde(default)]
+    pub consumers: IndexMap<String, Spanned<ConsumerFile>>,
+    #[serde(default)]
+    pub auxiliary: IndexMap<String, Spanned<AuxFile>>,
+    #[serde(default)]
+    pub scenarios: IndexMap<String, Spanned<ScenarioFile>>,
+    #[serde(default)]
+    pub targets: Vec<Spanned<TargetFile>>,
+    #[serde(default)]
+    pub indicators: Option<RawTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub numeraire: Option<Spanned<String>>,
+}
+
+/// Extension: a social accounting matrix whose cells `sam(ROW, COL)` may stand in expressions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamSection {
+    pub file: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Relative tolerance of the balance check (default 1e-9).
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectorFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub elasticity: Option<RawValue>,
+    #[serde(default)]
+    pub transformation: Option<RawValue>,
+    #[serde(default)]
+    pub nests: Vec<Spanned<NestFile>>,
+    #[serde(default)]
+    pub inputs: Vec<Spanned<NetputFile>>,
+    #[serde(default)]
+    pub outputs: Vec<Spanned<NetputFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NestFile {
+    pub name: Spanned<String>,
+    pub parent: Spanned<String>,
+    #[serde(default)]
+    pub elasticity: Option<RawValue>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetputFile {
+    pub commodity: Spanned<String>,
+    pub quantity: RawValue,
+    #[serde(default)]
+    pub price: Option<RawValue>,
+    #[serde(default)]
+    pub nest: Option<Spanned<String>>,
+    #[serde(default)]
+    pub taxes: Vec<Spanned<TaxFile>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxFile {
+    pub agent: Spanned<String>,
+    pub rate: RawValue,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub elasticity: Option<RawValue>,
+    #[serde(default)]
+    pub demands: Vec<Spanned<DemandFile>>,
+    #[serde(default)]
+    pub endowments: Vec<Spanned<EndowmentFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandFile {
+    pub commodity: Spanned<String>,
+    pub quantity: RawValue,
+    #[serde(default)]
+    pub price: Option<RawValue>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndowmentFile {
+    pub commodity: Spanned<String>,
+    pub quantity: RawValue,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuxFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub start: Option<RawValue>,
+    #[serde(default)]
+    pub lower: Option<RawValue>,
+    #[serde(default)]
+    pub upper: Option<RawValue>,
+    pub constraint: RawValue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<RawTable>,
+    #[serde(default)]
+    pub numeraire: Option<Spanned<String>>,
+    #[serde(default)]
+    pub fix: Option<RawTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub scenario: Option<Spanned<String>>,
+    pub expr: RawValue,
+    #[serde(default)]
+    pub value: Option<RawValue>,
+    #[serde(default)]
+    pub tolerance: Option<RawValue>,
+    #[serde(default)]
+    pub min: Option<RawValue>,
+    #[serde(default)]
+    pub max: Option<RawValue>,
+    #[serde(default)]
+    pub description: Option<String>,
+}

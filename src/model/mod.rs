@@ -1,0 +1,382 @@
+//! Model files: parsing (`file`), validation into a [`Model`] with names resolved to ids, and the
+//! diagnostics that bad input gets.
+//!
+//! Validation collects every problem it finds, each with the file, line, column and field, so a
+//! modeller fixes a file in one pass rather than one error per run.
+
+pub mod file;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::expr::Expr;
+
+pub use validate::{load, load_str};
+
+/// One problem in a model file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field, e.g. `sectors.X.inputs[1].quantity`.
+    pub field: String,
+    pub message: String,
+}
+
+/// A model file that could not be loaded: every diagnostic found, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadError {
+    pub file: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if d.line == 0 {
+                write!(f, "{}: {}: {}", self.file, d.field, d.message)?;
+            } else if d.field.is_empty() {
+                write!(f, "{}:{}:{}: {}", self.file, d.line, d.column, d.message)?;
+            } else {
+                write!(
+                    f,
+                    "{}:{}:{}: {}: {}",
+                    self.file, d.line, d.column, d.field, d.message
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A validated model: every name resolved, every expression checked for what may stand where.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub description: String,
+    /// The file it was read from (for messages and relative data paths).
+    pub path: PathBuf,
+    pub parameters: Vec<Parameter>,
+    pub commodities: Vec<Commodity>,
+    pub sectors: Vec<Sector>,
+    pub consumers: Vec<Consumer>,
+    pub auxiliaries: Vec<Auxiliary>,
+    pub numeraire: Option<Normaliser>,
+    pub scenarios: Vec<Scenario>,
+    pub targets: Vec<Target>,
+    pub indicators: Vec<Indicator>,
+    /// The SAM the file referred to, if any (already resolved into numbers).
+    pub sam: Option<SamSource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SamSource {
+    /// The path as written in the model file.
+    pub written: String,
+    pub resolved: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Commodity {
+    pub name: String,
+    /// Benchmark price level (parameter expression; default 1).
+    pub start: Expr,
+}
+
+/// A production block. `nests[0]` is the input root `s`, `nests[1]` the output root `t`.
+#[derive(Debug, Clone)]
+pub struct Sector {
+    pub name: String,
+    pub description: String,
+    /// Benchmark activity level (default 1).
+    pub start: Expr,
+    pub nests: Vec<Nest>,
+    pub netputs: Vec<Netput>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Nest {
+    pub name: String,
+    pub parent: Option<usize>,
+    /// σ for input nests, η for output nests (parameter expression).
+    pub elasticity: Expr,
+    pub output: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Netput {
+    pub commodity: usize,
+    pub quantity: Expr,
+    /// Reference price (tax-inclusive for inputs, net of tax for outputs).
+    pub price: Expr,
+    pub nest: usize,
+    pub taxes: Vec<Tax>,
+    pub output: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tax {
+    pub agent: usize,
+    /// May depend on variables (endogenous taxes).
+    pub rate: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub name: String,
+    pub description: String,
+    pub elasticity: Expr,
+    pub demands: Vec<FinalDemand>,
+    pub endowments: Vec<Endowment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FinalDemand {
+    pub commodity: usize,
+    pub quantity: Expr,
+    pub price: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Endowment {
+    pub commodity: usize,
+    /// May be negative and may depend on variables.
+    pub quantity: Expr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Auxiliary {
+    pub name: String,
+    pub description: String,
+    pub start: Expr,
+    pub lower: Expr,
+    pub upper: Expr,
+    pub constraint: Expr,
+}
+
+/// What normalises prices: a commodity fixed at its start price or a consumer at its benchmark
+/// income.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normaliser {
+    Commodity(usize),
+    Consumer(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// Parameter overrides (index, value), in file order.
+    pub parameters: Vec<(usize, f64)>,
+    pub numeraire: Option<Normaliser>,
+    /// Fixed variables (layout index, parameter expression).
+    pub fix: Vec<(usize, Expr)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    /// `None` is the benchmark (the model as written).
+    pub scenario: Option<usize>,
+    pub expr: Expr,
+    pub text: String,
+    pub check: TargetCheck,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum TargetCheck {
+    Value {
+        value: Expr,
+        tolerance: Expr,
+    },
+    Range {
+        min: Option<Expr>,
+        max: Option<Expr>,
+    },
+}
+
+/// Extension: a named expression reported beside the solution.
+#[derive(Debug, Clone)]
+pub struct Indicator {
+    pub name: String,
+    pub expr: Expr,
+    pub text: String,
+}
+
+/// The kind of a solver variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    Sector,
+    Commodity,
+    Consumer,
+    Auxiliary,
+}
+
+impl Model {
+    /// Number of solver variables: sectors, commodities, consumers, auxiliaries, in that order.
+    pub fn n_vars(&self) -> usize {
+        self.sectors.len() + self.commodities.len() + self.consumers.len() + self.auxiliaries.len()
+    }
+    pub fn sector_var(&self, s: usize) -> usize {
+        s
+    }
+    pub fn commodity_var(&self, c: usize) -> usize {
+        self.sectors.len() + c
+    }
+    pub fn consumer_var(&self, h: usize) -> usize {
+        self.sectors.len() + self.commodities.len() + h
+    }
+    pub fn aux_var(&self, a: usize) -> usize {
+        self.sectors.len() + self.commodities.len() + self.consumers.len() + a
+    }
+    /// Kind and index within its kind of a layout index.
+    pub fn var_kind(&self, v: usize) -> (VarKind, usize) {
+        let (s, c, h) = (
+            self.sectors.len(),
+            self.commodities.len(),
+            self.consumers.len(),
+        );
+        if v < s {
+            (VarKind::Sector, v)
+        } else if v < s + c {
+            (VarKind::Commodity, v - s)
+        } else if v < s + c + h {
+            (VarKind::Consumer, v - s - c)
+        } else {
+            (VarKind::Auxiliary, v - s - c - h)
+        }
+    }
+    pub fn var_name(&self, v: usize) -> &str {
+        match self.var_kind(v) {
+            (VarKind::Sector, i) => &self.sectors[i].name,
+            (VarKind::Commodity, i) => &self.commodities[i].name,
+            (VarKind::Consumer, i) => &self.consumers[i].name,
+            (VarKind::Auxiliary, i) => &self.auxiliaries[i].name,
+        }
+    }
+    /// Name of the equation paired with variable `v`, for messages.
+    pub fn equation_name(&self, v: usize) -> String {
+        match self.var_kind(v) {
+            (VarKind::Sector, i) => format!("zero profit of {}", self.sectors[i].name),
+            (VarKind::Commodity, i) => format!("market clearance of {}", self.commodities[i].name),
+            (VarKind::Consumer, i) => format!("income balance of {}", self.consumers[i].name),
+            (VarKind::Auxiliary, i) => format!("constraint of {}", self.auxiliaries[i].name),
+        }
+    }
+    pub fn scenario_index(&self, name: &str) -> Option<usize> {
+        self.scenarios.iter().position(|s| s.name == name)
+    }
+    pub fn param_values(&self) -> Vec<f64> {
+        self.parameters.iter().map(|p| p.value).collect()
+    }
+    /// The name of every solver variable, parameter and indicator, by kind, for printing
+    /// expressions back to text.
+    pub fn names(&self) -> Names<'_> {
+        Names { model: self }
+    }
+    pub fn source_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// Prints resolved expressions with the model's names.
+pub struct Names<'a> {
+    model: &'a Model,
+}
+
+impl Names<'_> {
+    /// Writes an expression as text of the contract's format.
+    pub fn print(&self, e: &Expr) -> String {
+        use crate::expr::{fmt_num, BinOp, Func};
+        let m = self.model;
+        fn prec(e: &Expr) -> u8 {
+            match e {
+                Expr::Bin(BinOp::Add | BinOp::Sub, ..) => 1,
+                Expr::Bin(BinOp::Mul | BinOp::Div, ..) => 2,
+                Expr::Neg(_) => 3,
+                Expr::Bin(BinOp::Pow, ..) => 4,
+                Expr::Num(v) if *v < 0.0 => 3,
+                _ => 5,
+            }
+        }
+        let wrap = |e: &Expr, need: u8, strict: bool| {
+            let p = prec(e);
+            let t = self.print(e);
+            if p < need || (strict && p == need) {
+                format!("({t})")
+            } else {
+                t
+            }
+        };
+        let nest = |s: usize, n: &Option<usize>| match n {
+            None => String::new(),
+            Some(n) => format!(", {}", m.sectors[s].nests[*n].name),
+        };
+        match e {
+            Expr::Num(v) => fmt_num(*v),
+            Expr::Param(i) => m.parameters[*i].name.clone(),
+            Expr::Var(v) => m.var_name(*v).to_string(),
+            Expr::Indicator(i) => m.indicators[*i].name.clone(),
+            Expr::Func(f) => match f {
+                Func::Demand {
+                    sector,
+                    commodity,
+                    nest: n,
+                } => format!(
+                    "demand({}, {}{})",
+                    m.sectors[*sector].name,
+                    m.commodities[*commodity].name,
+                    nest(*sector, n)
+                ),
+                Func::Supply {
+                    sector,
+                    commodity,
+                    nest: n,
+                } => format!(
+                    "supply({}, {}{})",
+                    m.sectors[*sector].name,
+                    m.commodities[*commodity].name,
+                    nest(*sector, n)
+                ),
+                Func::Final {
+                    consumer,
+                    commodity,
+                } => format!(
+                    "final({}, {})",
+                    m.consumers[*consumer].name, m.commodities[*commodity].name
+                ),
+                Func::Endowment {
+                    consumer,
+                    commodity,
+                } => format!(
+                    "endowment({}, {})",
+                    m.consumers[*consumer].name, m.commodities[*commodity].name
+                ),
+                Func::Revenue { consumer } => format!("revenue({})", m.consumers[*consumer].name),
+                Func::Welfare { consumer } => format!("welfare({})", m.consumers[*consumer].name),
+                Func::Ev { consumer } => format!("ev({})", m.consumers[*consumer].name),
+            },
+            Expr::Neg(a) => format!("-{}", wrap(a, 4, false)),
+            Expr::Bin(op, a, b) => match op {
+                BinOp::Add => format!("{} + {}", wrap(a, 1, false), wrap(b, 1, true)),
+                BinOp::Sub => format!("{} - {}", wrap(a, 1, false), wrap(b, 1, true)),
+                BinOp::Mul => format!("{} * {}", wrap(a, 2, false), wrap(b, 2, true)),
+                BinOp::Div => format!("{} / {}", wrap(a, 2, false), wrap(b, 2, true)),
+                BinOp::Pow => format!("{}^{}", wrap(a, 5, false), wrap(b, 4, false)),
+            },
+        }
+    }
+}
