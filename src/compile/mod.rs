@@ -26,8 +26,6 @@ pub enum Family {
 /// One leaf of a sector's nest trees: a netput.
 #[derive(Debug, Clone)]
 pub(crate) struct Leaf {
-    /// Index of the netput in the model's sector.
-    pub netput: usize,
     pub commodity: usize,
     pub output: bool,
     /// Model nest id of its parent (for `demand(S, C, NEST)`).
@@ -491,7 +489,6 @@ fn build_node(
         if np.nest == nest && cal.netput_active[si][k] {
             let l = b.leaves.len();
             b.leaves.push(Leaf {
-                netput: k,
                 commodity: np.commodity,
                 output: np.output,
                 nest,
