@@ -1,1 +1,253 @@
-fn main() {}
+//! Benchmarks of the engine on the peers' scalable economy (`benches/common/peer_model.rs`, a
+//! port of `../shared/peers/gen_cge.py`) and on the reference models.
+//!
+//! Groups (H = 5 households, seed 1; N sectors = goods, 2N + 2 + H variables, PL fixed):
+//! - `residual/N`: one scaled residual evaluation at the benchmark point;
+//! - `residual_jacobian/N`: residual plus analytic Jacobian (triplets) at the benchmark point;
+//! - `newton_linear_solve/{dense,sparse}/N`: one solve of the Jacobian system that the first
+//!   Newton step solves (PL's row and column removed), with a fresh `LinearSolver` each time (the
+//!   sparse one therefore includes its symbolic analysis, as the first iteration of a solve does);
+//! - `solve_tax1/N`: end-to-end `scenario::solve` of scenario tax1 from its benchmark point;
+//! - `reference_models/NAME`: what `tokencge check` does to a file in `models/reference`, for
+//!   every scenario: load, calibrate, compile, then prepare and solve the benchmark and every
+//!   scenario.
+//!
+//! `cargo bench --bench solve` runs everything in a few minutes on 2 cores (small samples, short
+//! measurement times). Set `TOKENCGE_BENCH_SIZES=5,20,50` to choose the sizes.
+
+#[path = "common/peer_model.rs"]
+mod peer_model;
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use tokencge::compile::EquationSystem;
+use tokencge::scenario::{self, ScenarioSetup};
+use tokencge::solve::linalg::{LinearSolver, DENSE_LIMIT};
+use tokencge::solve::{Backend, NewtonSettings};
+
+const H: usize = 5;
+
+fn sizes() -> Vec<usize> {
+    match std::env::var("TOKENCGE_BENCH_SIZES") {
+        Ok(s) => s
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .expect("TOKENCGE_BENCH_SIZES: comma-separated sizes")
+            })
+            .collect(),
+        Err(_) => vec![5, 20, 50, 100, 200],
+    }
+}
+
+/// A compiled peer instance with its benchmark setup and the tax1 setup.
+struct Peer {
+    n: usize,
+    system: EquationSystem,
+    benchmark: ScenarioSetup,
+    tax1: ScenarioSetup,
+}
+
+fn peer(n: usize) -> Peer {
+    let inst = peer_model::generate(n, H, 1);
+    let path = PathBuf::from(format!("{}.toml", inst.stem()));
+    let model = tokencge::model::load_str(&inst.to_toml(), &path).expect("peer model loads");
+    let mut system = tokencge::build_model(&model).expect("peer model builds");
+    let benchmark = scenario::prepare(&mut system, None).expect("benchmark");
+    let idx = model.scenario_index("tax1").expect("scenario tax1");
+    let tax1 = scenario::prepare(&mut system, Some(idx)).expect("tax1");
+    // Leave the system at the model's own parameters for the evaluation benches.
+    scenario::prepare(&mut system, None).expect("benchmark");
+    Peer {
+        n,
+        system,
+        benchmark,
+        tax1,
+    }
+}
+
+/// The Jacobian at the benchmark with the fixed variables' rows and columns removed, and a
+/// diagonal entry in every row (as the Newton matrix `Da + Db·J` has).
+fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
+    let x = &p.benchmark.start;
+    let dim = p.system.dim();
+    let mut f = vec![0.0; dim];
+    let mut jac = Vec::new();
+    p.system.residual_jacobian(x, &mut f, &mut jac).unwrap();
+    let mut fixed = p.system.inactive.clone();
+    for &(v, _) in &p.benchmark.fixed {
+        fixed[v] = true;
+    }
+    let mut pos = vec![usize::MAX; dim];
+    let mut n = 0;
+    for v in 0..dim {
+        if !fixed[v] {
+            pos[v] = n;
+            n += 1;
+        }
+    }
+    let mut t: Vec<(usize, usize, f64)> = jac
+        .into_iter()
+        .filter(|&(r, c, _)| !fixed[r] && !fixed[c])
+        .map(|(r, c, v)| (pos[r], pos[c], v))
+        .collect();
+    t.extend((0..n).map(|i| (i, i, 0.0)));
+    // A right-hand side like the tax1 step's: the residual at the tax1 start point.
+    let mut sys = p.system.clone();
+    sys.set_parameters(&p.tax1.params).unwrap();
+    let mut f1 = vec![0.0; dim];
+    sys.residual(&p.tax1.start, &mut f1).unwrap();
+    let b: Vec<f64> = (0..dim).filter(|&v| !fixed[v]).map(|v| -f1[v]).collect();
+    (n, t, b)
+}
+
+fn bench_peers(c: &mut Criterion) {
+    let peers: Vec<Peer> = sizes().into_iter().map(peer).collect();
+
+    // One solve per size, reported once (iterations, backend, Jacobian size).
+    for p in &peers {
+        let mut system = p.system.clone();
+        let sol = scenario::solve(&mut system, &p.tax1, &NewtonSettings::default()).unwrap();
+        let (n, t, _) = reduced_jacobian(p);
+        eprintln!(
+            "peer N={} H={H}: {} unknowns ({} backend), {} Jacobian triplets; tax1: {} in {} iterations ({} residual, {} Jacobian evaluations), residual {:.1e}, {:.4} s",
+            p.n,
+            n,
+            if n <= DENSE_LIMIT { "dense" } else { "sparse" },
+            t.len(),
+            sol.status.label(),
+            sol.info.iterations,
+            sol.info.residual_evaluations,
+            sol.info.jacobian_evaluations,
+            sol.residual,
+            sol.info.seconds
+        );
+        assert!(sol.converged(), "N={}: tax1 did not converge", p.n);
+    }
+
+    let mut g = c.benchmark_group("residual");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for p in &peers {
+        let x = p.benchmark.start.clone();
+        let mut f = vec![0.0; x.len()];
+        g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
+            b.iter(|| {
+                p.system.residual(black_box(&x), &mut f).unwrap();
+                black_box(&f);
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("residual_jacobian");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for p in &peers {
+        let x = p.benchmark.start.clone();
+        let mut f = vec![0.0; x.len()];
+        let mut jac = Vec::new();
+        g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
+            b.iter(|| {
+                p.system
+                    .residual_jacobian(black_box(&x), &mut f, &mut jac)
+                    .unwrap();
+                black_box(&jac);
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("newton_linear_solve");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    for p in &peers {
+        let (n, t, rhs) = reduced_jacobian(p);
+        for (label, backend) in [("dense", Backend::Dense), ("sparse", Backend::Sparse)] {
+            g.bench_with_input(BenchmarkId::new(label, p.n), &p.n, |b, _| {
+                b.iter(|| {
+                    let mut ls = LinearSolver::new(backend);
+                    let mut x = rhs.clone();
+                    ls.solve(n, black_box(&t), &mut x).unwrap();
+                    black_box(x)
+                })
+            });
+        }
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("solve_tax1");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let settings = NewtonSettings::default();
+    for p in &peers {
+        let mut system = p.system.clone();
+        g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
+            b.iter(|| {
+                let sol = scenario::solve(&mut system, black_box(&p.tax1), &settings).unwrap();
+                assert!(sol.converged());
+                black_box(sol.x)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// `tokencge check` on a file, for every scenario: load, build, prepare and solve each.
+fn check_all(path: &Path, settings: &NewtonSettings) -> usize {
+    let mut system = tokencge::build(path).expect("reference model builds");
+    let n = system.model.scenarios.len();
+    let mut solved = 0;
+    for idx in std::iter::once(None).chain((0..n).map(Some)) {
+        let setup = scenario::prepare(&mut system, idx).expect("prepare");
+        let sol = scenario::solve(&mut system, &setup, settings).expect("solve");
+        assert!(
+            sol.converged(),
+            "{}: {} did not converge",
+            path.display(),
+            setup.name
+        );
+        solved += 1;
+    }
+    solved
+}
+
+fn bench_reference_models(c: &mut Criterion) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("models/reference")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let settings = NewtonSettings::default();
+    let mut g = c.benchmark_group("reference_models");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(700));
+    for f in &files {
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let solves = check_all(f, &settings);
+        eprintln!(
+            "reference model {name}: benchmark + {} scenario(s)",
+            solves - 1
+        );
+        g.bench_function(BenchmarkId::from_parameter(&name), |b| {
+            b.iter(|| black_box(check_all(black_box(f), &settings)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_peers, bench_reference_models);
+criterion_main!(benches);

@@ -703,3 +703,54 @@ mod tests {
         assert_eq!(apply(BinOp::Pow, -2.0, 2.0).unwrap(), 4.0);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn syntax() -> impl Strategy<Value = Syntax> {
+        let leaf = prop_oneof![
+            (0u32..1000).prop_map(|v| Syntax::Num(v as f64 / 8.0)),
+            "[a-d]".prop_map(|n| Syntax::Name {
+                name: n,
+                span: (0, 0)
+            }),
+        ];
+        leaf.prop_recursive(4, 32, 2, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|a| Syntax::Neg(Box::new(a))),
+                (inner.clone(), inner.clone(), 0..5u8).prop_map(|(a, b, o)| {
+                    let op =
+                        [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Pow][o as usize];
+                    Syntax::Bin(op, Box::new(a), Box::new(b))
+                }),
+            ]
+        })
+    }
+
+    fn value(s: &Syntax) -> Option<f64> {
+        match s {
+            Syntax::Num(v) => Some(*v),
+            Syntax::Name { name, .. } => Some(1.0 + (name.as_bytes()[0] - b'a') as f64 * 0.25),
+            Syntax::Neg(a) => Some(-value(a)?),
+            Syntax::Bin(op, a, b) => apply(*op, value(a)?, value(b)?).ok(),
+            Syntax::Call { .. } => None,
+        }
+    }
+
+    proptest! {
+        /// Printing then parsing gives back an expression with the same value: the printer
+        /// puts parentheses wherever precedence and associativity need them.
+        #[test]
+        fn print_then_parse_preserves_the_value(s in syntax()) {
+            let text = print(&s);
+            let back = parse(&text).unwrap();
+            match (value(&s), value(&back)) {
+                (Some(a), Some(b)) if a.is_finite() => prop_assert!(a == b || (a - b).abs() <= 1e-12 * a.abs(), "{text}: {a} vs {b}"),
+                _ => {}
+            }
+            prop_assert_eq!(print(&back), text);
+        }
+    }
+}

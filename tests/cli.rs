@@ -15,15 +15,19 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn reference_models() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
     v.sort();
     v
 }
@@ -40,7 +44,15 @@ fn every_reference_model_passes_check_with_every_target() {
     let mut total = 0;
     for line in out.lines().filter(|l| l.contains(" passed, ")) {
         assert!(line.ends_with(" 0 failed"), "{line}");
-        let n: usize = line.rsplit(": ").next().unwrap().split(' ').next().unwrap().parse().unwrap();
+        let n: usize = line
+            .rsplit(": ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         total += n;
     }
     // 30 + 40 + 36 + 61 + 36 + 172 + 60 + 210 + 180 targets in the nine files.
@@ -57,9 +69,33 @@ fn json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn solve_json_follows_the_output_contract() {
-    let v = json(&["solve", "models/reference/mpsge_m1_two_by_two.toml", "--scenario", "pl_numeraire", "--format", "json"]);
+    let v = json(&[
+        "solve",
+        "models/reference/mpsge_m1_two_by_two.toml",
+        "--scenario",
+        "pl_numeraire",
+        "--format",
+        "json",
+    ]);
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    assert_eq!(keys, ["model", "scenario", "status", "iterations", "residual", "numeraire", "fixed", "sectors", "commodities", "consumers", "auxiliary", "welfare", "pruned"]);
+    assert_eq!(
+        keys,
+        [
+            "model",
+            "scenario",
+            "status",
+            "iterations",
+            "residual",
+            "numeraire",
+            "fixed",
+            "sectors",
+            "commodities",
+            "consumers",
+            "auxiliary",
+            "welfare",
+            "pruned"
+        ]
+    );
     assert_eq!(v["model"], "mpsge_m1_two_by_two");
     assert_eq!(v["scenario"], "pl_numeraire");
     assert_eq!(v["status"], "converged");
@@ -67,7 +103,8 @@ fn solve_json_follows_the_output_contract() {
     assert_eq!(v["fixed"]["PL"], 1.0);
     assert!(v["residual"].as_f64().unwrap() <= 1e-9);
     assert!(v["iterations"].as_u64().unwrap() >= 1);
-    let close = |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-6 * b.abs().max(1.0);
+    let close =
+        |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-6 * b.abs().max(1.0);
     assert!(close(&v["sectors"]["X"], 1.0488088481593985));
     assert!(close(&v["commodities"]["PK"], 1.0999999998973022));
     assert!(close(&v["consumers"]["RA"], 164.9999999917842));
@@ -75,47 +112,104 @@ fn solve_json_follows_the_output_contract() {
     assert!(close(&v["welfare"]["RA"]["ev"], 6.822309535625659));
     assert_eq!(v["pruned"], serde_json::json!([]));
     // Sector order follows the file.
-    let sectors: Vec<&str> = v["sectors"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let sectors: Vec<&str> = v["sectors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     assert_eq!(sectors, ["X", "Y", "U"]);
 }
 
 #[test]
 fn numeraire_is_null_when_only_fix_normalises() {
-    let v = json(&["solve", "models/reference/mpsge_m1_two_by_two.toml", "--scenario", "ra157", "--format", "json"]);
+    let v = json(&[
+        "solve",
+        "models/reference/mpsge_m1_two_by_two.toml",
+        "--scenario",
+        "ra157",
+        "--format",
+        "json",
+    ]);
     assert!(v["numeraire"].is_null());
     assert_eq!(v["fixed"]["RA"], 157.0);
     // The default numeraire of the benchmark is the largest-income consumer.
-    let b = json(&["solve", "models/reference/mpsge_m1_two_by_two.toml", "--format", "json"]);
+    let b = json(&[
+        "solve",
+        "models/reference/mpsge_m1_two_by_two.toml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(b["numeraire"], "RA");
-    assert_eq!(b["iterations"], 0, "a benchmark that replicates is accepted without iterating");
+    assert_eq!(
+        b["iterations"], 0,
+        "a benchmark that replicates is accepted without iterating"
+    );
 }
 
 #[test]
 fn idle_activities_stay_at_zero_and_pruned_flows_are_reported() {
-    let v = json(&["solve", "models/reference/markusen_m41_open_economy.toml", "--scenario", "tariff_10", "--format", "json"]);
+    let v = json(&[
+        "solve",
+        "models/reference/markusen_m41_open_economy.toml",
+        "--scenario",
+        "tariff_10",
+        "--format",
+        "json",
+    ]);
     // Prohibitive tariff: autarky, every trade activity shut down.
     for s in ["E1", "M2", "E2", "M1"] {
-        assert!(v["sectors"][s].as_f64().unwrap().abs() < 1e-9, "{s} = {}", v["sectors"][s]);
+        assert!(
+            v["sectors"][s].as_f64().unwrap().abs() < 1e-9,
+            "{s} = {}",
+            v["sectors"][s]
+        );
     }
 }
 
 #[test]
 fn solve_all_prints_every_scenario_and_csv_has_a_header() {
-    let v = json(&["solve", "models/reference/markusen_m21.toml", "--all", "--format", "json"]);
-    let names: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["scenario"].as_str().unwrap()).collect();
+    let v = json(&[
+        "solve",
+        "models/reference/markusen_m21.toml",
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["scenario"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["benchmark", "tax_x", "double_labour"]);
-    let o = run(&["solve", "models/reference/markusen_m21.toml", "--scenario", "double_labour", "--format", "csv"]);
+    let o = run(&[
+        "solve",
+        "models/reference/markusen_m21.toml",
+        "--scenario",
+        "double_labour",
+        "--format",
+        "csv",
+    ]);
     let (out, _) = text(&o);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("scenario,kind,name,value,margin"));
-    let x = out.lines().find(|l| l.starts_with("double_labour,sector,X,")).unwrap();
+    let x = out
+        .lines()
+        .find(|l| l.starts_with("double_labour,sector,X,"))
+        .unwrap();
     let val: f64 = x.split(',').nth(3).unwrap().parse().unwrap();
     assert!((val - 2f64.powf(0.25)).abs() < 1e-9);
 }
 
 #[test]
 fn table_output_shows_levels_margins_and_welfare() {
-    let o = run(&["solve", "models/reference/markusen_m22.toml", "--scenario", "tax_50"]);
+    let o = run(&[
+        "solve",
+        "models/reference/markusen_m22.toml",
+        "--scenario",
+        "tax_50",
+    ]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(0));
     assert!(out.contains("status converged"));
@@ -169,12 +263,23 @@ max = 1
 fn check_variant(from: &str, to: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.toml");
-    let body = if from.is_empty() { BASE.to_string() } else { BASE.replacen(from, to, 1) };
-    assert!(from.is_empty() || body != BASE, "variant did not apply: {from}");
+    let body = if from.is_empty() {
+        BASE.to_string()
+    } else {
+        BASE.replacen(from, to, 1)
+    };
+    assert!(
+        from.is_empty() || body != BASE,
+        "variant did not apply: {from}"
+    );
     std::fs::write(&path, body).unwrap();
     let o = run(&["check", path.to_str().unwrap()]);
     let (out, err) = text(&o);
-    (o.status.code().unwrap(), out, err.replace(path.to_str().unwrap(), "model.toml"))
+    (
+        o.status.code().unwrap(),
+        out,
+        err.replace(path.to_str().unwrap(), "model.toml"),
+    )
 }
 
 #[test]
@@ -189,53 +294,129 @@ fn bad_input_is_exit_2_with_file_line_and_field() {
     let cases: &[(&str, &str, &str)] = &[
         // (replace, with, expected message fragment incl. line)
         ("quantity = 20 }", "quantty = 20 }", "model.toml:18:"),
-        ("quantity = 20 }", "quantity = 20, bogus = 1 }", "unknown field `bogus`"),
+        (
+            "quantity = 20 }",
+            "quantity = 20, bogus = 1 }",
+            "unknown field `bogus`",
+        ),
         (r#"rate = "tx""#, r#"rate = "tz""#, "model.toml:13:"),
         (r#"rate = "tx""#, r#"rate = "tz""#, "unknown name 'tz'"),
         ("[sectors.Y]", "[sectors.PX]", "duplicate name 'PX'"),
-        (r#"parent = "s""#, r#"parent = "nope""#, "sectors.X.nests[0].parent: parent nest 'nope' does not exist"),
+        (
+            r#"parent = "s""#,
+            r#"parent = "nope""#,
+            "sectors.X.nests[0].parent: parent nest 'nope' does not exist",
+        ),
         (
             r#"nests = [{ name = "va", parent = "s", elasticity = 0.5 }]"#,
             r#"nests = [{ name = "va", parent = "vb", elasticity = 0.5 }, { name = "vb", parent = "va" }]"#,
             "cycle",
         ),
-        ("quantity = 20 }", "quantity = -20 }", "sectors.Y.inputs[0].quantity: must not be negative (is -20)"),
-        (r#"{ commodity = "PL", quantity = 20 }"#, r#"{ commodity = "PL", quantity = 20, price = 0 }"#, "sectors.Y.inputs[0].price: must be positive"),
-        ("elasticity = 0.5 }", "elasticity = -0.5 }", "sectors.X.nests[0].elasticity: must not be negative"),
-        ("quantity = 20 }", r#"quantity = "20 * PX" }"#, "'PX' is a commodity: only parameters may stand here"),
-        ("quantity = 20 }", r#"quantity = "demand(X, PL)" }"#, "demand() may stand only in"),
-        ("quantity = 20 }", r#"quantity = "20 *" }"#, "bad expression"),
-        (r#"commodity = "PL", quantity = 70"#, r#"commodity = "PZ", quantity = 70"#, "unknown commodity 'PZ'"),
-        (r#"scenario = "tax""#, r#"scenario = "taxx""#, "unknown scenario 'taxx'"),
-        (r#"numeraire = "PL""#, r#"numeraire = "X""#, "numeraire 'X' is a sector"),
-        ("parameters = { tx = 0.2 }", "parameters = { ty = 0.2 }", "'ty' is not a declared parameter"),
+        (
+            "quantity = 20 }",
+            "quantity = -20 }",
+            "sectors.Y.inputs[0].quantity: must not be negative (is -20)",
+        ),
+        (
+            r#"{ commodity = "PL", quantity = 20 }"#,
+            r#"{ commodity = "PL", quantity = 20, price = 0 }"#,
+            "sectors.Y.inputs[0].price: must be positive",
+        ),
+        (
+            "elasticity = 0.5 }",
+            "elasticity = -0.5 }",
+            "sectors.X.nests[0].elasticity: must not be negative",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "20 * PX" }"#,
+            "'PX' is a commodity: only parameters may stand here",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "demand(X, PL)" }"#,
+            "demand() may stand only in",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "20 *" }"#,
+            "bad expression",
+        ),
+        (
+            r#"commodity = "PL", quantity = 70"#,
+            r#"commodity = "PZ", quantity = 70"#,
+            "unknown commodity 'PZ'",
+        ),
+        (
+            r#"scenario = "tax""#,
+            r#"scenario = "taxx""#,
+            "unknown scenario 'taxx'",
+        ),
+        (
+            r#"numeraire = "PL""#,
+            r#"numeraire = "X""#,
+            "numeraire 'X' is a sector",
+        ),
+        (
+            "parameters = { tx = 0.2 }",
+            "parameters = { ty = 0.2 }",
+            "'ty' is not a declared parameter",
+        ),
         ("[model]", "[model]\nbogus = 1", "unknown field `bogus`"),
-        ("commodities = [", "commodities = [ \"PX\", ", "duplicate name 'PX'"),
+        (
+            "commodities = [",
+            "commodities = [ \"PX\", ",
+            "duplicate name 'PX'",
+        ),
         ("max = 1", "", "a target needs `value`"),
-        (r#"demands = [{ commodity = "PX", quantity = 100 }, { commodity = "PY", quantity = 50 }]"#, "demands = []", "needs at least one final demand"),
-        (r#"agent = "RA""#, r#"agent = "X""#, "tax agent 'X' is a sector, expected a consumer"),
-        ("[scenarios.tax]", "[scenarios.benchmark]", "'benchmark' is reserved"),
+        (
+            r#"demands = [{ commodity = "PX", quantity = 100 }, { commodity = "PY", quantity = 50 }]"#,
+            "demands = []",
+            "needs at least one final demand",
+        ),
+        (
+            r#"agent = "RA""#,
+            r#"agent = "X""#,
+            "tax agent 'X' is a sector, expected a consumer",
+        ),
+        (
+            "[scenarios.tax]",
+            "[scenarios.benchmark]",
+            "'benchmark' is reserved",
+        ),
         ("name = \"base\"", "name = \"base\"\n[[[", "model.toml:"),
     ];
     for (from, to, expect) in cases {
         let (code, out, err) = check_variant(from, to);
         assert_eq!(code, 2, "{from} -> {to}: exit {code}\n{out}\n{err}");
-        assert!(err.contains(expect), "{from} -> {to}: expected '{expect}' in:\n{err}");
+        assert!(
+            err.contains(expect),
+            "{from} -> {to}: expected '{expect}' in:\n{err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
-        assert!(out.is_empty() || !out.contains("passed"), "nothing is checked on bad input: {out}");
+        assert!(
+            out.is_empty() || !out.contains("passed"),
+            "nothing is checked on bad input: {out}"
+        );
     }
 }
 
 #[test]
 fn every_diagnostic_is_reported_at_once() {
-    let bad = BASE.replacen("quantity = 20 }", "quantity = -20 }", 1).replacen(r#"rate = "tx""#, r#"rate = "tz""#, 1);
+    let bad = BASE
+        .replacen("quantity = 20 }", "quantity = -20 }", 1)
+        .replacen(r#"rate = "tx""#, r#"rate = "tz""#, 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.toml");
     std::fs::write(&path, bad).unwrap();
     let o = run(&["check", path.to_str().unwrap()]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(err.lines().filter(|l| l.contains("m.toml:")).count(), 2, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("m.toml:")).count(),
+        2,
+        "{err}"
+    );
     // In file order: the tax rate (line 13) before the quantity (line 17).
     let first = err.lines().next().unwrap();
     assert!(first.contains(":13:"), "{err}");
@@ -246,7 +427,17 @@ fn an_unbalanced_benchmark_names_every_failing_function_largest_first() {
     // X's output raised from 100 to 110: X makes a loss of 10 at the benchmark and PX is in
     // excess supply by 10; Y's input of PK raised to 33: Y's loss 3, PK excess demand 3.
     let (code, _out, err) = {
-        let body = BASE.replacen(r#"commodity = "PX", quantity = 100, taxes"#, r#"commodity = "PX", quantity = 110, taxes"#, 1).replacen(r#"{ commodity = "PK", quantity = 30 }"#, r#"{ commodity = "PK", quantity = 33 }"#, 1);
+        let body = BASE
+            .replacen(
+                r#"commodity = "PX", quantity = 100, taxes"#,
+                r#"commodity = "PX", quantity = 110, taxes"#,
+                1,
+            )
+            .replacen(
+                r#"{ commodity = "PK", quantity = 30 }"#,
+                r#"{ commodity = "PK", quantity = 33 }"#,
+                1,
+            );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.toml");
         std::fs::write(&path, body).unwrap();
@@ -257,12 +448,23 @@ fn an_unbalanced_benchmark_names_every_failing_function_largest_first() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("benchmark does not replicate"), "{err}");
     let lines: Vec<&str> = err.lines().skip(1).collect();
-    assert!(lines[0].contains("zero profit of X") || lines[0].contains("market clearance of PX"), "{err}");
-    for f in ["zero profit of X", "market clearance of PX", "zero profit of Y", "market clearance of PK"] {
+    assert!(
+        lines[0].contains("zero profit of X") || lines[0].contains("market clearance of PX"),
+        "{err}"
+    );
+    for f in [
+        "zero profit of X",
+        "market clearance of PX",
+        "zero profit of Y",
+        "market clearance of PK",
+    ] {
         assert!(err.contains(f), "missing {f}: {err}");
     }
     let pos = |f: &str| err.find(f).unwrap();
-    assert!(pos("zero profit of X") < pos("zero profit of Y"), "largest first: {err}");
+    assert!(
+        pos("zero profit of X") < pos("zero profit of Y"),
+        "largest first: {err}"
+    );
 }
 
 #[test]
@@ -275,7 +477,16 @@ fn a_failed_target_exits_1_and_says_which() {
 
 #[test]
 fn non_convergence_exits_1_and_names_the_worst_equations() {
-    let o = run(&["--max-iterations", "1", "solve", "models/reference/mpsge_m1_two_by_two.toml", "--scenario", "otax_0_9", "--format", "json"]);
+    let o = run(&[
+        "--max-iterations",
+        "1",
+        "solve",
+        "models/reference/mpsge_m1_two_by_two.toml",
+        "--scenario",
+        "otax_0_9",
+        "--format",
+        "json",
+    ]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(err.contains("did not converge"), "{err}");
@@ -291,7 +502,12 @@ fn missing_files_and_unknown_scenarios_are_bad_input() {
     let o = run(&["check", "no/such/model.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("no/such/model.toml"));
-    let o = run(&["solve", "models/reference/markusen_m21.toml", "--scenario", "nope"]);
+    let o = run(&[
+        "solve",
+        "models/reference/markusen_m21.toml",
+        "--scenario",
+        "nope",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("unknown scenario 'nope'"));
     let o = run(&["solve", "--format", "yaml"]);
@@ -302,14 +518,24 @@ fn missing_files_and_unknown_scenarios_are_bad_input() {
 fn flatten_writes_a_plain_model_that_checks() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("flat.toml");
-    let o = run(&["flatten", "models/reference/mpsge_m5_endogenous_tax.toml", "-o", out.to_str().unwrap()]);
+    let o = run(&[
+        "flatten",
+        "models/reference/mpsge_m5_endogenous_tax.toml",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let o = run(&["check", out.to_str().unwrap()]);
     let (stdout, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{err}");
     assert!(stdout.contains("180 passed, 0 failed"));
     // Writing into a directory that does not exist fails cleanly and leaves nothing behind.
-    let o = run(&["flatten", "models/reference/markusen_m21.toml", "-o", "/nonexistent/dir/x.toml"]);
+    let o = run(&[
+        "flatten",
+        "models/reference/markusen_m21.toml",
+        "-o",
+        "/nonexistent/dir/x.toml",
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -321,7 +547,12 @@ fn balance_fixes_an_unbalanced_sam_by_the_least_adjustment() {
     // Row totals A 15, B 15, C 8; column totals A 15, B 15, C 8: balanced. Unbalance it:
     std::fs::write(&sam, "account,A,B,C\nA,0,12,5\nB,12,0,3\nC,3,5,0\n").unwrap();
     let out = dir.path().join("out.csv");
-    let o = run(&["balance", sam.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = run(&[
+        "balance",
+        sam.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     let (stdout, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{err}");
     let balanced = tokencge::sam::Sam::read(&out).unwrap();

@@ -9,23 +9,29 @@ use tokencge::scenario;
 use tokencge::solve::NewtonSettings;
 
 fn models() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
     v.sort();
     let flagship = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/token_economy.toml");
     if flagship.exists() {
         v.push(flagship);
     }
-    assert!(v.len() >= 9, "expected the nine reference models, found {}", v.len());
+    assert!(
+        v.len() >= 9,
+        "expected the nine reference models, found {}",
+        v.len()
+    );
     v
 }
 
 /// A deterministic pseudo-random perturbation in [-1, 1].
 fn wiggle(i: usize, k: u64) -> f64 {
-    let mut z = (i as u64 + 1).wrapping_mul(0x9E3779B97F4A7C15) ^ k.wrapping_mul(0xBF58476D1CE4E5B9);
+    let mut z =
+        (i as u64 + 1).wrapping_mul(0x9E3779B97F4A7C15) ^ k.wrapping_mul(0xBF58476D1CE4E5B9);
     z ^= z >> 31;
     z = z.wrapping_mul(0x94D049BB133111EB);
     z ^= z >> 29;
@@ -37,7 +43,11 @@ fn perturbed(system: &EquationSystem, x: &[f64], k: u64) -> Vec<f64> {
     x.iter()
         .enumerate()
         .map(|(i, v)| {
-            let base = if *v == 0.0 && system.model.var_kind(i).0 == VarKind::Sector { 0.3 } else { *v };
+            let base = if *v == 0.0 && system.model.var_kind(i).0 == VarKind::Sector {
+                0.3
+            } else {
+                *v
+            };
             base * (1.0 + 0.2 * wiggle(i, k))
         })
         .collect()
@@ -60,7 +70,10 @@ fn check_jacobian(system: &EquationSystem, x: &[f64], label: &str) -> usize {
     let (f, j) = dense_jacobian(system, x);
     let mut g = vec![0.0; n];
     system.residual(x, &mut g).unwrap();
-    assert_eq!(f, g, "{label}: residual differs between residual() and residual_jacobian()");
+    assert_eq!(
+        f, g,
+        "{label}: residual differs between residual() and residual_jacobian()"
+    );
     let mut checked = 0;
     for c in 0..n {
         let h = 1e-6 * x[c].abs().max(1e-2);
@@ -113,7 +126,10 @@ fn analytic_jacobian_matches_finite_differences_on_every_model() {
 fn raw(system: &EquationSystem, x: &[f64]) -> Vec<f64> {
     let mut f = vec![0.0; x.len()];
     system.residual(x, &mut f).unwrap();
-    f.iter().enumerate().map(|(i, v)| v * system.scale_of(i)).collect()
+    f.iter()
+        .enumerate()
+        .map(|(i, v)| v * system.scale_of(i))
+        .collect()
 }
 
 #[test]
@@ -139,7 +155,11 @@ fn walras_law_holds_at_any_point() {
                 total += term;
                 size = size.max(term.abs());
             }
-            assert!(total.abs() <= 1e-9 * size.max(1.0), "{}: Walras' law off by {total:e} (largest term {size:e})", path.display());
+            assert!(
+                total.abs() <= 1e-9 * size.max(1.0),
+                "{}: Walras' law off by {total:e} (largest term {size:e})",
+                path.display()
+            );
         }
     }
 }
@@ -152,7 +172,13 @@ fn equilibria_are_homogeneous_of_degree_zero_in_prices_and_incomes() {
         for idx in (0..n_scen).map(Some) {
             let setup = scenario::prepare(&mut system, idx).unwrap();
             let sol = scenario::solve(&mut system, &setup, &NewtonSettings::default()).unwrap();
-            assert!(sol.converged(), "{} [{}]: {:?}", path.display(), setup.name, sol.status);
+            assert!(
+                sol.converged(),
+                "{} [{}]: {:?}",
+                path.display(),
+                setup.name,
+                sol.status
+            );
             // Doubling every price and income (auxiliaries and activities unchanged) is again an
             // equilibrium: every function is homogeneous of degree 0 or 1.
             let m = &system.model;
@@ -215,12 +241,15 @@ fn solves_are_deterministic() {
 #[test]
 fn numeraire_choice_scales_prices_but_not_quantities() {
     // M1: the same real equilibrium under PX and PL numeraires.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference/mpsge_m1_two_by_two.toml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference/mpsge_m1_two_by_two.toml");
     let mut system = tokencge::build(&path).unwrap();
     let mut solve = |name: &str| {
         let i = system.model.scenario_index(name).unwrap();
         let setup = scenario::prepare(&mut system, Some(i)).unwrap();
-        scenario::solve(&mut system, &setup, &NewtonSettings::default()).unwrap().x
+        scenario::solve(&mut system, &setup, &NewtonSettings::default())
+            .unwrap()
+            .x
     };
     let a = solve("px_numeraire");
     let b = solve("pl_numeraire");
@@ -230,7 +259,11 @@ fn numeraire_choice_scales_prices_but_not_quantities() {
     for v in 0..m.n_vars() {
         match m.var_kind(v).0 {
             VarKind::Sector => assert!((a[v] - b[v]).abs() < 1e-9),
-            _ => assert!((b[v] - ratio * a[v]).abs() < 1e-8 * b[v].abs().max(1.0), "{}", m.var_name(v)),
+            _ => assert!(
+                (b[v] - ratio * a[v]).abs() < 1e-8 * b[v].abs().max(1.0),
+                "{}",
+                m.var_name(v)
+            ),
         }
     }
 }
@@ -243,7 +276,12 @@ fn flattened_models_solve_to_the_same_numbers() {
         let text = tokencge::flatten::flatten(&model);
         let flat_path = dir.path().join(path.file_name().unwrap());
         std::fs::write(&flat_path, &text).unwrap();
-        let flat = tokencge::model::load(&flat_path).unwrap_or_else(|e| panic!("{}: flattened file does not load:\n{e}\n{text}", path.display()));
+        let flat = tokencge::model::load(&flat_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: flattened file does not load:\n{e}\n{text}",
+                path.display()
+            )
+        });
         assert!(flat.sam.is_none() && flat.indicators.is_empty());
         let mut a = tokencge::build_model(&model).unwrap();
         let mut b = tokencge::build_model(&flat).unwrap();
@@ -254,8 +292,71 @@ fn flattened_models_solve_to_the_same_numbers() {
             let xb = scenario::solve(&mut b, &sb, &NewtonSettings::default()).unwrap();
             assert_eq!(xa.status, xb.status);
             for (u, v) in xa.x.iter().zip(&xb.x) {
-                assert!((u - v).abs() <= 1e-10 * u.abs().max(1.0), "{} [{}]: {u} vs {v}", path.display(), sa.name);
+                assert!(
+                    (u - v).abs() <= 1e-10 * u.abs().max(1.0),
+                    "{} [{}]: {u} vs {v}",
+                    path.display(),
+                    sa.name
+                );
             }
         }
     }
+}
+
+#[test]
+fn sparse_and_dense_backends_reach_the_same_equilibria() {
+    use tokencge::solve::Backend;
+    for path in models() {
+        let mut system = tokencge::build(&path).unwrap();
+        for idx in 0..system.model.scenarios.len() {
+            let setup = scenario::prepare(&mut system, Some(idx)).unwrap();
+            let dense = scenario::solve(
+                &mut system,
+                &setup,
+                &NewtonSettings::default().with_backend(Backend::Dense),
+            )
+            .unwrap();
+            let sparse = scenario::solve(
+                &mut system,
+                &setup,
+                &NewtonSettings::default().with_backend(Backend::Sparse),
+            )
+            .unwrap();
+            assert!(
+                dense.converged() && sparse.converged(),
+                "{} [{}]",
+                path.display(),
+                setup.name
+            );
+            for (a, b) in dense.x.iter().zip(&sparse.x) {
+                assert!(
+                    (a - b).abs() <= 1e-8 * a.abs().max(1.0),
+                    "{} [{}]: {a} vs {b}",
+                    path.display(),
+                    setup.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn continuation_recovers_when_the_direct_solve_runs_out_of_iterations() {
+    // The 90% output tax of MPSGE M1 takes 10 Newton iterations from the benchmark; with 4 the
+    // direct solve fails and continuation must walk the tax up in steps.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference/mpsge_m1_two_by_two.toml");
+    let mut system = tokencge::build(&path).unwrap();
+    let i = system.model.scenario_index("otax_0_9").unwrap();
+    let setup = scenario::prepare(&mut system, Some(i)).unwrap();
+    let settings = NewtonSettings::default().with_max_iterations(4).unwrap();
+    let sol = scenario::solve(&mut system, &setup, &settings).unwrap();
+    assert!(sol.converged(), "{:?}", sol.status);
+    assert!(sol.continuation_steps >= 2, "{}", sol.continuation_steps);
+    let px = system.model.commodity_var(0);
+    assert!(
+        (sol.x[px] - 11.608186765877146).abs() < 1e-6 * 11.6,
+        "PX = {}",
+        sol.x[px]
+    );
 }

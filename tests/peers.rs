@@ -41,7 +41,10 @@ fn check_vec(what: &str, got: &[f64], want: &serde_json::Value, tol: f64) -> f64
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut worst: f64 = 0.0;
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!(close(*g, *w, tol), "{what}[{k}]: generated {g:e}, JSON {w:e}");
+        assert!(
+            close(*g, *w, tol),
+            "{what}[{k}]: generated {g:e}, JSON {w:e}"
+        );
         worst = worst.max((g - w).abs());
     }
     worst
@@ -50,8 +53,7 @@ fn check_vec(what: &str, got: &[f64], want: &serde_json::Value, tol: f64) -> f64
 #[test]
 fn generator_reproduces_the_peer_instances() {
     for stem in ["cge_N5_H2_s1", "cge_N20_H5_s1"] {
-        let json: serde_json::Value =
-            serde_json::from_str(&read(&format!("{stem}.json"))).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&read(&format!("{stem}.json"))).unwrap();
         let (n, h, seed) = (
             json["N"].as_u64().unwrap() as usize,
             json["H"].as_u64().unwrap() as usize,
@@ -79,12 +81,22 @@ fn generator_reproduces_the_peer_instances() {
         let rows = json["x0"].as_array().unwrap();
         assert_eq!(rows.len(), n);
         for (i, row) in rows.iter().enumerate() {
-            worst = worst.max(check_vec(&format!("{stem}: x0[{i}]"), &inst.x0[i], row, tol));
+            worst = worst.max(check_vec(
+                &format!("{stem}: x0[{i}]"),
+                &inst.x0[i],
+                row,
+                tol,
+            ));
         }
         let rows = json["c0"].as_array().unwrap();
         assert_eq!(rows.len(), h);
         for (k, row) in rows.iter().enumerate() {
-            worst = worst.max(check_vec(&format!("{stem}: c0[{k}]"), &inst.c0[k], row, tol));
+            worst = worst.max(check_vec(
+                &format!("{stem}: c0[{k}]"),
+                &inst.c0[k],
+                row,
+                tol,
+            ));
         }
         for j in (3..n).step_by(4) {
             assert_eq!(inst.sigma_va[j], 1.0, "Cobb-Douglas sector {j}");
@@ -100,7 +112,10 @@ fn benchmark_identities_hold() {
     for j in 0..n {
         let col: f64 = (0..n).map(|i| inst.x0[i][j]).sum();
         let lhs = inst.y0[j] * (1.0 - inst.tax0[j]);
-        assert!(close(lhs, col + inst.l0[j] + inst.k0[j], 1e-14), "zero profit {j}");
+        assert!(
+            close(lhs, col + inst.l0[j] + inst.k0[j], 1e-14),
+            "zero profit {j}"
+        );
         let row: f64 = inst.x0[j].iter().sum::<f64>() + (0..h).map(|k| inst.c0[k][j]).sum::<f64>();
         assert!(close(inst.y0[j], row, 1e-14), "market {j}");
     }
@@ -133,8 +148,8 @@ fn check_instance(n: usize, h: usize) {
         std::fs::write(Path::new(&dir).join(format!("{stem}.toml")), full).unwrap();
     }
     let path = PathBuf::from(format!("{stem}.toml"));
-    let model = tokencge::model::load_str(&text, &path)
-        .unwrap_or_else(|e| panic!("{stem}: load: {e:?}"));
+    let model =
+        tokencge::model::load_str(&text, &path).unwrap_or_else(|e| panic!("{stem}: load: {e:?}"));
     assert_eq!(model.sectors.len(), n);
     assert_eq!(model.commodities.len(), n + 2);
     assert_eq!(model.consumers.len(), h);
@@ -148,11 +163,23 @@ fn check_instance(n: usize, h: usize) {
     assert!(worst <= 1e-12, "{stem}: benchmark residual {worst:e}");
     for k in 0..h {
         let m = setup.start[model.consumer_var(k)];
-        assert!(close(m, inst.m0[k], 1e-13), "{stem}: benchmark income {k}: {m} vs {}", inst.m0[k]);
+        assert!(
+            close(m, inst.m0[k], 1e-13),
+            "{stem}: benchmark income {k}: {m} vs {}",
+            inst.m0[k]
+        );
     }
 
-    let pl = model.commodities.iter().position(|c| c.name == "PL").unwrap();
-    let pk = model.commodities.iter().position(|c| c.name == "PK").unwrap();
+    let pl = model
+        .commodities
+        .iter()
+        .position(|c| c.name == "PL")
+        .unwrap();
+    let pk = model
+        .commodities
+        .iter()
+        .position(|c| c.name == "PK")
+        .unwrap();
     for (sc, reference) in &refs {
         let idx = model.scenario_index(sc).unwrap();
         let setup = tokencge::scenario::prepare(&mut system, Some(idx)).unwrap();
@@ -168,7 +195,10 @@ fn check_instance(n: usize, h: usize) {
         let mut worst: f64 = 0.0;
         let mut cmp = |what: String, got: f64, want: f64| {
             let rel = (got - want).abs() / want.abs();
-            assert!(rel <= tol, "{stem} {sc}: {what} = {got}, GAMS/PATH {want} (rel {rel:e})");
+            assert!(
+                rel <= tol,
+                "{stem} {sc}: {what} = {got}, GAMS/PATH {want} (rel {rel:e})"
+            );
             worst = worst.max(rel);
         };
         for j in 0..n {
@@ -181,7 +211,11 @@ fn check_instance(n: usize, h: usize) {
         for k in 0..h {
             cmp(format!("RA{k}"), x[model.consumer_var(k)], reference.m[k]);
         }
-        assert_eq!(x[model.commodity_var(pl)], 1.0, "{stem} {sc}: PL is the numeraire");
+        assert_eq!(
+            x[model.commodity_var(pl)],
+            1.0,
+            "{stem} {sc}: PL is the numeraire"
+        );
         assert_eq!(reference.pl, 1.0);
         eprintln!(
             "{stem} {sc}: {} iterations, residual {:e}, largest relative difference to GAMS/PATH {worst:e}",
@@ -220,5 +254,8 @@ fn rendered_model_names_and_scenarios() {
     let notax = model.scenario_index("notax").unwrap();
     assert_eq!(model.scenarios[tax1].parameters.len(), 1);
     assert_eq!(model.scenarios[notax].parameters.len(), 5);
-    assert!(model.scenarios[notax].parameters.iter().all(|&(_, v)| v == 0.0));
+    assert!(model.scenarios[notax]
+        .parameters
+        .iter()
+        .all(|&(_, v)| v == 0.0));
 }
