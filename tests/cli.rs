@@ -559,3 +559,281 @@ fn balance_fixes_an_unbalanced_sam_by_the_least_adjustment() {
     balanced.check_balanced(1e-12).unwrap();
     assert!(stdout.contains("total absolute adjustment 2"), "{stdout}");
 }
+
+#[test]
+fn regression_an_endowment_zero_only_through_its_parameters_is_not_pruned() {
+    // Found by the modeller: "5 * z" with z = 0 in the model and 1 in a scenario used to be
+    // pruned for every scenario, silently.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    let body = BASE
+        .replacen(
+            r#"{ commodity = "PK", quantity = 80 }]"#,
+            r#"{ commodity = "PK", quantity = 80 }, { commodity = "PL", quantity = "5 * z" }]"#,
+            1,
+        )
+        .replacen("tx = 0.0", "tx = 0.0\nz = 0.0", 1)
+        .replacen("parameters = { tx = 0.2 }", "parameters = { z = 1.0 }", 1);
+    std::fs::write(&path, body).unwrap();
+    let o = run(&[
+        "solve",
+        path.to_str().unwrap(),
+        "--scenario",
+        "tax",
+        "--format",
+        "json",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // PL is the numeraire: income = 75 PL + 80 PK with PK > 1 as labour got more abundant.
+    let income = v["consumers"]["RA"].as_f64().unwrap();
+    let pk = v["commodities"]["PK"].as_f64().unwrap();
+    assert!(
+        (income - (75.0 + 80.0 * pk)).abs() < 1e-6,
+        "income {income}, PK {pk}"
+    );
+    assert!(pk > 1.0);
+}
+
+// ---- the flagship model
+
+#[test]
+fn no_arguments_compares_every_regime_of_the_default_model() {
+    let o = run(&[]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let model = tokencge::model::load(
+        Path::new("models/token_economy.toml")
+            .canonicalize()
+            .as_deref()
+            .unwrap_or(Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/models/token_economy.toml"
+            ))),
+    )
+    .unwrap();
+    assert!(model.scenarios.len() >= 14);
+    for line in out.lines().filter(|l| l.starts_with("converged")) {
+        assert!(
+            !line.contains("max_iterations") && !line.contains("failed"),
+            "{line}"
+        );
+    }
+    for word in [
+        "activity levels",
+        "prices",
+        "welfare: Hicksian EV",
+        "EV WORK",
+        "EV OWN",
+        "gov_revenue",
+        "gdp_bench_prices",
+        "welfare_beyond_gdp",
+        "cpi_ai_services",
+        "cpi_compute",
+        "capital_income_layer1",
+    ] {
+        assert!(out.contains(word), "missing {word}");
+    }
+}
+
+#[test]
+fn default_check_passes_every_calibration_target() {
+    let o = run(&["check"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("benchmark replicates"));
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.ends_with(" 0 failed") && !summary.contains(": 0 passed"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
+    let v = json(&["solve", "--all", "--format", "json"]);
+    let sols = v.as_array().unwrap();
+    let get = |name: &str| {
+        sols.iter()
+            .find(|s| s["scenario"] == name)
+            .unwrap_or_else(|| panic!("no scenario {name}"))
+    };
+    for s in sols {
+        assert_eq!(s["status"], "converged", "{}", s["scenario"]);
+        assert!(s["residual"].as_f64().unwrap() <= 1e-9);
+    }
+    let bench = get("benchmark");
+    let ratio = |s: &serde_json::Value, kind: &str, name: &str| {
+        s[kind][name].as_f64().unwrap() / bench[kind][name].as_f64().unwrap()
+    };
+    // Service deflation with computing-power inflation.
+    let eff = get("token_efficiency_10x");
+    assert!(ratio(eff, "commodities", "PPLT") < 0.5);
+    assert!(ratio(eff, "commodities", "PCMP") > 1.0);
+    // A token tax shrinks platforms and raises government revenue.
+    for t in ["token_tax_3", "token_tax_10"] {
+        assert!(ratio(get(t), "sectors", "PLT") < 1.0, "{t}");
+        assert!(
+            get(t)["indicators"]["real_gov_revenue"].as_f64().unwrap()
+                > bench["indicators"]["real_gov_revenue"].as_f64().unwrap()
+        );
+    }
+    // Revenue-neutral regimes hold real revenue at its benchmark.
+    for t in ["token_tax_10_neutral", "compute_subsidy_20_neutral"] {
+        let r = get(t)["indicators"]["real_gov_revenue"].as_f64().unwrap();
+        let r0 = bench["indicators"]["real_gov_revenue"].as_f64().unwrap();
+        assert!((r - r0).abs() <= 1e-6 * r0, "{t}: {r} vs {r0}");
+    }
+    // Compute vouchers raise the gross compute price (the installed capacity captures them).
+    assert!(ratio(get("compute_subsidy_20"), "commodities", "PCMP") > 1.0);
+    assert!(
+        ratio(get("compute_subsidy_50"), "commodities", "PCMP")
+            > ratio(get("compute_subsidy_20"), "commodities", "PCMP")
+    );
+}
+
+/// A copy of the flagship model and its data in a temporary directory, with the SAM edited.
+fn flagship_with_sam(edit: impl Fn(&str) -> String) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::copy(
+        root.join("models/token_economy.toml"),
+        dir.path().join("models/token_economy.toml"),
+    )
+    .unwrap();
+    let sam = std::fs::read_to_string(root.join("data/token_economy_sam.csv")).unwrap();
+    std::fs::write(dir.path().join("data/token_economy_sam.csv"), edit(&sam)).unwrap();
+    let model = dir.path().join("models/token_economy.toml");
+    (dir, model)
+}
+
+/// Replaces cell (row, col) of a SAM text.
+fn set_cell(sam: &str, row: &str, col: &str, value: &str) -> String {
+    let header: Vec<&str> = sam
+        .lines()
+        .find(|l| l.starts_with("account"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let j = header.iter().position(|h| *h == col).unwrap();
+    sam.lines()
+        .map(|l| {
+            let mut cells: Vec<String> = l.split(',').map(String::from).collect();
+            if cells[0] == row {
+                cells[j] = value.to_string();
+            }
+            cells.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn changing_a_sam_cell_recalibrates_the_model() {
+    // Move 5 of platform costs from research labour to compute (and 5 of ROE's compute back to
+    // labour): every account still balances, the benchmark still replicates, and the
+    // calibration target on the compute share of platform costs now fails.
+    let (_dir, model) = flagship_with_sam(|s| {
+        let s = set_cell(s, "CMP", "PLT", "40");
+        let s = set_cell(&s, "CMP", "ROE", "50");
+        let s = set_cell(&s, "LAB", "PLT", "7");
+        set_cell(&s, "LAB", "ROE", "15690")
+    });
+    let o = run(&["check", model.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("benchmark replicates"), "{out}");
+    let fail = out
+        .lines()
+        .find(|l| l.starts_with("FAIL") && l.to_lowercase().contains("compute share"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        fail.contains("0.66"),
+        "compute share is now (35 + 5)/60: {fail}"
+    );
+}
+
+#[test]
+fn an_unbalanced_sam_is_rejected_with_its_accounts_and_gaps() {
+    let (_dir, model) = flagship_with_sam(|s| set_cell(s, "CMP", "PLT", "40"));
+    let o = run(&["check", model.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("CMP") && err.contains("PLT"), "{err}");
+    assert!(err.contains("token_economy_sam.csv"), "{err}");
+    // … and `balance` repairs it by the least adjustment (5), keeping the edited cell if asked.
+    let sam = model
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("data/token_economy_sam.csv");
+    let out = sam.with_file_name("balanced.csv");
+    let o = run(&[
+        "balance",
+        sam.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--fix",
+        "CMP,PLT",
+    ]);
+    let (stdout, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{err}");
+    let b = tokencge::sam::Sam::read(&out).unwrap();
+    b.check_balanced(1e-12).unwrap();
+    assert_eq!(b.get("CMP", "PLT"), Some(40.0));
+}
+
+#[test]
+fn the_flattened_flagship_checks_in_the_plain_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let flat = dir.path().join("plain.toml");
+    let o = run(&[
+        "flatten",
+        "models/token_economy.toml",
+        "-o",
+        flat.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let txt = std::fs::read_to_string(&flat).unwrap();
+    assert!(!txt.contains("sam(") && !txt.contains("[sam]") && !txt.contains("[indicators]"));
+    let o = run(&["check", flat.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+}
+
+#[test]
+fn compare_csv_and_json_carry_every_scenario() {
+    let o = run(&[
+        "compare",
+        "--scenarios",
+        "token_tax_3,dst_6",
+        "--format",
+        "csv",
+    ]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        out.lines().next(),
+        Some("section,name,unit,benchmark,token_tax_3,dst_6")
+    );
+    let v = json(&["compare", "--scenarios", "token_tax_3", "--format", "json"]);
+    assert_eq!(
+        v["columns"],
+        serde_json::json!(["benchmark", "token_tax_3"])
+    );
+    let pplt = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["section"] == "price" && r["name"] == "PPLT")
+        .unwrap();
+    assert!(
+        pplt["values"]["token_tax_3"].as_f64().unwrap() > 0.0,
+        "the token price rises with a token tax"
+    );
+}

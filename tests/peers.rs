@@ -11,7 +11,7 @@ mod peer_model;
 
 use std::path::{Path, PathBuf};
 
-use peer_model::{generate, Instance, Reference};
+use peer_model::{generate, json_matrix, json_number, json_string, json_vec, Instance, Reference};
 use tokencge::solve::NewtonSettings;
 
 fn data_dir() -> PathBuf {
@@ -27,42 +27,40 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * b.abs().max(1.0)
 }
 
-fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-/// Compares a generated vector with the JSON's, element by element, to `tol` (relative).
-fn check_vec(what: &str, got: &[f64], want: &serde_json::Value, tol: f64) -> f64 {
-    let want = floats(want);
+/// Compares a generated vector with the JSON's: within `tol` (relative) element by element;
+/// returns the largest difference and the number of elements that are not bit-identical.
+fn check_vec(what: &str, got: &[f64], want: &[f64], tol: f64) -> (f64, usize) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let mut worst: f64 = 0.0;
-    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+    let mut inexact = 0;
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
             close(*g, *w, tol),
             "{what}[{k}]: generated {g:e}, JSON {w:e}"
         );
         worst = worst.max((g - w).abs());
+        inexact += usize::from(g.to_bits() != w.to_bits());
     }
-    worst
+    (worst, inexact)
 }
 
 #[test]
 fn generator_reproduces_the_peer_instances() {
     for stem in ["cge_N5_H2_s1", "cge_N20_H5_s1"] {
-        let json: serde_json::Value = serde_json::from_str(&read(&format!("{stem}.json"))).unwrap();
-        let (n, h, seed) = (
-            json["N"].as_u64().unwrap() as usize,
-            json["H"].as_u64().unwrap() as usize,
-            json["seed"].as_u64().unwrap(),
-        );
+        let text = read(&format!("{stem}.json"));
+        let int = |k: &str| json_number(&text, k).unwrap() as usize;
+        let (n, h, seed) = (int("N"), int("H"), int("seed") as u64);
         let inst = generate(n, h, seed);
         assert_eq!(inst.stem(), stem);
+        assert_eq!(json_string(&text, "format").unwrap(), "cge-bench-v1");
         let tol = 1e-12;
-        let mut worst: f64 = 0.0;
+        let (mut worst, mut inexact, mut count) = (0.0f64, 0, 0);
+        let mut check = |what: String, got: &[f64], want: &[f64]| {
+            let (w, i) = check_vec(&what, got, want, tol);
+            worst = worst.max(w);
+            inexact += i;
+            count += got.len();
+        };
         for (name, got) in [
             ("y0", &inst.y0),
             ("l0", &inst.l0),
@@ -76,32 +74,33 @@ fn generator_reproduces_the_peer_instances() {
             ("tshare", &inst.tshare),
             ("m0", &inst.m0),
         ] {
-            worst = worst.max(check_vec(&format!("{stem}: {name}"), got, &json[name], tol));
+            check(
+                format!("{stem}: {name}"),
+                got,
+                &json_vec(&text, name).unwrap(),
+            );
         }
-        let rows = json["x0"].as_array().unwrap();
-        assert_eq!(rows.len(), n);
-        for (i, row) in rows.iter().enumerate() {
-            worst = worst.max(check_vec(
-                &format!("{stem}: x0[{i}]"),
-                &inst.x0[i],
-                row,
-                tol,
-            ));
+        let x0 = json_matrix(&text, "x0").unwrap();
+        assert_eq!(x0.len(), n);
+        for (i, row) in x0.iter().enumerate() {
+            check(format!("{stem}: x0[{i}]"), &inst.x0[i], row);
         }
-        let rows = json["c0"].as_array().unwrap();
-        assert_eq!(rows.len(), h);
-        for (k, row) in rows.iter().enumerate() {
-            worst = worst.max(check_vec(
-                &format!("{stem}: c0[{k}]"),
-                &inst.c0[k],
-                row,
-                tol,
-            ));
+        let c0 = json_matrix(&text, "c0").unwrap();
+        assert_eq!(c0.len(), h);
+        for (k, row) in c0.iter().enumerate() {
+            check(format!("{stem}: c0[{k}]"), &inst.c0[k], row);
         }
         for j in (3..n).step_by(4) {
             assert_eq!(inst.sigma_va[j], 1.0, "Cobb-Douglas sector {j}");
         }
-        eprintln!("{stem}: largest difference to the JSON {worst:e}");
+        eprintln!(
+            "{stem}: {count} numbers, largest difference to the JSON {worst:e}, {inexact} not bit-identical"
+        );
+        // Same draws, same operations in the same order: the port is exact.
+        assert_eq!(
+            inexact, 0,
+            "{stem}: the port should reproduce gen_cge.py bit for bit"
+        );
     }
 }
 

@@ -28,7 +28,7 @@ pub struct CalibratedModel {
     pub sector_active: Vec<bool>,
     /// Per consumer, per final demand.
     pub demand_active: Vec<Vec<bool>>,
-    /// Per consumer, per endowment (an endowment that is identically zero is dropped).
+    /// Per consumer, per endowment (only an endowment written as the number 0 is dropped).
     pub endowment_active: Vec<Vec<bool>>,
     /// Per commodity: does it have a market?
     pub market_active: Vec<bool>,
@@ -149,12 +149,10 @@ pub fn calibrate(model: &Model) -> Result<CalibratedModel, CalibrationError> {
         demand_active.push(act);
         let mut eact = Vec::new();
         for e in &h.endowments {
-            // Only an endowment that is the constant zero under the parameters is dropped; one
-            // that depends on variables always stays.
-            let zero = e.quantity.is_parameter_only()
-                && eval_param(&e.quantity, &params)
-                    .map(|v| v == 0.0)
-                    .unwrap_or(false);
+            // Only an endowment written as the number 0 is dropped: one that is zero through its
+            // parameters may become non-zero in a scenario, and one that depends on variables
+            // always stays.
+            let zero = e.quantity.constant() == Some(0.0);
             if zero {
                 pruned.push(Pruned {
                     what: format!(

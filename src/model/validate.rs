@@ -8,7 +8,8 @@ use indexmap::IndexMap;
 
 use super::file::{ModelFile, RawTable, RawValue};
 use super::*;
-use crate::expr::{self, EvalContext, EvalError, Expr, Func, Grad, Syntax};
+use crate::calibrate::ParamOnly;
+use crate::expr::{self, Expr, Func, Syntax};
 use crate::sam::Sam;
 
 /// Reads and validates a model file.
@@ -129,19 +130,6 @@ struct Builder {
     nest_names: Vec<HashMap<String, usize>>,
     /// Numbers of sectors, commodities and consumers (the layout offsets).
     counts: (usize, usize, usize),
-}
-
-struct ParamCtx<'a>(&'a [f64]);
-impl EvalContext for ParamCtx<'_> {
-    fn param(&self, i: usize) -> f64 {
-        self.0[i]
-    }
-    fn var(&self, _i: usize) -> f64 {
-        f64::NAN
-    }
-    fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
-        Err(EvalError("functions are not allowed here".into()))
-    }
 }
 
 fn is_description(key: &str) -> bool {
@@ -457,7 +445,7 @@ impl Builder {
 
     /// A parameter-only value that must evaluate now (with the model's parameters).
     fn number_now(&mut self, e: &Expr, offset: usize, field: &str) -> Option<f64> {
-        match e.eval(&ParamCtx(&self.params)) {
+        match e.eval(&ParamOnly(&self.params)) {
             Ok(v) if v.is_finite() => Some(v),
             Ok(v) => {
                 self.diag_at(offset, field, format!("evaluates to {v}"));
@@ -873,7 +861,7 @@ impl Builder {
             let start = bound(self, &a.start, "start", 0.0);
             let lower = bound(self, &a.lower, "lower", f64::NEG_INFINITY);
             let upper = bound(self, &a.upper, "upper", f64::INFINITY);
-            let ctx = ParamCtx(&self.params);
+            let ctx = ParamOnly(&self.params);
             if let (Ok(s), Ok(l), Ok(u)) = (start.eval(&ctx), lower.eval(&ctx), upper.eval(&ctx)) {
                 let off = a
                     .start

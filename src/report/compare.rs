@@ -5,7 +5,44 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use super::{fmt, Evaluated};
+use super::Evaluated;
+
+/// Splits a scenario name at underscores into pieces of at most `width` characters.
+fn wrap_name(name: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for part in name.split('_') {
+        match lines.last_mut() {
+            Some(last) if last.len() + 1 + part.len() <= width => {
+                last.push('_');
+                last.push_str(part);
+            }
+            _ => lines.push(part.to_string()),
+        }
+    }
+    lines
+        .into_iter()
+        .flat_map(|l| {
+            l.chars()
+                .collect::<Vec<_>>()
+                .chunks(width)
+                .map(|c| c.iter().collect())
+                .collect::<Vec<String>>()
+        })
+        .collect()
+}
+
+/// A level in at most 11 characters.
+fn short(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e7 || v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else if v.abs() >= 1e4 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.4}")
+    }
+}
 use crate::model::{Model, VarKind};
 use crate::scenario::Solution;
 
@@ -14,7 +51,8 @@ use crate::scenario::Solution;
 pub struct Row {
     pub section: &'static str,
     pub name: String,
-    /// "%" for percentage changes against the benchmark, "level" otherwise.
+    /// "%" for percentage changes against the benchmark, "change" for differences from it,
+    /// "level" otherwise.
     pub unit: &'static str,
     pub values: Vec<Option<f64>>,
 }
@@ -130,7 +168,7 @@ pub fn build(
         rows.push(Row {
             section: "indicator",
             name: ind.name.clone(),
-            unit: "%",
+            unit: "change",
             values: all
                 .iter()
                 .map(|(s, e)| {
@@ -138,7 +176,7 @@ pub fn build(
                         e.indicators[i]
                             .as_ref()
                             .ok()
-                            .and_then(|v| base.and_then(|b| pct(*v, b)))
+                            .and_then(|v| base.map(|b| v - b))
                     } else {
                         None
                     }
@@ -155,32 +193,65 @@ pub fn build(
 }
 
 impl Comparison {
-    /// A table for people.
+    /// A table for people: narrow columns, scenario names stacked over several header lines,
+    /// and at most `PAGE` scenarios side by side (more go into further blocks, each with the
+    /// benchmark first) so that a block fits a terminal.
     pub fn table(&self) -> String {
+        const PAGE: usize = 7;
+        let n = self.columns.len();
+        if n <= PAGE + 1 {
+            return self.table_block(&(0..n).collect::<Vec<_>>());
+        }
+        let mut s = String::new();
+        let pages: Vec<Vec<usize>> = (1..n)
+            .collect::<Vec<_>>()
+            .chunks(PAGE)
+            .map(|c| std::iter::once(0).chain(c.iter().copied()).collect())
+            .collect();
+        for (k, cols) in pages.iter().enumerate() {
+            if k > 0 {
+                s.push('\n');
+            }
+            let _ = writeln!(s, "[block {} of {}]", k + 1, pages.len());
+            s.push_str(&self.table_block(cols));
+        }
+        s
+    }
+
+    fn table_block(&self, cols: &[usize]) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "model {}: scenarios against the benchmark", self.model);
         let lw = self
             .rows
             .iter()
-            .map(|r| r.name.len() + r.unit.len() + 3)
+            .map(|r| r.name.len() + 4)
             .max()
             .unwrap_or(10)
-            .max(18);
-        let cw = self
-            .columns
+            .clamp(18, 34);
+        let cw = 11;
+        let headers: Vec<Vec<String>> = cols
             .iter()
-            .map(|c| c.len())
-            .max()
-            .unwrap_or(10)
-            .max(12);
-        let mut header = format!("{:<lw$}", "");
-        for c in &self.columns {
-            let _ = write!(header, "  {c:>cw$}");
+            .map(|&c| wrap_name(&self.columns[c], cw))
+            .collect();
+        let depth = headers.iter().map(|h| h.len()).max().unwrap_or(1);
+        for line in 0..depth {
+            let mut l = format!("{:<lw$}", "");
+            for h in &headers {
+                // Bottom-align the stacked names.
+                let k = (line + h.len()).checked_sub(depth);
+                let txt = k.and_then(|k| h.get(k)).map(|x| x.as_str()).unwrap_or("");
+                let _ = write!(l, " {txt:>cw$}");
+            }
+            let _ = writeln!(s, "{}", l.trim_end());
         }
-        let _ = writeln!(s, "{header}");
-        let mut st = format!("{:<lw$}", "status");
-        for c in &self.status {
-            let _ = write!(st, "  {c:>cw$}");
+        let mut st = format!("{:<lw$}", "converged");
+        for &c in cols {
+            let c = &self.status[c];
+            let _ = write!(
+                st,
+                " {:>cw$}",
+                if c == "converged" { "yes" } else { c.as_str() }
+            );
         }
         let _ = writeln!(s, "{st}");
         let mut section = "";
@@ -193,23 +264,23 @@ impl Comparison {
                     "income" => "incomes (% change)",
                     "auxiliary" => "auxiliary variables (level)",
                     "welfare" => "welfare: Hicksian EV (benchmark money)",
-                    _ => "indicators",
+                    _ => "indicators (level, and change from the benchmark)",
                 };
                 let _ = writeln!(s, "\n{title}");
             }
-            let label = if r.section == "indicator" {
-                format!("{} ({})", r.name, r.unit)
-            } else {
-                r.name.clone()
+            let label = match (r.section, r.unit) {
+                ("indicator", "change") => "  change".to_string(),
+                _ => r.name.clone(),
             };
             let mut line = format!("  {:<w$}", label, w = lw - 2);
-            for v in &r.values {
-                let txt = match v {
+            for &c in cols {
+                let txt = match &r.values[c] {
                     None => "-".to_string(),
                     Some(v) if r.unit == "%" => format!("{v:+.3}"),
-                    Some(v) => fmt(*v),
+                    Some(v) if r.unit == "change" => format!("{v:+.4}"),
+                    Some(v) => short(*v),
                 };
-                let _ = write!(line, "  {txt:>cw$}");
+                let _ = write!(line, " {txt:>cw$}");
             }
             let _ = writeln!(s, "{line}");
         }
