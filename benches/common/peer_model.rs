@@ -29,6 +29,8 @@
 //!   `l0 / (l0 + k0)`, exactly what the peers' GAMS and NumPy models use;
 //! - households' benchmark income is `lend + kend + tshare · Σ tax0 y0` (= `m0` to rounding).
 #![allow(dead_code)]
+// The loops mirror gen_cge.py line by line (same summation order), indices and all.
+#![allow(clippy::needless_range_loop)]
 
 use std::fmt::Write as _;
 

@@ -225,6 +225,40 @@ fn solve_one(
     Ok((sol, ev))
 }
 
+/// Solves several scenarios in parallel (rayon), each on its own copy of the compiled system;
+/// results come back in the order asked, so output is deterministic. A progress bar shows on
+/// an interactive terminal.
+#[allow(clippy::type_complexity)]
+fn solve_many(
+    system: &EquationSystem,
+    indices: &[Option<usize>],
+    settings: &NewtonSettings,
+) -> Vec<Result<(EquationSystem, Solution, Evaluated), String>> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use rayon::prelude::*;
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() && indices.len() > 1 {
+        let b = ProgressBar::new(indices.len() as u64);
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} scenarios {msg}") {
+            b.set_style(style);
+        }
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let out: Vec<_> = indices
+        .par_iter()
+        .map(|&idx| {
+            let mut sys = system.clone();
+            let r = solve_one(&mut sys, idx, settings).map(|(sol, ev)| (sys, sol, ev));
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    out
+}
+
 fn report_non_convergence(system: &EquationSystem, sol: &Solution) {
     let m = &system.model;
     eprintln!(
@@ -247,7 +281,7 @@ fn cmd_solve(
     format: Format,
     settings: &NewtonSettings,
 ) -> i32 {
-    let mut system = match load(path) {
+    let system = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -284,8 +318,8 @@ fn cmd_solve(
         let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
     }
     let mut text = String::new();
-    for idx in indices {
-        let (sol, ev) = match solve_one(&mut system, idx, settings) {
+    for result in solve_many(&system, &indices, settings) {
+        let (system, sol, ev) = match result {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{e}");
@@ -366,8 +400,8 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
         }
     }
     let mut results = Vec::new();
-    for idx in order {
-        let (sol, _) = match solve_one(&mut system, idx, settings) {
+    for (idx, result) in order.iter().zip(solve_many(&system, &order, settings)) {
+        let (system, sol, _) = match result {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{e}");
@@ -378,7 +412,7 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
             report_non_convergence(&system, &sol);
         }
         tracing::info!(scenario = %sol.setup.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
-        results.extend(report::check_targets(&system, &sol, idx));
+        results.extend(report::check_targets(&system, &sol, *idx));
     }
     let failed = results.iter().filter(|r| !r.pass).count();
     let w = results
@@ -557,7 +591,7 @@ fn cmd_describe(path: &Path) -> i32 {
 }
 
 fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonSettings) -> i32 {
-    let mut system = match load(path) {
+    let system = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -575,27 +609,19 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
             }
         }
     }
-    let bench = match solve_one(&mut system, None, settings) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{e}");
-            return BAD_INPUT;
-        }
-    };
+    let all: Vec<Option<usize>> = std::iter::once(None)
+        .chain(indices.into_iter().map(Some))
+        .collect();
     let mut code = OK;
-    if !bench.0.converged() {
-        report_non_convergence(&system, &bench.0);
-        code = FAILED;
-    }
     let mut sols = Vec::new();
-    for i in indices {
-        match solve_one(&mut system, Some(i), settings) {
-            Ok(v) => {
-                if !v.0.converged() {
-                    report_non_convergence(&system, &v.0);
+    for result in solve_many(&system, &all, settings) {
+        match result {
+            Ok((sys, sol, ev)) => {
+                if !sol.converged() {
+                    report_non_convergence(&sys, &sol);
                     code = FAILED;
                 }
-                sols.push(v);
+                sols.push((sol, ev));
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -603,6 +629,7 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
             }
         }
     }
+    let bench = sols.remove(0);
     let cmp = compare::build(&system.model, (&bench.0, &bench.1), &sols);
     match format {
         Format::Table => print!("{}", cmp.table()),
