@@ -8,12 +8,16 @@
 //!   Newton step solves (PL's row and column removed), with a fresh `LinearSolver` each time (the
 //!   sparse one therefore includes its symbolic analysis, as the first iteration of a solve does);
 //! - `solve_tax1/N`: end-to-end `scenario::solve` of scenario tax1 from its benchmark point;
+//! - `solve_tax1_backend/{dense,sparse}/N`: the same with the linear backend forced, for the
+//!   sizes where `Backend::Auto` chooses sparse (more than `DENSE_LIMIT` unknowns);
 //! - `reference_models/NAME`: what `tokencge check` does to a file in `models/reference`, for
 //!   every scenario: load, calibrate, compile, then prepare and solve the benchmark and every
 //!   scenario.
 //!
 //! `cargo bench --bench solve` runs everything in a few minutes on 2 cores (small samples, short
-//! measurement times). Set `TOKENCGE_BENCH_SIZES=5,20,50` to choose the sizes.
+//! measurement times). Set `TOKENCGE_BENCH_SIZES=5,20,50` to choose the sizes, and
+//! `TOKENCGE_BENCH_DUMP=DIR` to write each peer model to `DIR/cge_N{N}_H5_s1.toml` (for timing
+//! `tokencge solve` as a whole process).
 
 #[path = "common/peer_model.rs"]
 mod peer_model;
@@ -55,7 +59,12 @@ struct Peer {
 fn peer(n: usize) -> Peer {
     let inst = peer_model::generate(n, H, 1);
     let path = PathBuf::from(format!("{}.toml", inst.stem()));
-    let model = tokencge::model::load_str(&inst.to_toml(), &path).expect("peer model loads");
+    let text = inst.to_toml();
+    if let Some(dir) = std::env::var_os("TOKENCGE_BENCH_DUMP") {
+        std::fs::create_dir_all(&dir).expect("TOKENCGE_BENCH_DUMP directory");
+        std::fs::write(Path::new(&dir).join(&path), &text).expect("write model");
+    }
+    let model = tokencge::model::load_str(&text, &path).expect("peer model loads");
     let mut system = tokencge::build_model(&model).expect("peer model builds");
     let benchmark = scenario::prepare(&mut system, None).expect("benchmark");
     let idx = model.scenario_index("tax1").expect("scenario tax1");
@@ -113,12 +122,17 @@ fn bench_peers(c: &mut Criterion) {
         let mut system = p.system.clone();
         let sol = scenario::solve(&mut system, &p.tax1, &NewtonSettings::default()).unwrap();
         let (n, t, _) = reduced_jacobian(p);
+        let mut pattern: Vec<(usize, usize)> = t.iter().map(|&(r, c, _)| (r, c)).collect();
+        pattern.sort_unstable();
+        pattern.dedup();
         eprintln!(
-            "peer N={} H={H}: {} unknowns ({} backend), {} Jacobian triplets; tax1: {} in {} iterations ({} residual, {} Jacobian evaluations), residual {:.1e}, {:.4} s",
+            "peer N={} H={H}: {} unknowns ({} backend), {} Jacobian triplets, {} entries ({:.0} % of n²); tax1: {} in {} iterations ({} residual, {} Jacobian evaluations), residual {:.1e}, {:.4} s",
             p.n,
             n,
             if n <= DENSE_LIMIT { "dense" } else { "sparse" },
             t.len(),
+            pattern.len(),
+            100.0 * pattern.len() as f64 / (n * n) as f64,
             sol.status.label(),
             sol.info.iterations,
             sol.info.residual_evaluations,
@@ -147,6 +161,7 @@ fn bench_peers(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("residual_jacobian");
     g.sample_size(20)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
     for p in &peers {
@@ -199,6 +214,28 @@ fn bench_peers(c: &mut Criterion) {
                 black_box(sol.x)
             })
         });
+    }
+    g.finish();
+
+    // Where Backend::Auto picks the sparse LU, the same solve with each backend forced (the
+    // Jacobian of this economy is nearly dense: ~3N² + O(N) nonzeros in (2N + H + 1)²).
+    let mut g = c.benchmark_group("solve_tax1_backend");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for p in peers.iter().filter(|p| p.system.dim() - 1 > DENSE_LIMIT) {
+        for (label, backend) in [("dense", Backend::Dense), ("sparse", Backend::Sparse)] {
+            let settings = NewtonSettings::default().with_backend(backend);
+            let mut system = p.system.clone();
+            g.bench_with_input(BenchmarkId::new(label, p.n), &p.n, |b, _| {
+                b.iter(|| {
+                    let sol = scenario::solve(&mut system, black_box(&p.tax1), &settings).unwrap();
+                    assert!(sol.converged());
+                    black_box(sol.x)
+                })
+            });
+        }
     }
     g.finish();
 }
