@@ -230,8 +230,12 @@ pub fn solve(
     setup: &ScenarioSetup,
     settings: &NewtonSettings,
 ) -> Result<Solution, EvalError> {
-    system.set_parameters(&setup.params)?;
-    system.set_scales(&system.benchmark_point()?)?;
+    // `prepare` left the system calibrated to this scenario; redo it only if it has been used
+    // for another one since (scales depend on the parameters alone).
+    if system.params() != setup.params.as_slice() {
+        system.set_parameters(&setup.params)?;
+        system.set_scales(&system.benchmark_point()?)?;
+    }
     let mask = fixed_mask(system, setup);
     let (mut x, mut sol) = solve_from(system, &mask, &setup.start, settings)?;
     let mut info = sol.info.clone();
@@ -247,9 +251,11 @@ pub fn solve(
             info.seconds += inf.seconds;
         }
     }
-    // Leave the system calibrated to the scenario, as the caller expects.
-    system.set_parameters(&setup.params)?;
-    system.set_scales(&system.benchmark_point()?)?;
+    // Continuation recalibrated along its path (scales untouched): leave the system calibrated
+    // to the scenario, as the caller expects.
+    if steps > 0 || system.params() != setup.params.as_slice() {
+        system.set_parameters(&setup.params)?;
+    }
     let (f, r) = match assess(system, setup, &x) {
         Ok(v) => v,
         Err(_) => (vec![f64::NAN; x.len()], vec![f64::INFINITY; x.len()]),

@@ -21,11 +21,21 @@ pub struct SectorState {
     pub revenue: f64,
     /// Per leaf, per tax: the rate.
     pub tax_rate: Vec<Vec<f64>>,
-    pub(crate) pi_grad: Vec<Grad>,
+    /// Gradients of the leaf price indices, flat: leaf l's entries are
+    /// `pi_grad[pi_grad_start[l]..pi_grad_start[l + 1]]` (one allocation per sector, not per leaf).
+    pub(crate) pi_grad: Grad,
+    pub(crate) pi_grad_start: Vec<usize>,
     pub(crate) tax_grad: Vec<Vec<Grad>>,
     /// Per leaf i: (first leaf l, ∂x_i/∂π_l for l = first..): the only leaves whose prices move
     /// x_i.
     pub(crate) dx: Vec<(usize, Vec<f64>)>,
+}
+
+impl SectorState {
+    /// The gradient of leaf l's price index.
+    pub(crate) fn pi_grad_of(&self, l: usize) -> &[(usize, f64)] {
+        &self.pi_grad[self.pi_grad_start[l]..self.pi_grad_start[l + 1]]
+    }
 }
 
 /// Values of one consumer at a point.
@@ -40,6 +50,10 @@ pub struct ConsumerState {
     pub revenue: f64,
     pub welfare: f64,
     pub(crate) endowment_grad: Vec<Grad>,
+    /// Per final demand: π_d and ∂ln e/∂π_d = θ_d π_d^(−σ) e^(σ−1) (computed once per point;
+    /// every cross-price derivative uses them).
+    pub(crate) pi: Vec<f64>,
+    pub(crate) dlog_e: Vec<f64>,
 }
 
 /// Everything computed at a point, for the equations, the functions and the reports.
@@ -124,6 +138,8 @@ impl EquationSystem {
         };
         if grad {
             st.pi_grad = Vec::with_capacity(nl);
+            st.pi_grad_start = Vec::with_capacity(nl + 1);
+            st.pi_grad_start.push(0);
             st.tax_grad = Vec::with_capacity(nl);
         }
         for (l, leaf) in b.leaves.iter().enumerate() {
@@ -150,11 +166,12 @@ impl EquationSystem {
             let pbar = c.price[l];
             st.pi[l] = p * factor / pbar;
             if grad {
-                let mut g = vec![(cvar, factor / pbar)];
+                st.pi_grad.push((cvar, factor / pbar));
                 for rg in &rate_grads {
-                    g.extend(rg.iter().map(|&(v, d)| (v, sign * p * d / pbar)));
+                    st.pi_grad
+                        .extend(rg.iter().map(|&(v, d)| (v, sign * p * d / pbar)));
                 }
-                st.pi_grad.push(g);
+                st.pi_grad_start.push(st.pi_grad.len());
                 st.tax_grad.push(rate_grads);
             }
             st.tax_rate.push(rates);
@@ -212,9 +229,10 @@ impl EquationSystem {
             }
             let value = |k: usize| pre[b.nodes[k].leaves.1] - pre[b.nodes[k].leaves.0];
             st.dx = Vec::with_capacity(nl);
+            let mut path = Vec::new();
             for i in 0..nl {
                 // Highest responsive node on the path decides which leaves can move x_i.
-                let mut path = Vec::new();
+                path.clear();
                 let mut n = Some(b.leaves[i].node);
                 while let Some(k) = n {
                     path.push(k);
@@ -291,6 +309,11 @@ impl EquationSystem {
                 || format!("price index of {name}"),
             )?;
             let m = x[b.var];
+            s.dlog_e = pis
+                .iter()
+                .zip(&c.share)
+                .map(|(pi, th)| th * pw(*pi, -c.sigma) * pw(s.price_index, c.sigma - 1.0))
+                .collect();
             for (k, pi) in pis.iter().enumerate() {
                 let d = c.quantity[k]
                     * (m / (s.price_index * c.total))
@@ -299,6 +322,7 @@ impl EquationSystem {
                     .push(finite(d, || format!("final demand of {name}"))?);
             }
             s.welfare = m / (s.price_index * c.total);
+            s.pi = pis;
             for (commodity, q) in &b.endowments {
                 let p = x[self.model.commodity_var(*commodity)];
                 let v = if grad {
@@ -332,7 +356,7 @@ impl EquationSystem {
     fn leaf_grad(&self, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
         let (start, row) = &st.dx[i];
         for (o, d) in row.iter().enumerate() {
-            for &(v, gp) in &st.pi_grad[start + o] {
+            for &(v, gp) in st.pi_grad_of(start + o) {
                 g.push((v, scale * d * gp));
             }
         }
@@ -362,28 +386,19 @@ impl EquationSystem {
     }
 
     /// Pushes `scale ·` the gradient of final demand `k` of consumer `h`.
-    fn demand_grad(
-        &self,
-        h: usize,
-        st: &ConsumerState,
-        x: &[f64],
-        k: usize,
-        scale: f64,
-        g: &mut Grad,
-    ) {
+    fn demand_grad(&self, h: usize, st: &ConsumerState, k: usize, scale: f64, g: &mut Grad) {
         let b = &self.consumers[h];
         let c = &self.consumer_coef[h];
         let e = st.price_index;
         let sigma = c.sigma;
-        let pik = x[self.model.commodity_var(b.demands[k].commodity)] / c.price[k];
+        let pik = st.pi[k];
         let dk = st.demand[k];
         g.push((
             b.var,
             scale * c.quantity[k] / (e * c.total) * pw(e / pik, sigma),
         ));
         for (j, d) in b.demands.iter().enumerate() {
-            let pij = x[self.model.commodity_var(d.commodity)] / c.price[j];
-            let mut dd = (sigma - 1.0) * c.share[j] * pw(pij, -sigma) * pw(e, sigma - 1.0);
+            let mut dd = (sigma - 1.0) * st.dlog_e[j];
             if j == k && sigma != 0.0 {
                 dd -= sigma / pik;
             }
@@ -394,17 +409,15 @@ impl EquationSystem {
         }
     }
 
-    fn welfare_grad(&self, h: usize, st: &ConsumerState, x: &[f64], scale: f64, g: &mut Grad) {
+    fn welfare_grad(&self, h: usize, st: &ConsumerState, scale: f64, g: &mut Grad) {
         let b = &self.consumers[h];
         let c = &self.consumer_coef[h];
         let e = st.price_index;
         g.push((b.var, scale / (e * c.total)));
         for (j, d) in b.demands.iter().enumerate() {
-            let pij = x[self.model.commodity_var(d.commodity)] / c.price[j];
-            let dlog = c.share[j] * pw(pij, -c.sigma) * pw(e, c.sigma - 1.0);
             g.push((
                 self.model.commodity_var(d.commodity),
-                -scale * st.welfare * dlog / c.price[j],
+                -scale * st.welfare * st.dlog_e[j] / c.price[j],
             ));
         }
     }
@@ -435,7 +448,7 @@ impl EquationSystem {
                 if grad {
                     for (l, leaf) in b.leaves.iter().enumerate() {
                         let a = if leaf.output { -1.0 } else { 1.0 } * c.price[l] * s.quantity[l];
-                        g.extend(s.pi_grad[l].iter().map(|&(v, d)| (v, a * d)));
+                        g.extend(s.pi_grad_of(l).iter().map(|&(v, d)| (v, a * d)));
                     }
                     push(&mut jac, b.var, &mut g);
                 }
@@ -481,7 +494,7 @@ impl EquationSystem {
                 let row = self.model.commodity_var(d.commodity);
                 f[row] -= s.demand[k];
                 if grad {
-                    self.demand_grad(h, s, x, k, -1.0, &mut g);
+                    self.demand_grad(h, s, k, -1.0, &mut g);
                     push(&mut jac, row, &mut g);
                 }
             }
@@ -600,7 +613,7 @@ impl EvalContext for FuncCtx<'_> {
                     if d.commodity == commodity {
                         v += st.demand[k];
                         if let Some(g) = grad.as_deref_mut() {
-                            sys.demand_grad(consumer, st, self.x, k, scale, g);
+                            sys.demand_grad(consumer, st, k, scale, g);
                         }
                     }
                 }
@@ -648,7 +661,7 @@ impl EvalContext for FuncCtx<'_> {
             Func::Welfare { consumer } => {
                 let st = &self.st.consumers[consumer];
                 if let Some(g) = grad {
-                    sys.welfare_grad(consumer, st, self.x, scale, g);
+                    sys.welfare_grad(consumer, st, scale, g);
                 }
                 Ok(st.welfare)
             }
@@ -657,7 +670,7 @@ impl EvalContext for FuncCtx<'_> {
                 let c = &sys.consumer_coef[consumer];
                 let k = sys.e_bar[consumer] * c.total;
                 if let Some(g) = grad {
-                    sys.welfare_grad(consumer, st, self.x, scale * k, g);
+                    sys.welfare_grad(consumer, st, scale * k, g);
                 }
                 Ok(st.welfare * k - sys.m_bar[consumer])
             }

@@ -19,7 +19,7 @@ pub enum LinearSolveError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// Dense below `DENSE_LIMIT` unknowns, sparse above.
+    /// Dense up to `DENSE_LIMIT` unknowns or for dense patterns, sparse otherwise.
     Auto,
     Dense,
     Sparse,
@@ -27,6 +27,10 @@ pub enum Backend {
 
 /// Unknowns up to which `Backend::Auto` factors densely.
 pub const DENSE_LIMIT: usize = 150;
+/// Above `DENSE_LIMIT`, `Backend::Auto` still factors densely while there are at least
+/// `DENSE_FILL · n²` Jacobian entries, up to this many unknowns.
+pub const DENSE_PATTERN_LIMIT: usize = 3000;
+pub const DENSE_FILL: f64 = 0.1;
 
 /// A linear solver with a cached symbolic factorisation.
 pub struct LinearSolver {
@@ -61,7 +65,13 @@ impl LinearSolver {
         let dense = match self.backend {
             Backend::Dense => true,
             Backend::Sparse => false,
-            Backend::Auto => n <= DENSE_LIMIT,
+            // A dense pattern (CES demand systems make price blocks dense) factors faster
+            // densely well beyond DENSE_LIMIT.
+            Backend::Auto => {
+                n <= DENSE_LIMIT
+                    || (n <= DENSE_PATTERN_LIMIT
+                        && triplets.len() as f64 >= DENSE_FILL * (n * n) as f64)
+            }
         };
         if dense {
             self.solve_dense(n, triplets, b)
