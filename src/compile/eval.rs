@@ -209,7 +209,8 @@ impl EquationSystem {
             .output_root
             .map(|r| c.node_weight[r] * cn[r])
             .unwrap_or(0.0);
-        let name = || self.model.sectors[self.sector_index(b.var)].name.clone();
+        // A sector's layout index is its index among the sectors (sectors come first).
+        let name = || self.model.sectors[b.var].name.clone();
         finite(st.cost, || format!("unit cost of {}", name()))?;
         finite(st.revenue, || format!("unit revenue of {}", name()))?;
         for (l, q) in st.quantity.iter().enumerate() {
@@ -278,10 +279,6 @@ impl EquationSystem {
             }
         }
         Ok(st)
-    }
-
-    fn sector_index(&self, var: usize) -> usize {
-        var
     }
 
     /// Evaluates every sector and consumer at `x`.
@@ -363,6 +360,7 @@ impl EquationSystem {
     }
 
     /// Pushes `scale ·` the gradient of the revenue S·t·P·x of tax `k` on leaf `l`.
+    #[allow(clippy::too_many_arguments)]
     fn tax_revenue_grad(
         &self,
         si: usize,

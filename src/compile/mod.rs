@@ -237,6 +237,8 @@ impl EquationSystem {
     }
 
     /// Recalibrates every coefficient to a parameter vector (a scenario's).
+    // `!(q >= 0.0)` on purpose: it rejects NaN as well as negative values.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn set_parameters(&mut self, params: &[f64]) -> Result<(), EvalError> {
         let m = &self.model;
         for (what, q) in &self.pruned_quantities {

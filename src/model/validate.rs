@@ -214,10 +214,6 @@ impl Builder {
                     self.diag_at(base + span.0, field, format!("unknown name '{name}'"));
                     return None;
                 };
-                let var = |this: &Builder, v: usize| -> Option<Expr> {
-                    let _ = this;
-                    Some(Expr::Var(v))
-                };
                 match sym {
                     Sym::Param(i) => Some(Expr::Param(i)),
                     Sym::Indicator(i) => {
@@ -239,13 +235,14 @@ impl Builder {
                         );
                         None
                     }
-                    Sym::Sector(i) => var(self, i),
-                    Sym::Commodity(i) => var(self, self.n_sectors() + i),
-                    Sym::Consumer(i) => var(self, self.n_sectors() + self.n_commodities() + i),
-                    Sym::Aux(i) => var(
-                        self,
+                    Sym::Sector(i) => Some(Expr::Var(i)),
+                    Sym::Commodity(i) => Some(Expr::Var(self.n_sectors() + i)),
+                    Sym::Consumer(i) => {
+                        Some(Expr::Var(self.n_sectors() + self.n_commodities() + i))
+                    }
+                    Sym::Aux(i) => Some(Expr::Var(
                         self.n_sectors() + self.n_commodities() + self.n_consumers() + i,
-                    ),
+                    )),
                 }
             }
             Syntax::Call { name, args, span } => self.call(name, args, *span, allow, field, base),

@@ -47,6 +47,9 @@ pub struct LinearSolver {
 
 impl LinearSolver {
     pub fn new(backend: Backend) -> Self {
+        // Sequential factorisation: results must not depend on thread scheduling, and scenario
+        // sweeps are already parallel across scenarios.
+        faer::set_global_parallelism(faer::Par::Seq);
         LinearSolver {
             backend,
             pattern: Vec::new(),
