@@ -213,7 +213,7 @@ fn table_output_shows_levels_margins_and_welfare() {
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(0));
     assert!(out.contains("status converged"));
-    assert!(out.contains("level*margin"));
+    assert!(out.contains("slack*margin"));
     assert!(out.contains("welfare"));
 }
 

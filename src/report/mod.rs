@@ -152,6 +152,24 @@ pub fn fmt(v: f64) -> String {
     }
 }
 
+/// Distance of a level from the bound it is complementary to: the level itself for
+/// activities, prices and incomes (MPSGE's level·margin), the distance to the nearer finite
+/// bound for an auxiliary, so that the product is zero at every complementary point.
+fn slack(system: &EquationSystem, v: usize, x: f64) -> f64 {
+    let (kind, _) = system.model.var_kind(v);
+    if kind != VarKind::Auxiliary {
+        return x;
+    }
+    let Ok(b) = system.bounds() else { return x };
+    let (l, u) = (b.lower[v], b.upper[v]);
+    match (l.is_finite(), u.is_finite()) {
+        (true, true) => (x - l).min(u - x),
+        (true, false) => x - l,
+        (false, true) => u - x,
+        (false, false) => 1.0,
+    }
+}
+
 /// A table for people: levels, margins and their products, welfare and indicators.
 pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -> String {
     let m = &system.model;
@@ -195,7 +213,7 @@ pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -
         let _ = writeln!(
             s,
             "\n{:<width$}  {:>14}  {:>12}  {:>12}",
-            label, "level", "margin", "level*margin"
+            label, "level", "margin", "slack*margin"
         );
         for v in vars {
             let _ = writeln!(
@@ -204,7 +222,7 @@ pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -
                 m.var_name(v),
                 fmt(sol.x[v]),
                 sol.f[v],
-                sol.x[v] * sol.f[v]
+                slack(system, v, sol.x[v]) * sol.f[v]
             );
         }
     }
