@@ -301,7 +301,7 @@ impl Comparison {
             rec.extend(
                 r.values
                     .iter()
-                    .map(|v| v.map(|v| format!("{v:?}")).unwrap_or_default()),
+                    .map(|v| v.map(super::csv_num).unwrap_or_default()),
             );
             let _ = w.write_record(&rec);
         }

@@ -141,9 +141,20 @@ pub fn solution_json(system: &EquationSystem, sol: &Solution, ev: &Evaluated) ->
     Value::Object(out)
 }
 
+/// Scientific notation with three decimals, "-" when not finite.
+fn sci(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3e}")
+    } else {
+        "-".into()
+    }
+}
+
 /// Formats a number for tables: fixed width, enough digits to compare with GAMS listings.
 pub fn fmt(v: f64) -> String {
-    if v == 0.0 {
+    if !v.is_finite() {
+        "-".into()
+    } else if v == 0.0 {
         "0".into()
     } else if v.abs() >= 1e6 || v.abs() < 1e-4 {
         format!("{v:.6e}")
@@ -218,11 +229,11 @@ pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -
         for v in vars {
             let _ = writeln!(
                 s,
-                "{:<width$}  {:>14}  {:>12.3e}  {:>12.3e}",
+                "{:<width$}  {:>14}  {:>12}  {:>12}",
                 m.var_name(v),
                 fmt(sol.x[v]),
-                sol.f[v],
-                slack(system, v, sol.x[v]) * sol.f[v]
+                sci(sol.f[v]),
+                sci(slack(system, v, sol.x[v]) * sol.f[v])
             );
         }
     }
@@ -292,8 +303,8 @@ pub fn solution_csv_rows(
             sol.setup.name.as_str(),
             kind,
             m.var_name(v),
-            &format!("{:?}", sol.x[v]),
-            &format!("{:?}", sol.f[v]),
+            &csv_num(sol.x[v]),
+            &csv_num(sol.f[v]),
         ])?;
     }
     for (h, c) in m.consumers.iter().enumerate() {
@@ -301,25 +312,34 @@ pub fn solution_csv_rows(
             sol.setup.name.as_str(),
             "welfare_index",
             &c.name,
-            &format!("{:?}", ev.welfare[h].0),
+            &csv_num(ev.welfare[h].0),
             "",
         ])?;
         out.write_record([
             sol.setup.name.as_str(),
             "ev",
             &c.name,
-            &format!("{:?}", ev.welfare[h].1),
+            &csv_num(ev.welfare[h].1),
             "",
         ])?;
     }
     for (i, d) in m.indicators.iter().enumerate() {
         let v = ev.indicators[i]
             .as_ref()
-            .map(|v| format!("{v:?}"))
+            .map(|v| csv_num(*v))
             .unwrap_or_default();
         out.write_record([sol.setup.name.as_str(), "indicator", &d.name, &v, ""])?;
     }
     Ok(())
+}
+
+/// A number for CSV: all its digits, or empty when it is not finite (never "NaN").
+pub fn csv_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        String::new()
+    }
 }
 
 /// The outcome of one target.
