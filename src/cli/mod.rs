@@ -477,14 +477,48 @@ fn cmd_describe(path: &Path) -> i32 {
         report::normaliser_name(m, &m.numeraire)
             .unwrap_or_else(|| "(default: largest-income consumer)".into())
     );
-    println!(
-        "\ncommodities: {}",
-        m.commodities
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("\ncommodities (made by / used by / demanded by / endowed to):");
+    let inc = &system.incidence;
+    for (c, com) in m.commodities.iter().enumerate() {
+        let side = |output: bool| -> String {
+            let mut v: Vec<&str> = inc.leaves[c]
+                .iter()
+                .filter(|&&(s, _)| {
+                    m.sectors[s]
+                        .netputs
+                        .iter()
+                        .any(|np| np.commodity == c && np.output == output)
+                })
+                .map(|&(s, _)| m.sectors[s].name.as_str())
+                .collect();
+            v.dedup();
+            if v.is_empty() {
+                "-".into()
+            } else {
+                v.join(" ")
+            }
+        };
+        let who = |list: &[(usize, usize)]| -> String {
+            let mut v: Vec<&str> = list
+                .iter()
+                .map(|&(h, _)| m.consumers[h].name.as_str())
+                .collect();
+            v.dedup();
+            if v.is_empty() {
+                "-".into()
+            } else {
+                v.join(" ")
+            }
+        };
+        println!(
+            "  {:<10} {} / {} / {} / {}",
+            com.name,
+            side(true),
+            side(false),
+            who(&inc.demands[c]),
+            who(&inc.endowments[c])
+        );
+    }
     for s in &m.sectors {
         println!(
             "\nsector {}{}",

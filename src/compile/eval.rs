@@ -336,14 +336,12 @@ impl EquationSystem {
             }
             consumers.push(s);
         }
-        for (si, b) in self.sectors.iter().enumerate() {
-            let level = x[b.var];
-            let st = &sectors[si];
-            for (l, leaf) in b.leaves.iter().enumerate() {
-                let p = x[self.model.commodity_var(leaf.commodity)];
-                for (k, (agent, _)) in leaf.taxes.iter().enumerate() {
-                    consumers[*agent].revenue += level * st.tax_rate[l][k] * p * st.quantity[l];
-                }
+        for (h, taxes) in self.incidence.taxes.iter().enumerate() {
+            for &(si, l, k) in taxes {
+                let b = &self.sectors[si];
+                let p = x[self.model.commodity_var(b.leaves[l].commodity)];
+                let st = &sectors[si];
+                consumers[h].revenue += x[b.var] * st.tax_rate[l][k] * p * st.quantity[l];
             }
         }
         Ok(PointState { sectors, consumers })
@@ -636,22 +634,8 @@ impl EvalContext for FuncCtx<'_> {
             }
             Func::Revenue { consumer } => {
                 if let Some(g) = grad.as_deref_mut() {
-                    for (si, b) in sys.sectors.iter().enumerate() {
-                        for (l, leaf) in b.leaves.iter().enumerate() {
-                            for (k, (agent, _)) in leaf.taxes.iter().enumerate() {
-                                if *agent == consumer {
-                                    sys.tax_revenue_grad(
-                                        si,
-                                        &self.st.sectors[si],
-                                        self.x,
-                                        l,
-                                        k,
-                                        scale,
-                                        g,
-                                    );
-                                }
-                            }
-                        }
+                    for &(si, l, k) in &sys.incidence.taxes[consumer] {
+                        sys.tax_revenue_grad(si, &self.st.sectors[si], self.x, l, k, scale, g);
                     }
                 }
                 Ok(self.st.consumers[consumer].revenue)

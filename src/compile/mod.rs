@@ -121,6 +121,50 @@ pub struct EquationSystem {
     pub(crate) m_bar: Vec<f64>,
     /// Which netputs were pruned at the benchmark: must stay zero in every scenario.
     pruned_quantities: Vec<(String, Expr)>,
+    /// Incidence maps, built once from the structure.
+    pub incidence: Incidence,
+}
+
+/// Who touches what: reverse maps from commodities and consumers to the leaves, final demands,
+/// endowments and taxes that involve them, in layout order.
+#[derive(Debug, Clone, Default)]
+pub struct Incidence {
+    /// Per commodity: (sector, leaf) of every netput of it.
+    pub leaves: Vec<Vec<(usize, usize)>>,
+    /// Per commodity: (consumer, k) of every final demand for it.
+    pub demands: Vec<Vec<(usize, usize)>>,
+    /// Per commodity: (consumer, k) of every endowment of it.
+    pub endowments: Vec<Vec<(usize, usize)>>,
+    /// Per consumer: (sector, leaf, k) of every tax paid to it.
+    pub taxes: Vec<Vec<(usize, usize, usize)>>,
+}
+
+impl Incidence {
+    fn build(nc: usize, nh: usize, sectors: &[SectorBlock], consumers: &[ConsumerBlock]) -> Self {
+        let mut inc = Incidence {
+            leaves: vec![Vec::new(); nc],
+            demands: vec![Vec::new(); nc],
+            endowments: vec![Vec::new(); nc],
+            taxes: vec![Vec::new(); nh],
+        };
+        for (si, b) in sectors.iter().enumerate() {
+            for (l, leaf) in b.leaves.iter().enumerate() {
+                inc.leaves[leaf.commodity].push((si, l));
+                for (k, (agent, _)) in leaf.taxes.iter().enumerate() {
+                    inc.taxes[*agent].push((si, l, k));
+                }
+            }
+        }
+        for (h, b) in consumers.iter().enumerate() {
+            for (k, d) in b.demands.iter().enumerate() {
+                inc.demands[d.commodity].push((h, k));
+            }
+            for (k, (c, _)) in b.endowments.iter().enumerate() {
+                inc.endowments[*c].push((h, k));
+            }
+        }
+        inc
+    }
 }
 
 /// Lower and upper bounds of every variable.
@@ -201,7 +245,9 @@ impl EquationSystem {
         }
         let n = model.n_vars();
         let nh = model.consumers.len();
+        let incidence = Incidence::build(model.commodities.len(), nh, &sectors, &consumers);
         let mut sys = EquationSystem {
+            incidence,
             params: model.param_values(),
             model,
             pruned: cal.pruned.clone(),
@@ -408,25 +454,31 @@ impl EquationSystem {
         let st = self.point(x0, false)?;
         let m = &self.model;
         let mut scale = vec![1.0; self.dim()];
-        let mut flows = vec![0.0; m.commodities.len()];
         for (si, b) in self.sectors.iter().enumerate() {
             let s = &st.sectors[si];
             scale[b.var] = s.cost.max(s.revenue).max(1.0);
-            let level = x0[b.var];
-            for (l, leaf) in b.leaves.iter().enumerate() {
-                flows[leaf.commodity] += (level * s.quantity[l]).abs();
-            }
         }
-        for (h, b) in self.consumers.iter().enumerate() {
-            let c = &st.consumers[h];
-            for (k, d) in b.demands.iter().enumerate() {
-                flows[d.commodity] += c.demand[k].abs();
-            }
-            for (k, (commodity, _)) in b.endowments.iter().enumerate() {
-                flows[*commodity] += c.endowment[k].abs();
-            }
+        for b in &self.consumers {
             scale[b.var] = x0[b.var].abs().max(1.0);
         }
+        let flows: Vec<f64> = (0..m.commodities.len())
+            .map(|c| {
+                let inc = &self.incidence;
+                let netputs: f64 = inc.leaves[c]
+                    .iter()
+                    .map(|&(si, l)| (x0[self.sectors[si].var] * st.sectors[si].quantity[l]).abs())
+                    .sum();
+                let demands: f64 = inc.demands[c]
+                    .iter()
+                    .map(|&(h, k)| st.consumers[h].demand[k].abs())
+                    .sum();
+                let endowments: f64 = inc.endowments[c]
+                    .iter()
+                    .map(|&(h, k)| st.consumers[h].endowment[k].abs())
+                    .sum();
+                netputs + demands + endowments
+            })
+            .collect();
         for (c, f) in flows.iter().enumerate() {
             scale[m.commodity_var(c)] = (0.5 * f).max(1.0);
         }
