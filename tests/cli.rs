@@ -837,3 +837,16 @@ fn compare_csv_and_json_carry_every_scenario() {
         "the token price rises with a token tax"
     );
 }
+
+#[test]
+fn invalid_settings_are_bad_input() {
+    for args in [
+        &["--timeout", "0", "check"][..],
+        &["--tolerance", "-1", "check"][..],
+        &["--max-iterations", "0", "check"][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o).1.contains("error:"), "{args:?}");
+    }
+}

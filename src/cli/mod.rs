@@ -31,6 +31,9 @@ pub struct Cli {
     /// Iteration limit of one Newton solve.
     #[arg(long, global = true, default_value_t = 200)]
     max_iterations: u64,
+    /// Wall-clock limit of one Newton solve, in seconds (argmin's executor enforces it).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    timeout: Option<f64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -132,7 +135,16 @@ pub fn run() -> i32 {
     let settings = match NewtonSettings::default()
         .with_tolerance(cli.tolerance)
         .and_then(|s| s.with_max_iterations(cli.max_iterations))
-    {
+        .and_then(|s| match cli.timeout {
+            None => Ok(s),
+            Some(t) if t > 0.0 && t.is_finite() => Ok(NewtonSettings {
+                timeout: Some(std::time::Duration::from_secs_f64(t)),
+                ..s
+            }),
+            Some(t) => Err(format!(
+                "--timeout must be a positive number of seconds, got {t}"
+            )),
+        }) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
