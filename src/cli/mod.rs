@@ -492,17 +492,8 @@ fn cmd_describe(path: &Path) -> i32 {
     println!("\ncommodities (made by / used by / demanded by / endowed to):");
     let inc = &system.incidence;
     for (c, com) in m.commodities.iter().enumerate() {
-        let side = |output: bool| -> String {
-            let mut v: Vec<&str> = inc.leaves[c]
-                .iter()
-                .filter(|&&(s, _)| {
-                    m.sectors[s]
-                        .netputs
-                        .iter()
-                        .any(|np| np.commodity == c && np.output == output)
-                })
-                .map(|&(s, _)| m.sectors[s].name.as_str())
-                .collect();
+        // Names in incidence order, repeats dropped, "-" for none.
+        let listed = |mut v: Vec<&str>| -> String {
             v.dedup();
             if v.is_empty() {
                 "-".into()
@@ -510,17 +501,26 @@ fn cmd_describe(path: &Path) -> i32 {
                 v.join(" ")
             }
         };
-        let who = |list: &[(usize, usize)]| -> String {
-            let mut v: Vec<&str> = list
-                .iter()
-                .map(|&(h, _)| m.consumers[h].name.as_str())
-                .collect();
-            v.dedup();
-            if v.is_empty() {
-                "-".into()
-            } else {
-                v.join(" ")
-            }
+        let side = |output: bool| {
+            listed(
+                inc.leaves[c]
+                    .iter()
+                    .filter(|&&(s, _)| {
+                        m.sectors[s]
+                            .netputs
+                            .iter()
+                            .any(|np| np.commodity == c && np.output == output)
+                    })
+                    .map(|&(s, _)| m.sectors[s].name.as_str())
+                    .collect(),
+            )
+        };
+        let who = |list: &[(usize, usize)]| {
+            listed(
+                list.iter()
+                    .map(|&(h, _)| m.consumers[h].name.as_str())
+                    .collect(),
+            )
         };
         println!(
             "  {:<10} {} / {} / {} / {}",

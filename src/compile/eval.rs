@@ -230,15 +230,9 @@ impl EquationSystem {
             }
             let value = |k: usize| pre[b.nodes[k].leaves.1] - pre[b.nodes[k].leaves.0];
             st.dx = Vec::with_capacity(nl);
-            let mut path = Vec::new();
             for i in 0..nl {
                 // Highest responsive node on the path decides which leaves can move x_i.
-                path.clear();
-                let mut n = Some(b.leaves[i].node);
-                while let Some(k) = n {
-                    path.push(k);
-                    n = b.nodes[k].parent;
-                }
+                let path = &b.leaves[i].path;
                 let top = path.iter().rposition(|&k| c.node_sigma[k] != 0.0);
                 let Some(top) = top else {
                     st.dx.push((i, Vec::new()));

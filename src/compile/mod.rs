@@ -10,18 +10,9 @@ mod eval;
 
 use crate::calibrate::{eval_param, CalibratedModel, Pruned};
 use crate::expr::{EvalError, Expr};
-use crate::model::{Model, VarKind};
+use crate::model::Model;
 
 pub use eval::{ConsumerState, PointState, SectorState};
-
-/// Which family an equation belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    ZeroProfit,
-    MarketClearance,
-    IncomeBalance,
-    Constraint,
-}
 
 /// One leaf of a sector's nest trees: a netput.
 #[derive(Debug, Clone)]
@@ -30,8 +21,8 @@ pub(crate) struct Leaf {
     pub output: bool,
     /// Model nest id of its parent (for `demand(S, C, NEST)`).
     pub nest: usize,
-    /// Parent node in the compiled tree.
-    pub node: usize,
+    /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once).
+    pub path: Vec<usize>,
     pub quantity: Expr,
     pub price: Expr,
     pub taxes: Vec<(usize, Expr)>,
@@ -505,16 +496,6 @@ impl EquationSystem {
         self.evaluate(x, f, Some(jac))
     }
 
-    /// The family of the function paired with variable `v`.
-    pub fn family(&self, v: usize) -> Family {
-        match self.model.var_kind(v).0 {
-            VarKind::Sector => Family::ZeroProfit,
-            VarKind::Commodity => Family::MarketClearance,
-            VarKind::Consumer => Family::IncomeBalance,
-            VarKind::Auxiliary => Family::Constraint,
-        }
-    }
-
     /// Scale of the function paired with `v`.
     pub fn scale_of(&self, v: usize) -> f64 {
         self.scale[v]
@@ -546,7 +527,7 @@ fn build_node(
                 commodity: np.commodity,
                 output: np.output,
                 nest,
-                node: id,
+                path: std::iter::successors(Some(id), |&k| b.nodes[k].parent).collect(),
                 quantity: np.quantity.clone(),
                 price: np.price.clone(),
                 taxes: np.taxes.iter().map(|t| (t.agent, t.rate.clone())).collect(),

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use crate::compile::EquationSystem;
+use crate::compile::{Bounds, EquationSystem};
 use crate::expr::EvalError;
 use crate::model::{Model, Normaliser, TargetCheck, VarKind};
 use crate::scenario::{ScenarioSetup, Solution};
@@ -166,12 +166,10 @@ pub fn fmt(v: f64) -> String {
 /// Distance of a level from the bound it is complementary to: the level itself for
 /// activities, prices and incomes (MPSGE's level·margin), the distance to the nearer finite
 /// bound for an auxiliary, so that the product is zero at every complementary point.
-fn slack(system: &EquationSystem, v: usize, x: f64) -> f64 {
-    let (kind, _) = system.model.var_kind(v);
-    if kind != VarKind::Auxiliary {
+fn slack(system: &EquationSystem, bounds: Option<&Bounds>, v: usize, x: f64) -> f64 {
+    let (Some(b), VarKind::Auxiliary) = (bounds, system.model.var_kind(v).0) else {
         return x;
-    }
-    let Ok(b) = system.bounds() else { return x };
+    };
     let (l, u) = (b.lower[v], b.upper[v]);
     match (l.is_finite(), u.is_finite()) {
         (true, true) => (x - l).min(u - x),
@@ -214,6 +212,7 @@ pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -
         .max()
         .unwrap_or(4)
         .max(9);
+    let bounds = system.bounds().ok();
     for (kind, label) in groups {
         let vars: Vec<usize> = (0..m.n_vars())
             .filter(|&v| m.var_kind(v).0 == kind)
@@ -233,7 +232,7 @@ pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -
                 m.var_name(v),
                 fmt(sol.x[v]),
                 sci(sol.f[v]),
-                sci(slack(system, v, sol.x[v]) * sol.f[v])
+                sci(slack(system, bounds.as_ref(), v, sol.x[v]) * sol.f[v])
             );
         }
     }

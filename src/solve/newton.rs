@@ -15,11 +15,14 @@ use super::linalg::LinearSolver;
 use super::{box_residuals, max_abs, ComplementarityProblem, NewtonSettings, NewtonState};
 
 /// The solver: settings, plus the workspace it reuses between iterations (the symbolic
-/// factorisation and the merit history of the non-monotone line search).
+/// factorisation, the merit history of the non-monotone line search, and the problem's bounds,
+/// read once in `init`).
 pub struct SemismoothNewton {
     settings: NewtonSettings,
     linear: LinearSolver,
     history: VecDeque<f64>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
 }
 
 impl SemismoothNewton {
@@ -29,6 +32,8 @@ impl SemismoothNewton {
             settings,
             linear,
             history: VecDeque::new(),
+            lower: Vec::new(),
+            upper: Vec::new(),
         }
     }
 }
@@ -111,11 +116,14 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
                 p.residual(&x, &mut f).map_err(Error::msg)
             })
             .map_err(|e| Error::msg(format!("evaluation at the start point failed: {e}")))?;
-        let (lower, upper) = problem.problem("bounds_count", |p| {
-            Ok((p.lower().to_vec(), p.upper().to_vec()))
-        })?;
-        let cost = max_abs(&box_residuals(&x, &f, &lower, &upper));
-        let (p, _, _) = reformulate(&x, &f, &lower, &upper, self.settings.penalty_lambda);
+        let Some(inner) = problem.problem.as_ref() else {
+            return Err(Error::msg("no problem"));
+        };
+        self.lower = inner.lower().to_vec();
+        self.upper = inner.upper().to_vec();
+        let (lower, upper) = (&self.lower, &self.upper);
+        let cost = max_abs(&box_residuals(&x, &f, lower, upper));
+        let (p, _, _) = reformulate(&x, &f, lower, upper, self.settings.penalty_lambda);
         self.history.clear();
         self.history.push_back(merit(&p));
         Ok((
@@ -131,9 +139,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
     ) -> Result<(NewtonState, Option<KV>), Error> {
         let x = state.take_param().ok_or_else(|| Error::msg("no iterate"))?;
         let n = x.len();
-        let (lower, upper) = problem.problem("bounds_count", |p| {
-            Ok((p.lower().to_vec(), p.upper().to_vec()))
-        })?;
+        let (lower, upper) = (&self.lower, &self.upper);
         let mut f = vec![0.0; n];
         let mut jac = Vec::new();
         if let Err(e) = problem.problem("jacobian_count", |p| {
@@ -145,7 +151,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             return Ok((state.param(x).terminate_with(reason), None));
         }
         let lambda = self.settings.penalty_lambda;
-        let (p, da, db) = reformulate(&x, &f, &lower, &upper, lambda);
+        let (p, da, db) = reformulate(&x, &f, lower, upper, lambda);
         let psi = merit(&p);
         // H = Da + Db·J, row by row.
         let mut h: Vec<(usize, usize, f64)> =
@@ -177,7 +183,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
                     })
                     .is_ok();
                 if ok && ft.iter().all(|v| v.is_finite()) {
-                    let (pt, _, _) = reformulate(&xt, &ft, &lower, &upper, lambda);
+                    let (pt, _, _) = reformulate(&xt, &ft, lower, upper, lambda);
                     let psit = merit(&pt);
                     if psit <= sufficient + self.settings.armijo * t * slope {
                         return Some((xt, ft, psit, t));
@@ -203,7 +209,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             }
         }
         let Some((xt, ft, psit, t)) = outcome else {
-            let cost = max_abs(&box_residuals(&x, &f, &lower, &upper));
+            let cost = max_abs(&box_residuals(&x, &f, lower, upper));
             let reason = TerminationReason::SolverExit("line search failed".into());
             return Ok((
                 state
@@ -218,7 +224,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         while self.history.len() > self.settings.memory.max(1) {
             self.history.pop_front();
         }
-        let cost = max_abs(&box_residuals(&xt, &ft, &lower, &upper));
+        let cost = max_abs(&box_residuals(&xt, &ft, lower, upper));
         Ok((
             state.param(xt).residuals(ft).cost(cost),
             Some(kv!("step" => t; "direction" => direction; "merit" => psit;)),
