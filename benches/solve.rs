@@ -5,8 +5,8 @@
 //! - `residual/N`: one scaled residual evaluation at the benchmark point;
 //! - `residual_jacobian/N`: residual plus analytic Jacobian (triplets) at the benchmark point;
 //! - `newton_linear_solve/{dense,sparse}/N`: one solve of the Jacobian system that the first
-//!   Newton step solves (PL's row and column removed), with a fresh `LinearSolver` each time (the
-//!   sparse one therefore includes its symbolic analysis, as the first iteration of a solve does);
+//!   Newton step solves (PL's row and column removed): numeric factorisation and solve, the
+//!   pattern analysed once beforehand as in a solve (faer dense, faer sparse, nalgebra dense);
 //! - `solve_tax1/N`: end-to-end `scenario::solve` of scenario tax1 from its benchmark point;
 //! - `solve_tax1_backend/{dense,sparse}/N`: the same with the linear backend forced, for the
 //!   sizes where `Backend::Auto` chooses sparse (more than `DENSE_LIMIT` unknowns);
@@ -27,9 +27,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
-use tokencge::compile::EquationSystem;
-use tokencge::scenario::{self, ScenarioSetup};
-use tokencge::solve::linalg::{LinearSolver, DENSE_LIMIT};
+use tokencge::calibrate::Coefficients;
+use tokencge::compile::{EvalWorkspace, Structure};
+use tokencge::scenario::{self, Scenario, Workspace};
+use tokencge::solve::linalg::{self, Choice, DENSE_LIMIT};
 use tokencge::solve::{Backend, NewtonSettings};
 
 const H: usize = 5;
@@ -51,9 +52,9 @@ fn sizes() -> Vec<usize> {
 /// A compiled peer instance with its benchmark setup and the tax1 setup.
 struct Peer {
     n: usize,
-    system: EquationSystem,
-    benchmark: ScenarioSetup,
-    tax1: ScenarioSetup,
+    structure: Structure,
+    benchmark: (Scenario, Coefficients),
+    tax1: (Scenario, Coefficients),
 }
 
 fn peer(n: usize) -> Peer {
@@ -65,15 +66,13 @@ fn peer(n: usize) -> Peer {
         std::fs::write(Path::new(&dir).join(&path), &text).expect("write model");
     }
     let model = tokencge::model::load_str(&text, &path).expect("peer model loads");
-    let mut system = tokencge::build_model(&model).expect("peer model builds");
-    let benchmark = scenario::prepare(&mut system, None).expect("benchmark");
     let idx = model.scenario_index("tax1").expect("scenario tax1");
-    let tax1 = scenario::prepare(&mut system, Some(idx)).expect("tax1");
-    // Leave the system at the model's own parameters for the evaluation benches.
-    scenario::prepare(&mut system, None).expect("benchmark");
+    let (structure, _) = tokencge::build_model(model).expect("peer model builds");
+    let benchmark = scenario::prepare(&structure, None).expect("benchmark");
+    let tax1 = scenario::prepare(&structure, Some(idx)).expect("tax1");
     Peer {
         n,
-        system,
+        structure,
         benchmark,
         tax1,
     }
@@ -82,14 +81,18 @@ fn peer(n: usize) -> Peer {
 /// The Jacobian at the benchmark with the fixed variables' rows and columns removed, and a
 /// diagonal entry in every row (as the Newton matrix `Da + Db·J` has).
 fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
-    let x = &p.benchmark.start;
-    let dim = p.system.dim();
+    let x = &p.benchmark.0.start;
+    let dim = p.structure.dim();
     let mut f = vec![0.0; dim];
     let mut jac = Vec::new();
-    p.system.residual_jacobian(x, &mut f, &mut jac).unwrap();
-    let mut fixed = p.system.inactive.clone();
-    for &(v, _) in &p.benchmark.fixed {
-        fixed[v] = true;
+    let mut ws = EvalWorkspace::new(&p.structure);
+    let system = p.structure.with(&p.benchmark.1);
+    system
+        .residual_jacobian(x, &mut f, &mut jac, &mut ws)
+        .unwrap();
+    let mut fixed = p.benchmark.1.inactive();
+    for &(v, _) in &p.benchmark.0.fixed {
+        fixed[v.index()] = true;
     }
     let mut pos = vec![usize::MAX; dim];
     let mut n = 0;
@@ -106,10 +109,11 @@ fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
         .collect();
     t.extend((0..n).map(|i| (i, i, 0.0)));
     // A right-hand side like the tax1 step's: the residual at the tax1 start point.
-    let mut sys = p.system.clone();
-    sys.set_parameters(&p.tax1.params).unwrap();
     let mut f1 = vec![0.0; dim];
-    sys.residual(&p.tax1.start, &mut f1).unwrap();
+    p.structure
+        .with(&p.tax1.1)
+        .residual(&p.tax1.0.start, &mut f1, &mut ws)
+        .unwrap();
     let b: Vec<f64> = (0..dim).filter(|&v| !fixed[v]).map(|v| -f1[v]).collect();
     (n, t, b)
 }
@@ -119,8 +123,9 @@ fn bench_peers(c: &mut Criterion) {
 
     // One solve per size, reported once (iterations, backend, Jacobian size).
     for p in &peers {
-        let mut system = p.system.clone();
-        let sol = scenario::solve(&mut system, &p.tax1, &NewtonSettings::default()).unwrap();
+        let mut ws = Workspace::new(&p.structure);
+        let settings = NewtonSettings::default();
+        let sol = scenario::solve(&p.structure, &p.tax1.1, &p.tax1.0, &settings, &mut ws);
         let (n, t, _) = reduced_jacobian(p);
         let mut pattern: Vec<(usize, usize)> = t.iter().map(|&(r, c, _)| (r, c)).collect();
         pattern.sort_unstable();
@@ -148,11 +153,13 @@ fn bench_peers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
     for p in &peers {
-        let x = p.benchmark.start.clone();
+        let x = p.benchmark.0.start.clone();
         let mut f = vec![0.0; x.len()];
+        let mut ws = EvalWorkspace::new(&p.structure);
+        let system = p.structure.with(&p.benchmark.1);
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
             b.iter(|| {
-                p.system.residual(black_box(&x), &mut f).unwrap();
+                system.residual(black_box(&x), &mut f, &mut ws).unwrap();
                 black_box(&f);
             })
         });
@@ -165,13 +172,15 @@ fn bench_peers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
     for p in &peers {
-        let x = p.benchmark.start.clone();
+        let x = p.benchmark.0.start.clone();
         let mut f = vec![0.0; x.len()];
         let mut jac = Vec::new();
+        let mut ws = EvalWorkspace::new(&p.structure);
+        let system = p.structure.with(&p.benchmark.1);
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
             b.iter(|| {
-                p.system
-                    .residual_jacobian(black_box(&x), &mut f, &mut jac)
+                system
+                    .residual_jacobian(black_box(&x), &mut f, &mut jac, &mut ws)
                     .unwrap();
                 black_box(&jac);
             })
@@ -186,13 +195,24 @@ fn bench_peers(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     for p in &peers {
         let (n, t, rhs) = reduced_jacobian(p);
-        for (label, backend) in [("dense", Backend::Dense), ("sparse", Backend::Sparse)] {
+        let rows: Vec<usize> = t.iter().map(|e| e.0).collect();
+        let cols: Vec<usize> = t.iter().map(|e| e.1).collect();
+        let vals: Vec<f64> = t.iter().map(|e| e.2).collect();
+        for (label, choice) in [
+            ("dense", Choice::FaerDense),
+            ("sparse", Choice::FaerSparse),
+            ("dense_nalgebra", Choice::NalgebraDense),
+        ] {
+            // Analysis once (as a solve does), then factor and solve per iteration.
+            let mut ls = linalg::new_solver(choice);
+            ls.analyse(n, &rows, &cols).unwrap();
+            let mut x = rhs.clone();
             g.bench_with_input(BenchmarkId::new(label, p.n), &p.n, |b, _| {
                 b.iter(|| {
-                    let mut ls = LinearSolver::new(backend);
-                    let mut x = rhs.clone();
-                    ls.solve(n, black_box(&t), &mut x).unwrap();
-                    black_box(x)
+                    x.copy_from_slice(&rhs);
+                    ls.factor(black_box(&vals)).unwrap();
+                    ls.solve_in_place(&mut x).unwrap();
+                    black_box(&x);
                 })
             });
         }
@@ -206,10 +226,16 @@ fn bench_peers(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     let settings = NewtonSettings::default();
     for p in &peers {
-        let mut system = p.system.clone();
+        let mut ws = Workspace::new(&p.structure);
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
             b.iter(|| {
-                let sol = scenario::solve(&mut system, black_box(&p.tax1), &settings).unwrap();
+                let sol = scenario::solve(
+                    &p.structure,
+                    &p.tax1.1,
+                    black_box(&p.tax1.0),
+                    &settings,
+                    &mut ws,
+                );
                 assert!(sol.converged());
                 black_box(sol.x)
             })
@@ -224,13 +250,23 @@ fn bench_peers(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    for p in peers.iter().filter(|p| p.system.dim() - 1 > DENSE_LIMIT) {
-        for (label, backend) in [("dense", Backend::Dense), ("sparse", Backend::Sparse)] {
+    for p in peers.iter().filter(|p| p.structure.dim() - 1 > DENSE_LIMIT) {
+        for (label, backend) in [
+            ("dense", Backend::Dense),
+            ("sparse", Backend::Sparse),
+            ("dense_nalgebra", Backend::DenseNalgebra),
+        ] {
             let settings = NewtonSettings::default().with_backend(backend);
-            let mut system = p.system.clone();
+            let mut ws = Workspace::new(&p.structure);
             g.bench_with_input(BenchmarkId::new(label, p.n), &p.n, |b, _| {
                 b.iter(|| {
-                    let sol = scenario::solve(&mut system, black_box(&p.tax1), &settings).unwrap();
+                    let sol = scenario::solve(
+                        &p.structure,
+                        &p.tax1.1,
+                        black_box(&p.tax1.0),
+                        &settings,
+                        &mut ws,
+                    );
                     assert!(sol.converged());
                     black_box(sol.x)
                 })
@@ -242,12 +278,13 @@ fn bench_peers(c: &mut Criterion) {
 
 /// `tokencge check` on a file, for every scenario: load, build, prepare and solve each.
 fn check_all(path: &Path, settings: &NewtonSettings) -> usize {
-    let mut system = tokencge::build(path).expect("reference model builds");
-    let n = system.model.scenarios.len();
+    let (structure, _) = tokencge::build(path).expect("reference model builds");
+    let n = structure.model().scenarios.len();
     let mut solved = 0;
+    let mut ws = Workspace::new(&structure);
     for idx in std::iter::once(None).chain((0..n).map(Some)) {
-        let setup = scenario::prepare(&mut system, idx).expect("prepare");
-        let sol = scenario::solve(&mut system, &setup, settings).expect("solve");
+        let (setup, coef) = scenario::prepare(&structure, idx).expect("prepare");
+        let sol = scenario::solve(&structure, &coef, &setup, settings, &mut ws);
         assert!(
             sol.converged(),
             "{}: {} did not converge",

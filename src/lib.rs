@@ -1,13 +1,15 @@
 //! tokencge: computable general equilibrium models in the MPSGE tradition.
 //!
-//! The pipeline runs one way, each stage a pure function returning `Result`:
-//! model file → [`model::Model`] → [`calibrate::CalibratedModel`] → [`compile::EquationSystem`]
-//! → [`scenario::solve`] → [`report`]. The solver ([`solve`]) sees only a complementarity
-//! problem; the economics live in `compile`. Formulas: `docs/equations.md`.
+//! The pipeline runs one way, each stage a function returning `Result`: model file →
+//! [`model::Model`] → [`compile::compile`] → [`compile::Structure`] (immutable, shared across
+//! threads) and [`calibrate::calibrate`] → [`calibrate::Coefficients`] (one per parameter
+//! vector) → [`scenario::solve`] with a per-thread [`scenario::Workspace`] →
+//! [`scenario::Solution`] → [`report::SolutionReport`]. The solver ([`solve`]) sees only a
+//! complementarity problem; the economics live in `compile`. Formulas: `docs/equations.md`.
 //!
 //! ```
 //! use std::path::Path;
-//! use tokencge::{model, scenario, solve::NewtonSettings};
+//! use tokencge::{ids::CommodityId, model, scenario, solve::NewtonSettings};
 //!
 //! let text = r#"
 //! commodities = ["PX", "PY", "PU", "PL", "PK"]
@@ -35,19 +37,25 @@
 //! parameters = { endow = 1.1 }
 //! "#;
 //! let model = model::load_str(text, Path::new("two_by_two.toml")).unwrap();
-//! let mut system = tokencge::build_model(&model).unwrap();
-//! let setup = scenario::prepare(&mut system, model.scenario_index("more_labour")).unwrap();
-//! let solution = scenario::solve(&mut system, &setup, &NewtonSettings::default()).unwrap();
+//! let more_labour = model.scenario_index("more_labour");
+//! let (structure, _) = tokencge::build_model(model).unwrap();
+//! let (scenario, coefficients) = scenario::prepare(&structure, more_labour).unwrap();
+//! let mut workspace = scenario::Workspace::new(&structure);
+//! let settings = NewtonSettings::default();
+//! let solution = scenario::solve(&structure, &coefficients, &scenario, &settings, &mut workspace);
 //! assert!(solution.converged());
 //! // 10% more labour raises the rental rate relative to the wage by exactly 10%.
-//! let (pk, pl) = (model.commodity_var(4), model.commodity_var(3));
-//! assert!((solution.x[pk] / solution.x[pl] - 1.1).abs() < 1e-9);
+//! let layout = structure.layout();
+//! let (pk, pl) = (layout.commodity(CommodityId::new(4)), layout.commodity(CommodityId::new(3)));
+//! assert!((solution.x[pk.index()] / solution.x[pl.index()] - 1.1).abs() < 1e-9);
 //! ```
 
+pub mod batch;
 pub mod calibrate;
 pub mod compile;
 pub mod expr;
 pub mod flatten;
+pub mod ids;
 pub mod model;
 pub mod report;
 pub mod sam;
@@ -56,32 +64,28 @@ pub mod solve;
 
 use std::path::Path;
 
-/// Why a model could not be turned into an equation system.
+/// Why a model could not be turned into a compiled system.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{0}")]
     Load(#[from] model::LoadError),
-    #[error("{file}: calibration: {source}")]
-    Calibration {
+    #[error("{file}: {source}")]
+    Compile {
         file: String,
-        source: calibrate::CalibrationError,
+        source: compile::CompileError,
     },
-    #[error("{file}: {message}")]
-    Compile { file: String, message: String },
 }
 
-/// Loads, validates, calibrates and compiles a model file.
-pub fn build(path: &Path) -> Result<compile::EquationSystem, BuildError> {
-    let model = model::load(path)?;
-    build_model(&model)
+/// Loads, validates and compiles a model file; also returns the coefficients calibrated to the
+/// model's own parameters.
+pub fn build(path: &Path) -> Result<(compile::Structure, calibrate::Coefficients), BuildError> {
+    build_model(model::load(path)?)
 }
 
-/// Calibrates and compiles a loaded model.
-pub fn build_model(model: &model::Model) -> Result<compile::EquationSystem, BuildError> {
+/// Compiles a loaded model.
+pub fn build_model(
+    model: model::Model,
+) -> Result<(compile::Structure, calibrate::Coefficients), BuildError> {
     let file = model.path.display().to_string();
-    let cal = calibrate::calibrate(model).map_err(|source| BuildError::Calibration {
-        file: file.clone(),
-        source,
-    })?;
-    compile::EquationSystem::new(&cal).map_err(|e| BuildError::Compile { file, message: e.0 })
+    compile::compile(model).map_err(|source| BuildError::Compile { file, source })
 }

@@ -1,24 +1,39 @@
-//! Scenarios: a parameter vector, a normalisation and fixed variables applied to a compiled
-//! system, and the equilibrium solve with its continuation fallback.
+//! Scenarios as values, and the equilibrium solve with its continuation fallback.
 //!
-//! A scenario never recompiles: it sets parameters on the `EquationSystem` (which recalibrates
-//! its coefficients), builds its benchmark point, fixes what its normalisation and `fix` say, and
-//! hands a complementarity problem to the solver. When a full step from the benchmark fails, the
-//! changed parameters (and fixed levels) move from the model's benchmark to the scenario's in
-//! steps, each solve warm-started from the last.
+//! A [`Scenario`] is a parameter vector, a normalisation, fixed variables and a start point;
+//! with the [`Coefficients`] calibrated to its parameters it is everything a solve needs
+//! besides the shared [`Structure`]. Nothing here mutates the structure: scenarios of one model
+//! solve in parallel on one structure, each thread with its own [`Workspace`]. When a direct
+//! solve from the scenario's benchmark fails, the changed parameters (and fixed levels) move
+//! from the model's benchmark to the scenario's in steps, each calibrated afresh and each solve
+//! warm-started from the last.
 
-use crate::calibrate::eval_param;
-use crate::compile::EquationSystem;
-use crate::expr::EvalError;
-use crate::model::{Model, Normaliser, VarKind};
+use std::cell::RefCell;
+
+use crate::calibrate::{self, eval_param, CalibrationError, Coefficients};
+use crate::compile::{EvalWorkspace, Structure, System, Var, VarKind};
+use crate::ids::{CommodityId, ConsumerId, VarId};
+use crate::model::Normaliser;
 use crate::solve::{
-    self, box_residuals, ComplementarityProblem, McpSolution, NewtonSettings, Reduced, SolveInfo,
-    SolveStatus,
+    self, box_residuals, ComplementarityProblem, McpSolution, NewtonSettings, ProblemError,
+    Reduced, SolveInfo, SolveStatus, SolverWorkspace,
 };
+
+/// Why a scenario could not be set up.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{0}")]
+    Calibration(#[from] CalibrationError),
+    #[error("fix.{name}: {error}")]
+    Fix {
+        name: String,
+        error: crate::expr::EvalError,
+    },
+}
 
 /// A scenario resolved into numbers.
 #[derive(Debug, Clone)]
-pub struct ScenarioSetup {
+pub struct Scenario {
     /// `benchmark` for the model as written.
     pub name: String,
     pub index: Option<usize>,
@@ -27,15 +42,35 @@ pub struct ScenarioSetup {
     pub numeraire: Option<Normaliser>,
     /// Fixed variables and values, in layout order (numeraire and `fix` entries; not the
     /// structurally inactive ones).
-    pub fixed: Vec<(usize, f64)>,
+    pub fixed: Vec<(VarId, f64)>,
     /// The scenario's benchmark point (fixed values applied).
     pub start: Vec<f64>,
+}
+
+/// Every buffer a thread needs to solve scenarios: evaluation and Newton scratch.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    eval: Option<EvalWorkspace>,
+    solver: SolverWorkspace,
+}
+
+impl Workspace {
+    pub fn new(structure: &Structure) -> Workspace {
+        Workspace {
+            eval: Some(EvalWorkspace::new(structure)),
+            solver: SolverWorkspace::default(),
+        }
+    }
+    fn eval(&mut self, structure: &Structure) -> &mut EvalWorkspace {
+        self.eval
+            .get_or_insert_with(|| EvalWorkspace::new(structure))
+    }
 }
 
 /// The outcome of solving one scenario.
 #[derive(Debug, Clone)]
 pub struct Solution {
-    pub setup: ScenarioSetup,
+    pub scenario: Scenario,
     pub status: SolveStatus,
     pub x: Vec<f64>,
     /// Scaled function values at `x` (the margins), 0 for fixed variables.
@@ -45,8 +80,8 @@ pub struct Solution {
     pub info: SolveInfo,
     /// Number of continuation steps used (0 when the direct solve converged).
     pub continuation_steps: usize,
-    /// The functions with the largest residuals, largest first (variable index, residual).
-    pub worst: Vec<(usize, f64)>,
+    /// The functions with the largest residuals, largest first (variable, residual).
+    pub worst: Vec<(VarId, f64)>,
 }
 
 impl Solution {
@@ -55,62 +90,86 @@ impl Solution {
     }
 }
 
-/// Resolves a scenario (None = benchmark) on a system: sets its parameters, builds its benchmark
-/// point and scales, and decides what is fixed.
-pub fn prepare(
-    system: &mut EquationSystem,
-    index: Option<usize>,
-) -> Result<ScenarioSetup, EvalError> {
-    let model = system.model.clone();
+/// The parameter vector of a scenario (None = the model as written).
+pub fn parameters(structure: &Structure, index: Option<usize>) -> Vec<f64> {
+    let model = structure.model();
     let mut params = model.param_values();
+    if let Some(i) = index {
+        for &(p, v) in &model.scenarios[i].parameters {
+            params[p] = v;
+        }
+    }
+    params
+}
+
+/// Calibrates a scenario (None = benchmark) and resolves it: its coefficients, benchmark point
+/// and what is fixed.
+pub fn prepare(
+    structure: &Structure,
+    index: Option<usize>,
+) -> Result<(Scenario, Coefficients), ScenarioError> {
+    let coef = calibrate::calibrate(structure, &parameters(structure, index))?;
+    let scenario = resolve(structure, &coef, index)?;
+    Ok((scenario, coef))
+}
+
+/// Resolves a scenario against coefficients calibrated to its parameters.
+pub fn resolve(
+    structure: &Structure,
+    coef: &Coefficients,
+    index: Option<usize>,
+) -> Result<Scenario, ScenarioError> {
+    let model = structure.model();
+    let layout = structure.layout();
+    let params = coef.params().to_vec();
     let (name, sc) = match index {
         None => ("benchmark".to_string(), None),
         Some(i) => (model.scenarios[i].name.clone(), Some(&model.scenarios[i])),
     };
-    if let Some(sc) = sc {
-        for &(p, v) in &sc.parameters {
-            params[p] = v;
-        }
-    }
-    system.set_parameters(&params)?;
-    let mut start = system.benchmark_point()?;
-    system.set_scales(&start)?;
-    let fix_normalises = sc
-        .map(|s| {
-            s.fix.iter().any(|(v, _)| {
-                matches!(model.var_kind(*v).0, VarKind::Commodity | VarKind::Consumer)
-            })
+    let mut start = coef.start().to_vec();
+    let fix_normalises = sc.is_some_and(|s| {
+        s.fix.iter().any(|(v, _)| {
+            matches!(
+                layout.kind(VarId::new(*v)),
+                VarKind::Commodity | VarKind::Consumer
+            )
         })
-        .unwrap_or(false);
+    });
     let numeraire = match sc.and_then(|s| s.numeraire) {
         Some(n) => Some(n),
         None if fix_normalises => None,
         None => model
             .numeraire
-            .or_else(|| default_numeraire(&model, &start)),
+            .or_else(|| default_numeraire(structure, &start)),
     };
-    let mut fixed: Vec<(usize, f64)> = Vec::new();
+    let mut fixed: Vec<(VarId, f64)> = Vec::new();
     match numeraire {
         Some(Normaliser::Commodity(c)) => {
-            fixed.push((model.commodity_var(c), start[model.commodity_var(c)]))
+            let v = layout.commodity(CommodityId::new(c));
+            fixed.push((v, start[v]))
         }
         Some(Normaliser::Consumer(h)) => {
-            fixed.push((model.consumer_var(h), start[model.consumer_var(h)]))
+            let v = layout.consumer(ConsumerId::new(h));
+            fixed.push((v, start[v]))
         }
         None => {}
     }
     if let Some(sc) = sc {
         for (v, e) in &sc.fix {
-            let val = eval_param(e, &params)?;
-            fixed.retain(|(w, _)| w != v);
-            fixed.push((*v, val));
+            let v = VarId::new(*v);
+            let val = eval_param(e, &params).map_err(|error| ScenarioError::Fix {
+                name: structure.var_name(v).to_string(),
+                error,
+            })?;
+            fixed.retain(|(w, _)| *w != v);
+            fixed.push((v, val));
         }
     }
     fixed.sort_by_key(|(v, _)| *v);
     for &(v, val) in &fixed {
-        start[v] = val;
+        start[v.index()] = val;
     }
-    Ok(ScenarioSetup {
+    Ok(Scenario {
         name,
         index,
         params,
@@ -121,10 +180,11 @@ pub fn prepare(
 }
 
 /// The consumer with the largest benchmark income (first declared on ties).
-fn default_numeraire(model: &Model, x0: &[f64]) -> Option<Normaliser> {
+fn default_numeraire(structure: &Structure, x0: &[f64]) -> Option<Normaliser> {
+    let layout = structure.layout();
     let mut best: Option<(usize, f64)> = None;
-    for h in 0..model.consumers.len() {
-        let m = x0[model.consumer_var(h)];
+    for h in 0..structure.model().consumers.len() {
+        let m = x0[layout.consumer(ConsumerId::new(h))];
         if best.is_none_or(|(_, b)| m > b) {
             best = Some((h, m));
         }
@@ -132,11 +192,12 @@ fn default_numeraire(model: &Model, x0: &[f64]) -> Option<Normaliser> {
     best.map(|(h, _)| Normaliser::Consumer(h))
 }
 
-/// The full-size complementarity problem of a system.
+/// The full-size complementarity problem of a system, evaluating into a borrowed workspace.
 struct SystemProblem<'a> {
-    system: &'a EquationSystem,
+    system: System<'a>,
     lower: Vec<f64>,
     upper: Vec<f64>,
+    ws: RefCell<&'a mut EvalWorkspace>,
 }
 
 impl ComplementarityProblem for SystemProblem<'_> {
@@ -149,58 +210,90 @@ impl ComplementarityProblem for SystemProblem<'_> {
     fn upper(&self) -> &[f64] {
         &self.upper
     }
-    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), String> {
-        self.system.residual(x, f).map_err(|e| e.0)
+    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError> {
+        let mut ws = self.ws.borrow_mut();
+        self.system
+            .residual(x, f, &mut ws)
+            .map_err(|e| ProblemError(e.to_string()))
     }
     fn residual_jacobian(
         &self,
         x: &[f64],
         f: &mut [f64],
         jac: &mut Vec<(usize, usize, f64)>,
-    ) -> Result<(), String> {
-        self.system.residual_jacobian(x, f, jac).map_err(|e| e.0)
+    ) -> Result<(), ProblemError> {
+        let mut ws = self.ws.borrow_mut();
+        self.system
+            .residual_jacobian(x, f, jac, &mut ws)
+            .map_err(|e| ProblemError(e.to_string()))
     }
 }
 
-/// Which variables are fixed: the setup's, plus those without a paired function.
-fn fixed_mask(system: &EquationSystem, setup: &ScenarioSetup) -> Vec<bool> {
-    let mut mask = system.inactive.clone();
-    for &(v, _) in &setup.fixed {
-        mask[v] = true;
+/// Which variables are fixed: the scenario's, plus those without a paired function.
+fn fixed_mask(coef: &Coefficients, scenario: &Scenario) -> Vec<bool> {
+    let mut mask = coef.inactive();
+    for &(v, _) in &scenario.fixed {
+        mask[v.index()] = true;
     }
     mask
 }
 
-/// Solves from `x0` with the system's current parameters; returns the full point.
+/// Solves from `x0` with one set of coefficients; returns the full point.
 fn solve_from(
-    system: &EquationSystem,
+    structure: &Structure,
+    coef: &Coefficients,
     mask: &[bool],
     x0: &[f64],
     settings: &NewtonSettings,
-) -> Result<(Vec<f64>, McpSolution), EvalError> {
-    let b = system.bounds()?;
+    ws: &mut Workspace,
+) -> (Vec<f64>, McpSolution) {
+    let system = structure.with(coef);
+    let bounds = match system.bounds() {
+        Ok(b) => b,
+        Err(e) => {
+            let sol = McpSolution {
+                x: x0.to_vec(),
+                f: vec![f64::NAN; x0.len()],
+                status: SolveStatus::EvaluationFailed(format!("bounds: {e}")),
+                residual: f64::INFINITY,
+                info: SolveInfo::default(),
+            };
+            return (x0.to_vec(), sol);
+        }
+    };
+    let Workspace { eval, solver } = ws;
+    let eval = eval.get_or_insert_with(|| EvalWorkspace::new(structure));
     let full = SystemProblem {
         system,
-        lower: b.lower,
-        upper: b.upper,
+        lower: bounds.lower,
+        upper: bounds.upper,
+        ws: RefCell::new(eval),
     };
-    let reduced = Reduced::new(&full, x0.to_vec(), mask);
+    let reduced = Reduced::new(&full, x0, mask);
     let start = reduced.restrict(x0);
-    let sol = solve::solve_mcp(&reduced, start, settings);
+    let sol = solve::solve_mcp(&reduced, &start, settings, solver);
     let x = reduced.expand(&sol.x);
-    Ok((x, sol))
+    (x, sol)
 }
 
-/// Margins and residuals of a point under a setup (for reports and the benchmark check).
+/// Margins and residuals of a point under a scenario (for reports and the benchmark check).
 pub fn assess(
-    system: &EquationSystem,
-    setup: &ScenarioSetup,
+    structure: &Structure,
+    coef: &Coefficients,
+    scenario: &Scenario,
     x: &[f64],
-) -> Result<(Vec<f64>, Vec<f64>), EvalError> {
-    let mask = fixed_mask(system, setup);
+) -> Result<(Vec<f64>, Vec<f64>), crate::compile::EvaluationError> {
+    let system = structure.with(coef);
+    let mask = fixed_mask(coef, scenario);
     let mut f = vec![0.0; x.len()];
-    system.residual(x, &mut f)?;
-    let b = system.bounds()?;
+    let mut ws = EvalWorkspace::new(structure);
+    system.residual(x, &mut f, &mut ws)?;
+    let b = system
+        .bounds()
+        .map_err(|error| crate::compile::EvaluationError::Expression {
+            what: "bounds".into(),
+            error,
+        })?;
     let mut r = box_residuals(x, &f, &b.lower, &b.upper);
     for i in 0..x.len() {
         if mask[i] {
@@ -211,7 +304,7 @@ pub fn assess(
     Ok((f, r))
 }
 
-fn worst(r: &[f64], k: usize) -> Vec<(usize, f64)> {
+fn worst(r: &[f64], k: usize) -> Vec<(VarId, f64)> {
     let mut idx: Vec<usize> = (0..r.len())
         .filter(|&i| r[i] > 0.0 || r[i].is_nan())
         .collect();
@@ -220,43 +313,34 @@ fn worst(r: &[f64], k: usize) -> Vec<(usize, f64)> {
             .unwrap_or(std::cmp::Ordering::Equal)
             .then(a.cmp(&b))
     });
-    idx.into_iter().take(k).map(|i| (i, r[i])).collect()
+    idx.into_iter()
+        .take(k)
+        .map(|i| (VarId::new(i), r[i]))
+        .collect()
 }
 
-/// Solves a prepared scenario: a direct solve from its benchmark point, then continuation from
-/// the model's benchmark if that fails.
+/// Solves a scenario: a direct solve from its benchmark point, then continuation from the
+/// model's benchmark if that fails. A solve that fails is a status, never an error.
 pub fn solve(
-    system: &mut EquationSystem,
-    setup: &ScenarioSetup,
+    structure: &Structure,
+    coef: &Coefficients,
+    scenario: &Scenario,
     settings: &NewtonSettings,
-) -> Result<Solution, EvalError> {
-    // `prepare` left the system calibrated to this scenario; redo it only if it has been used
-    // for another one since (scales depend on the parameters alone).
-    if system.params() != setup.params.as_slice() {
-        system.set_parameters(&setup.params)?;
-        system.set_scales(&system.benchmark_point()?)?;
-    }
-    let mask = fixed_mask(system, setup);
-    let (mut x, mut sol) = solve_from(system, &mask, &setup.start, settings)?;
+    ws: &mut Workspace,
+) -> Solution {
+    let mask = fixed_mask(coef, scenario);
+    let (mut x, mut sol) = solve_from(structure, coef, &mask, &scenario.start, settings, ws);
     let mut info = sol.info.clone();
     let mut steps = 0;
     if sol.status != SolveStatus::Converged {
-        if let Some((xc, sc, n, inf)) = continuation(system, setup, &mask, settings)? {
+        if let Some((xc, sc, n, inf)) = continuation(structure, scenario, &mask, settings, ws) {
             x = xc;
             sol = sc;
             steps = n;
-            info.iterations += inf.iterations;
-            info.residual_evaluations += inf.residual_evaluations;
-            info.jacobian_evaluations += inf.jacobian_evaluations;
-            info.seconds += inf.seconds;
+            info.add(&inf);
         }
     }
-    // Continuation recalibrated along its path (scales untouched): leave the system calibrated
-    // to the scenario, as the caller expects.
-    if steps > 0 || system.params() != setup.params.as_slice() {
-        system.set_parameters(&setup.params)?;
-    }
-    let (f, r) = match assess(system, setup, &x) {
+    let (f, r) = match assess(structure, coef, scenario, &x) {
         Ok(v) => v,
         Err(_) => (vec![f64::NAN; x.len()], vec![f64::INFINITY; x.len()]),
     };
@@ -268,8 +352,8 @@ pub fn solve(
     } else {
         sol.status.clone()
     };
-    Ok(Solution {
-        setup: setup.clone(),
+    Solution {
+        scenario: scenario.clone(),
         status,
         worst: worst(&r, 5),
         x,
@@ -277,25 +361,26 @@ pub fn solve(
         residual,
         info,
         continuation_steps: steps,
-    })
+    }
 }
 
 /// Moves parameters and fixed levels from the model's benchmark to the scenario's in adaptive
-/// steps. Returns the final point when it converged.
+/// steps, each with its own calibration. Returns the final point when it converged.
 #[allow(clippy::type_complexity)]
 fn continuation(
-    system: &mut EquationSystem,
-    setup: &ScenarioSetup,
+    structure: &Structure,
+    scenario: &Scenario,
     mask: &[bool],
     settings: &NewtonSettings,
-) -> Result<Option<(Vec<f64>, McpSolution, usize, SolveInfo)>, EvalError> {
-    let base_params = system.model.param_values();
-    system.set_parameters(&base_params)?;
-    let base_point = system.benchmark_point()?;
-    let target_point = setup.start.clone();
+    ws: &mut Workspace,
+) -> Option<(Vec<f64>, McpSolution, usize, SolveInfo)> {
+    let base_params = structure.model().param_values();
+    let base = calibrate::calibrate(structure, &base_params).ok()?;
+    let base_point = base.start().to_vec();
+    let target_point = &scenario.start;
     let mut x = base_point.clone();
-    for &(v, _) in &setup.fixed {
-        x[v] = base_point[v];
+    for &(v, _) in &scenario.fixed {
+        x[v.index()] = base_point[v.index()];
     }
     let mut lambda: f64 = 0.0;
     let mut step: f64 = 0.5;
@@ -306,24 +391,22 @@ fn continuation(
         let next = (lambda + step).min(1.0);
         let params: Vec<f64> = base_params
             .iter()
-            .zip(&setup.params)
+            .zip(&scenario.params)
             .map(|(a, b)| a + next * (b - a))
             .collect();
-        system.set_parameters(&params)?;
+        let coef = calibrate::calibrate(structure, &params).ok()?;
         let mut x0 = x.clone();
-        for &(v, _) in &setup.fixed {
+        for &(v, _) in &scenario.fixed {
+            let v = v.index();
             x0[v] = base_point[v] + next * (target_point[v] - base_point[v]);
         }
-        for (v, inactive) in system.inactive.iter().enumerate() {
-            if *inactive {
+        for (v, fixed) in mask.iter().enumerate() {
+            if *fixed && !scenario.fixed.iter().any(|(w, _)| w.index() == v) {
                 x0[v] = target_point[v];
             }
         }
-        let (xs, sol) = solve_from(system, mask, &x0, settings)?;
-        info.iterations += sol.info.iterations;
-        info.residual_evaluations += sol.info.residual_evaluations;
-        info.jacobian_evaluations += sol.info.jacobian_evaluations;
-        info.seconds += sol.info.seconds;
+        let (xs, sol) = solve_from(structure, &coef, mask, &x0, settings, ws);
+        info.add(&sol.info);
         steps += 1;
         tracing::debug!(target: "tokencge::solve", lambda = next, status = sol.status.label(), "continuation step");
         if sol.status == SolveStatus::Converged {
@@ -334,9 +417,21 @@ fn continuation(
         } else {
             step *= 0.5;
             if step < 1e-4 || steps > 200 {
-                return Ok(None);
+                return None;
             }
         }
     }
-    Ok(last.map(|s| (x, s, steps, info)))
+    last.map(|s| (x, s, steps, info))
+}
+
+/// Kind of a variable (for reports and tests).
+pub fn var_of(structure: &Structure, v: VarId) -> Var {
+    structure.layout().var(v)
+}
+
+impl Workspace {
+    /// The evaluation workspace (for reports evaluating at a solution).
+    pub fn evaluation(&mut self, structure: &Structure) -> &mut EvalWorkspace {
+        self.eval(structure)
+    }
 }

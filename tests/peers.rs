@@ -12,6 +12,7 @@ mod peer_model;
 use std::path::{Path, PathBuf};
 
 use peer_model::{generate, json_matrix, json_number, json_string, json_vec, Instance, Reference};
+use tokencge::ids::{CommodityId, ConsumerId, SectorId};
 use tokencge::solve::NewtonSettings;
 
 fn data_dir() -> PathBuf {
@@ -152,16 +153,19 @@ fn check_instance(n: usize, h: usize) {
     assert_eq!(model.sectors.len(), n);
     assert_eq!(model.commodities.len(), n + 2);
     assert_eq!(model.consumers.len(), h);
-    let mut system = tokencge::build_model(&model).unwrap_or_else(|e| panic!("{stem}: {e}"));
+    let (structure, coef) =
+        tokencge::build_model(model.clone()).unwrap_or_else(|e| panic!("{stem}: {e}"));
+    let layout = *structure.layout();
     let settings = NewtonSettings::default();
+    let mut ws = tokencge::scenario::Workspace::new(&structure);
 
     // The benchmark replicates: no iteration needed.
-    let setup = tokencge::scenario::prepare(&mut system, None).unwrap();
-    let (_, r) = tokencge::scenario::assess(&system, &setup, &setup.start).unwrap();
+    let setup = tokencge::scenario::resolve(&structure, &coef, None).unwrap();
+    let (_, r) = tokencge::scenario::assess(&structure, &coef, &setup, &setup.start).unwrap();
     let worst = r.iter().fold(0.0f64, |a, b| a.max(*b));
     assert!(worst <= 1e-12, "{stem}: benchmark residual {worst:e}");
     for k in 0..h {
-        let m = setup.start[model.consumer_var(k)];
+        let m = setup.start[layout.consumer(ConsumerId::new(k)).index()];
         assert!(
             close(m, inst.m0[k], 1e-13),
             "{stem}: benchmark income {k}: {m} vs {}",
@@ -181,8 +185,8 @@ fn check_instance(n: usize, h: usize) {
         .unwrap();
     for (sc, reference) in &refs {
         let idx = model.scenario_index(sc).unwrap();
-        let setup = tokencge::scenario::prepare(&mut system, Some(idx)).unwrap();
-        let sol = tokencge::scenario::solve(&mut system, &setup, &settings).unwrap();
+        let (setup, coef) = tokencge::scenario::prepare(&structure, Some(idx)).unwrap();
+        let sol = tokencge::scenario::solve(&structure, &coef, &setup, &settings, &mut ws);
         assert!(
             sol.converged(),
             "{stem} {sc}: {:?}, residual {:e}",
@@ -201,17 +205,33 @@ fn check_instance(n: usize, h: usize) {
             worst = worst.max(rel);
         };
         for j in 0..n {
-            cmp(format!("Y{j}"), x[model.sector_var(j)], reference.y[j]);
+            cmp(
+                format!("Y{j}"),
+                x[layout.sector(SectorId::new(j)).index()],
+                reference.y[j],
+            );
         }
         for i in 0..n {
-            cmp(format!("P{i}"), x[model.commodity_var(i)], reference.p[i]);
+            cmp(
+                format!("P{i}"),
+                x[layout.commodity(CommodityId::new(i)).index()],
+                reference.p[i],
+            );
         }
-        cmp("PK".into(), x[model.commodity_var(pk)], reference.pk);
+        cmp(
+            "PK".into(),
+            x[layout.commodity(CommodityId::new(pk)).index()],
+            reference.pk,
+        );
         for k in 0..h {
-            cmp(format!("RA{k}"), x[model.consumer_var(k)], reference.m[k]);
+            cmp(
+                format!("RA{k}"),
+                x[layout.consumer(ConsumerId::new(k)).index()],
+                reference.m[k],
+            );
         }
         assert_eq!(
-            x[model.commodity_var(pl)],
+            x[layout.commodity(CommodityId::new(pl)).index()],
             1.0,
             "{stem} {sc}: PL is the numeraire"
         );

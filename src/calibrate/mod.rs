@@ -1,14 +1,19 @@
-//! Calibration: `Model` → `CalibratedModel`.
+//! Calibration: [`Structure`] + a parameter vector → [`Coefficients`].
 //!
-//! Share parameters are never stored as numbers: they are value weights `q = Q·p̄` of the
-//! benchmark quantities, recomputed from the parameter vector whenever a scenario sets one (see
-//! `compile::EquationSystem::set_parameters`). What calibration decides once is the structure:
-//! which netputs, nests, final demands and endowments carry flow (zero flows are pruned so they
-//! can never produce 0/0), which sectors keep a zero-profit condition and which commodities keep a
-//! market. Formulas: `docs/equations.md`.
+//! Share parameters are never stored in the file: they are the value weights `q = Q·p̄` of the
+//! benchmark quantities at the reference prices, so that the benchmark is an equilibrium at the
+//! given prices (`docs/equations.md`). Calibration evaluates every quantity, reference price,
+//! elasticity and subsistence level for one parameter vector, decides pruning for it (zero
+//! flows are switched off so they can never produce 0/0; sectors without flows lose their
+//! zero-profit condition, commodities without flows their market), builds the benchmark point
+//! and the function scales. A scenario is calibrated on its own parameters: the contract fixes
+//! calibration within a scenario, not across scenarios.
 
+use crate::compile::forms::ces_demand::CesDemand;
+use crate::compile::forms::demand::DemandForm;
+use crate::compile::forms::stone_geary::StoneGeary;
+use crate::compile::{EvalWorkspace, EvaluationError, Structure};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
-use crate::model::Model;
 
 /// What was pruned, in model order, with a reason a modeller can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,29 +21,19 @@ pub struct Pruned {
     pub what: String,
 }
 
-/// A model with its pruning decided.
-#[derive(Debug, Clone)]
-pub struct CalibratedModel {
-    pub model: Model,
-    /// Per sector, per netput: does it carry flow at the benchmark?
-    pub netput_active: Vec<Vec<bool>>,
-    /// Per sector, per nest: does it have a child that carries flow?
-    pub nest_active: Vec<Vec<bool>>,
-    /// Per sector: does it have a zero-profit condition?
-    pub sector_active: Vec<bool>,
-    /// Per consumer, per final demand.
-    pub demand_active: Vec<Vec<bool>>,
-    /// Per consumer, per endowment (only an endowment written as the number 0 is dropped).
-    pub endowment_active: Vec<Vec<bool>>,
-    /// Per commodity: does it have a market?
-    pub market_active: Vec<bool>,
-    pub pruned: Vec<Pruned>,
-}
-
-#[derive(Debug, thiserror::Error)]
+/// Why a parameter vector does not calibrate.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CalibrationError {
+    /// An expression could not be evaluated (division by zero, ...).
+    #[error("{field}: {error}")]
+    Expression { field: String, error: EvalError },
+    /// A value outside its domain: a negative quantity, a non-positive reference price, a
+    /// negative elasticity, a subsistence level at or above its benchmark quantity.
     #[error("{field}: {message}")]
     Value { field: String, message: String },
+    /// The benchmark point could not be evaluated.
+    #[error("benchmark point: {0}")]
+    Evaluation(#[from] EvaluationError),
 }
 
 pub(crate) struct ParamOnly<'a>(pub &'a [f64]);
@@ -59,132 +54,307 @@ pub fn eval_param(e: &Expr, params: &[f64]) -> Result<f64, EvalError> {
     e.eval(&ParamOnly(params))
 }
 
-/// Decides pruning with the model's own parameters.
-pub fn calibrate(model: &Model) -> Result<CalibratedModel, CalibrationError> {
-    let params = model.param_values();
-    let mut pruned = Vec::new();
-    let value = |e: &Expr, field: String| -> Result<f64, CalibrationError> {
-        eval_param(e, &params).map_err(|err| CalibrationError::Value {
-            field,
-            message: err.to_string(),
+/// Numbers of one sector for one parameter vector.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SectorCoef {
+    /// Per leaf: benchmark quantity Q and reference price p̄.
+    pub quantity: Vec<f64>,
+    pub price: Vec<f64>,
+    /// Per leaf: does it carry flow (Q ≠ 0)?
+    pub leaf_active: Vec<bool>,
+    /// Per leaf: share in its parent node.
+    pub leaf_share: Vec<f64>,
+    /// Per node: value weight q_n, share θ_n in its parent, and σ (−η for output nests).
+    pub node_weight: Vec<f64>,
+    pub node_share: Vec<f64>,
+    pub node_sigma: Vec<f64>,
+    /// Per node: does some active leaf lie below it?
+    pub node_active: Vec<bool>,
+}
+
+/// Numbers of one consumer for one parameter vector.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerCoef {
+    pub form: DemandForm,
+    pub endowment_active: Vec<bool>,
+    /// Price index and subsistence cost at the scenario's benchmark point (the reference of
+    /// `ev`).
+    pub e_ref: f64,
+    pub fixed_ref: f64,
+}
+
+/// Everything numeric about a model at one parameter vector; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Coefficients {
+    params: Vec<f64>,
+    pub(crate) sectors: Vec<SectorCoef>,
+    pub(crate) consumers: Vec<ConsumerCoef>,
+    /// Per variable: false when pruning removed its function (the variable is held at start).
+    pub(crate) active: Vec<bool>,
+    pruned: Vec<Pruned>,
+    /// Divisor of each function.
+    pub(crate) scale: Vec<f64>,
+    /// The benchmark point with these parameters (incomes settled).
+    start: Vec<f64>,
+}
+
+impl Coefficients {
+    pub fn params(&self) -> &[f64] {
+        &self.params
+    }
+    /// Pruned flows, sectors and markets, in model order.
+    pub fn pruned(&self) -> &[Pruned] {
+        &self.pruned
+    }
+    /// Does the function paired with `v` exist with these parameters?
+    pub fn is_active(&self, v: crate::ids::VarId) -> bool {
+        self.active[v]
+    }
+    /// Variables without a paired function (held at their start values).
+    pub fn inactive(&self) -> Vec<bool> {
+        self.active.iter().map(|a| !a).collect()
+    }
+    /// Scale of the function paired with `v`: zero profit by max(1, larger of unit cost and
+    /// revenue), market clearance by max(1, half the sum of absolute flows), income balance by
+    /// max(1, |income|), constraints by 1, all at the benchmark point.
+    pub fn scale_of(&self, v: crate::ids::VarId) -> f64 {
+        self.scale[v]
+    }
+    /// The benchmark point: activities, prices and auxiliaries at `start`, incomes at
+    /// endowment value plus tax revenue there.
+    pub fn start(&self) -> &[f64] {
+        &self.start
+    }
+}
+
+// `!(q >= 0.0)` on purpose: it rejects NaN as well as negative values.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+/// Calibrates a structure to a parameter vector.
+pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, CalibrationError> {
+    let m = structure.model();
+    let layout = structure.layout();
+    let value = |e: &Expr, field: &dyn Fn() -> String| -> Result<f64, CalibrationError> {
+        eval_param(e, params).map_err(|error| CalibrationError::Expression {
+            field: field(),
+            error,
         })
     };
-    let mut netput_active = Vec::new();
-    let mut nest_active = Vec::new();
-    let mut sector_active = Vec::new();
-    let mut market_active = vec![false; model.commodities.len()];
-    for s in &model.sectors {
-        let mut act = Vec::new();
+    let bad = |field: String, message: String| CalibrationError::Value { field, message };
+    let mut pruned = Vec::new();
+    let mut active = vec![true; layout.dim()];
+    let mut market = vec![false; m.commodities.len()];
+    let mut sectors = Vec::with_capacity(structure.sectors.len());
+    for (si, (b, s)) in structure.sectors.iter().zip(&m.sectors).enumerate() {
+        let name = &s.name;
+        let nl = b.leaves.len();
+        let mut c = SectorCoef {
+            quantity: Vec::with_capacity(nl),
+            price: Vec::with_capacity(nl),
+            leaf_active: Vec::with_capacity(nl),
+            ..Default::default()
+        };
+        // Netput activity in file order (a leaf per netput), for the pruning messages.
+        let mut netput_active = vec![false; s.netputs.len()];
+        for l in &b.leaves {
+            let cname = &m.commodities[l.commodity.index()].name;
+            let field = || format!("sectors.{name}.netput[{}].quantity", l.netput);
+            let q = value(&l.quantity, &field)?;
+            let p = value(&l.price, &|| {
+                format!("sectors.{name}.netput[{}].price", l.netput)
+            })?;
+            if !(q >= 0.0) || !q.is_finite() {
+                return Err(bad(field(), format!("netput quantity of {cname} is {q}")));
+            }
+            if !(p > 0.0) || !p.is_finite() {
+                return Err(bad(
+                    format!("sectors.{name}.netput[{}].price", l.netput),
+                    format!("reference price of {cname} is {p}"),
+                ));
+            }
+            c.quantity.push(q);
+            c.price.push(p);
+            c.leaf_active.push(q != 0.0);
+            netput_active[l.netput] = q != 0.0;
+            if q != 0.0 {
+                market[l.commodity.index()] = true;
+            }
+        }
+        let nn = b.nodes.len();
+        c.node_weight = vec![0.0; nn];
+        c.node_share = vec![0.0; nn];
+        c.node_sigma = vec![0.0; nn];
+        c.node_active = vec![false; nn];
+        c.leaf_share = vec![0.0; nl];
+        // Weights bottom-up: nodes are in preorder, so children come after parents.
+        for k in (0..nn).rev() {
+            let node = &b.nodes[k];
+            let w: f64 = node
+                .direct_leaves
+                .iter()
+                .map(|&l| c.quantity[l] * c.price[l])
+                .sum::<f64>()
+                + node.nodes.iter().map(|&j| c.node_weight[j]).sum::<f64>();
+            c.node_weight[k] = w;
+            c.node_active[k] = node.direct_leaves.iter().any(|&l| c.leaf_active[l])
+                || node.nodes.iter().any(|&j| c.node_active[j]);
+            let e = value(&node.elasticity, &|| format!("sectors.{name}.elasticity"))?;
+            if !(e >= 0.0) || !e.is_finite() {
+                return Err(bad(
+                    format!("sectors.{name}.elasticity"),
+                    format!("elasticity is {e}"),
+                ));
+            }
+            c.node_sigma[k] = if node.output { -e } else { e };
+        }
+        for k in 0..nn {
+            let node = &b.nodes[k];
+            let w = c.node_weight[k];
+            for &l in &node.direct_leaves {
+                c.leaf_share[l] = if w > 0.0 {
+                    c.quantity[l] * c.price[l] / w
+                } else {
+                    0.0
+                };
+            }
+            for &j in &node.nodes {
+                c.node_share[j] = if w > 0.0 { c.node_weight[j] / w } else { 0.0 };
+            }
+        }
         for (k, np) in s.netputs.iter().enumerate() {
-            let q = value(
-                &np.quantity,
-                format!("sectors.{}.netput[{k}].quantity", s.name),
-            )?;
-            let on = q != 0.0;
-            if !on {
+            if !netput_active[k] {
                 let side = if np.output { "output" } else { "input" };
                 pruned.push(Pruned {
                     what: format!(
-                        "{}: {side} {} (nest {}): zero quantity",
-                        s.name, model.commodities[np.commodity].name, s.nests[np.nest].name
+                        "{name}: {side} {} (nest {}): zero quantity",
+                        m.commodities[np.commodity].name, s.nests[np.nest].name
                     ),
                 });
-            } else {
-                market_active[np.commodity] = true;
-            }
-            act.push(on);
-        }
-        // A nest is active when some active netput lies below it.
-        let mut nests = vec![false; s.nests.len()];
-        for (k, np) in s.netputs.iter().enumerate() {
-            if act[k] {
-                let mut n = Some(np.nest);
-                while let Some(i) = n {
-                    nests[i] = true;
-                    n = s.nests[i].parent;
-                }
             }
         }
-        for (i, n) in s.nests.iter().enumerate().skip(2) {
-            if !nests[i] {
+        for (j, n) in s.nests.iter().enumerate().skip(2) {
+            let on = b
+                .nodes
+                .iter()
+                .position(|node| node.nest == j)
+                .is_some_and(|k| c.node_active[k]);
+            if !on {
                 pruned.push(Pruned {
-                    what: format!("{}: nest {} has no flows", s.name, n.name),
+                    what: format!("{name}: nest {} has no flows", n.name),
                 });
             }
         }
-        let active = act.iter().any(|a| *a);
-        if !active {
+        if !c.leaf_active.iter().any(|a| *a) {
+            active[layout.sector(crate::ids::SectorId::new(si))] = false;
             pruned.push(Pruned {
-                what: format!(
-                    "{}: no netputs: no zero-profit condition, level held at start",
-                    s.name
-                ),
+                what: format!("{name}: no netputs: no zero-profit condition, level held at start"),
             });
         }
-        sector_active.push(active);
-        netput_active.push(act);
-        nest_active.push(nests);
+        sectors.push(c);
     }
-    let mut demand_active = Vec::new();
-    let mut endowment_active = Vec::new();
-    for h in &model.consumers {
-        let mut act = Vec::new();
-        for (k, d) in h.demands.iter().enumerate() {
-            let q = value(
-                &d.quantity,
-                format!("consumers.{}.demands[{k}].quantity", h.name),
-            )?;
-            if q == 0.0 {
+    let mut consumers = Vec::with_capacity(structure.consumers.len());
+    for (b, h) in structure.consumers.iter().zip(&m.consumers) {
+        let name = &h.name;
+        let (mut q, mut p, mut g) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, d) in b.demands.iter().enumerate() {
+            let cname = &m.commodities[d.commodity.index()].name;
+            let field = || format!("consumers.{name}.demands[{k}]");
+            let qk = value(&d.quantity, &field)?;
+            let pk = value(&d.price, &field)?;
+            if !(qk >= 0.0) || !(pk > 0.0) || !qk.is_finite() || !pk.is_finite() {
+                return Err(bad(
+                    field(),
+                    format!("final demand for {cname} has quantity {qk} and price {pk}"),
+                ));
+            }
+            if let Some(s) = &d.subsistence {
+                let gk = value(s, &field)?;
+                if !(gk >= 0.0) || !gk.is_finite() || (qk > 0.0 && gk >= qk) {
+                    return Err(bad(
+                        field(),
+                        format!(
+                            "subsistence quantity of {cname} is {gk}: it must lie in [0, {qk})"
+                        ),
+                    ));
+                }
+                g.push(gk);
+            } else {
+                g.push(0.0);
+            }
+            if qk == 0.0 {
                 pruned.push(Pruned {
-                    what: format!(
-                        "{}: final demand for {}: zero quantity",
-                        h.name, model.commodities[d.commodity].name
-                    ),
+                    what: format!("{name}: final demand for {cname}: zero quantity"),
                 });
             } else {
-                market_active[d.commodity] = true;
+                market[d.commodity.index()] = true;
             }
-            act.push(q != 0.0);
+            q.push(qk);
+            p.push(pk);
         }
-        demand_active.push(act);
-        let mut eact = Vec::new();
-        for e in &h.endowments {
-            // Only an endowment written as the number 0 is dropped: one that is zero through its
-            // parameters may become non-zero in a scenario, and one that depends on variables
-            // always stays.
-            let zero = e.quantity.constant() == Some(0.0);
+        let sigma = value(&b.elasticity, &|| format!("consumers.{name}.elasticity"))?;
+        if !(sigma >= 0.0) || !sigma.is_finite() {
+            return Err(bad(
+                format!("consumers.{name}.elasticity"),
+                format!("demand elasticity is {sigma}"),
+            ));
+        }
+        let form = if b.stone_geary {
+            DemandForm::StoneGeary(StoneGeary::new(&q, p, g, sigma))
+        } else {
+            DemandForm::Ces(CesDemand::new(q, p, sigma))
+        };
+        let mut endowment_active = Vec::with_capacity(b.endowments.len());
+        for e in &b.endowments {
+            // An endowment that depends on variables always stays: it may become non-zero at
+            // any point. One of parameters only is pruned when it is zero with these.
+            let zero = e.quantity.is_parameter_only()
+                && eval_param(&e.quantity, params).is_ok_and(|v| v == 0.0);
             if zero {
                 pruned.push(Pruned {
                     what: format!(
-                        "{}: endowment of {}: zero quantity",
-                        h.name, model.commodities[e.commodity].name
+                        "{name}: endowment of {}: zero quantity",
+                        m.commodities[e.commodity.index()].name
                     ),
                 });
             } else {
-                market_active[e.commodity] = true;
+                market[e.commodity.index()] = true;
             }
-            eact.push(!zero);
+            endowment_active.push(!zero);
         }
-        endowment_active.push(eact);
+        consumers.push(ConsumerCoef {
+            form,
+            endowment_active,
+            e_ref: 1.0,
+            fixed_ref: 0.0,
+        });
     }
-    for (c, on) in market_active.iter().enumerate() {
+    for (c, on) in market.iter().enumerate() {
         if !on {
+            active[layout.commodity(crate::ids::CommodityId::new(c))] = false;
             pruned.push(Pruned {
                 what: format!(
                     "{}: in no netput, demand or endowment: no market, price held at start",
-                    model.commodities[c].name
+                    m.commodities[c].name
                 ),
             });
         }
     }
-    Ok(CalibratedModel {
-        model: model.clone(),
-        netput_active,
-        nest_active,
-        sector_active,
-        demand_active,
-        endowment_active,
-        market_active,
+    let mut coef = Coefficients {
+        params: params.to_vec(),
+        sectors,
+        consumers,
+        active,
         pruned,
-    })
+        scale: vec![1.0; layout.dim()],
+        start: Vec::new(),
+    };
+    let mut ws = EvalWorkspace::new(structure);
+    let start = structure.with(&coef).benchmark_point(&mut ws)?;
+    let (scale, refs) = structure.with(&coef).scales_at(&start, &mut ws)?;
+    coef.scale = scale;
+    for (c, (e_ref, fixed_ref)) in coef.consumers.iter_mut().zip(refs) {
+        c.e_ref = e_ref;
+        c.fixed_ref = fixed_ref;
+    }
+    coef.start = start;
+    Ok(coef)
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use tokencge::compile::EquationSystem;
-use tokencge::report::{self, compare, Evaluated};
+use tokencge::batch;
+use tokencge::calibrate::Coefficients;
+use tokencge::compile::Structure;
+use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
 use tokencge::solve::NewtonSettings;
 
@@ -137,17 +139,11 @@ pub fn run() -> i32 {
         .and_then(|s| s.with_max_iterations(cli.max_iterations))
         .and_then(|s| match cli.timeout {
             None => Ok(s),
-            Some(t) if t > 0.0 && t.is_finite() => Ok(NewtonSettings {
-                timeout: Some(std::time::Duration::from_secs_f64(t)),
-                ..s
-            }),
-            Some(t) => Err(format!(
-                "--timeout must be a positive number of seconds, got {t}"
-            )),
+            Some(t) => s.with_timeout(t),
         }) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: --{e}");
             return BAD_INPUT;
         }
     };
@@ -196,7 +192,7 @@ fn model_path(p: Option<PathBuf>) -> PathBuf {
     p.unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
 }
 
-fn load(path: &Path) -> Result<EquationSystem, i32> {
+fn load(path: &Path) -> Result<(Structure, Coefficients), i32> {
     tokencge::build(path).map_err(|e| {
         eprintln!("{e}");
         BAD_INPUT
@@ -216,38 +212,14 @@ fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Solves one scenario (None = benchmark) and evaluates its report values.
-fn solve_one(
-    system: &mut EquationSystem,
-    index: Option<usize>,
-    settings: &NewtonSettings,
-) -> Result<(Solution, Evaluated), String> {
-    let file = system.model.path.display().to_string();
-    let name = index
-        .map(|i| system.model.scenarios[i].name.clone())
-        .unwrap_or_else(|| "benchmark".into());
-    let setup =
-        scenario::prepare(system, index).map_err(|e| format!("{file}: scenario {name}: {e}"))?;
-    let sol = scenario::solve(system, &setup, settings)
-        .map_err(|e| format!("{file}: scenario {name}: {e}"))?;
-    let ev = report::evaluate(system, &sol).unwrap_or_else(|e| Evaluated {
-        welfare: vec![(f64::NAN, f64::NAN); system.model.consumers.len()],
-        indicators: vec![Err(e.0); system.model.indicators.len()],
-    });
-    Ok((sol, ev))
-}
-
-/// Solves several scenarios in parallel (rayon), each on its own copy of the compiled system;
-/// results come back in the order asked, so output is deterministic. A progress bar shows on
-/// an interactive terminal.
-#[allow(clippy::type_complexity)]
+/// Solves scenarios in parallel through the library; a progress bar shows on an interactive
+/// terminal. A scenario that cannot be set up is reported as `file: scenario NAME: reason`.
 fn solve_many(
-    system: &EquationSystem,
+    structure: &Structure,
     indices: &[Option<usize>],
     settings: &NewtonSettings,
-) -> Vec<Result<(EquationSystem, Solution, Evaluated), String>> {
+) -> Vec<Result<batch::Solved, String>> {
     use indicatif::{ProgressBar, ProgressStyle};
-    use rayon::prelude::*;
     use std::io::IsTerminal;
     let bar = if std::io::stderr().is_terminal() && indices.len() > 1 {
         let b = ProgressBar::new(indices.len() as u64);
@@ -258,31 +230,34 @@ fn solve_many(
     } else {
         ProgressBar::hidden()
     };
-    let out: Vec<_> = indices
-        .par_iter()
-        .map(|&idx| {
-            let mut sys = system.clone();
-            let r = solve_one(&mut sys, idx, settings).map(|(sol, ev)| (sys, sol, ev));
-            bar.inc(1);
-            r
+    let m = structure.model();
+    let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1))
+        .into_iter()
+        .zip(indices)
+        .map(|(r, idx)| {
+            r.map_err(|e| {
+                let name = idx
+                    .map(|i| m.scenarios[i].name.as_str())
+                    .unwrap_or("benchmark");
+                format!("{}: scenario {name}: {e}", m.path.display())
+            })
         })
         .collect();
     bar.finish_and_clear();
     out
 }
 
-fn report_non_convergence(system: &EquationSystem, sol: &Solution) {
-    let m = &system.model;
+fn report_non_convergence(structure: &Structure, sol: &Solution) {
     eprintln!(
         "{}: scenario {}: did not converge ({}, residual {:.3e} after {} iterations); worst equations:",
-        m.path.display(),
-        sol.setup.name,
+        structure.model().path.display(),
+        sol.scenario.name,
         sol.status.label(),
         sol.residual,
         sol.info.iterations
     );
     for &(v, r) in &sol.worst {
-        eprintln!("  {:<44} residual {:.3e}", m.equation_name(v), r);
+        eprintln!("  {:<44} residual {:.3e}", structure.equation_name(v), r);
     }
 }
 
@@ -293,26 +268,23 @@ fn cmd_solve(
     format: Format,
     settings: &NewtonSettings,
 ) -> i32 {
-    let system = match load(path) {
+    let (structure, _) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
+    let model = structure.model();
     let indices: Vec<Option<usize>> = if all {
         std::iter::once(None)
-            .chain((0..system.model.scenarios.len()).map(Some))
+            .chain((0..model.scenarios.len()).map(Some))
             .collect()
     } else {
         match scenario.as_deref() {
             None | Some("benchmark") => vec![None],
-            Some(name) => match system.model.scenario_index(name) {
+            Some(name) => match model.scenario_index(name) {
                 Some(i) => vec![Some(i)],
                 None => {
-                    let known: Vec<&str> = system
-                        .model
-                        .scenarios
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect();
+                    let known: Vec<&str> =
+                        model.scenarios.iter().map(|s| s.name.as_str()).collect();
                     eprintln!(
                         "{}: unknown scenario '{name}' (scenarios: benchmark, {})",
                         path.display(),
@@ -330,25 +302,25 @@ fn cmd_solve(
         let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
     }
     let mut text = String::new();
-    for result in solve_many(&system, &indices, settings) {
-        let (system, sol, ev) = match result {
+    for result in solve_many(&structure, &indices, settings) {
+        let solved = match result {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{e}");
                 return BAD_INPUT;
             }
         };
-        if !sol.converged() {
-            report_non_convergence(&system, &sol);
+        if !solved.solution.converged() {
+            report_non_convergence(&structure, &solved.solution);
             code = FAILED;
         }
         match format {
-            Format::Json => json_out.push(report::solution_json(&system, &sol, &ev)),
+            Format::Json => json_out.push(solved.report.to_json()),
             Format::Csv => {
-                let _ = report::solution_csv_rows(&system, &sol, &ev, &mut csv_out);
+                let _ = solved.report.csv_rows(&mut csv_out);
             }
             Format::Table => {
-                text.push_str(&report::solution_table(&system, &sol, &ev));
+                text.push_str(&solved.report.table());
                 text.push('\n');
             }
         }
@@ -372,19 +344,19 @@ fn cmd_solve(
 }
 
 fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
-    let mut system = match load(path) {
+    let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
     let file = path.display().to_string();
-    let setup = match scenario::prepare(&mut system, None) {
+    let setup = match scenario::resolve(&structure, &coef, None) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{file}: benchmark: {e}");
             return BAD_INPUT;
         }
     };
-    match report::benchmark_failures(&system, &setup, settings.tolerance) {
+    match report::benchmark_failures(structure.with(&coef), &setup, settings.tolerance) {
         Ok(bad) if bad.is_empty() => {}
         Ok(bad) => {
             eprintln!(
@@ -392,7 +364,7 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
                 bad.len(),
                 settings.tolerance
             );
-            eprint!("{}", report::describe_failures(&system.model, &bad));
+            eprint!("{}", report::describe_failures(&structure, &bad));
             return BAD_INPUT;
         }
         Err(e) => {
@@ -406,25 +378,30 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
     );
     // Scenarios in the order of their first target, the benchmark first.
     let mut order: Vec<Option<usize>> = vec![None];
-    for t in &system.model.targets {
+    for t in &structure.model().targets {
         if !order.contains(&t.scenario) {
             order.push(t.scenario);
         }
     }
     let mut results = Vec::new();
-    for (idx, result) in order.iter().zip(solve_many(&system, &order, settings)) {
-        let (system, sol, _) = match result {
+    for (idx, result) in order.iter().zip(solve_many(&structure, &order, settings)) {
+        let solved = match result {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("{e}");
                 return BAD_INPUT;
             }
         };
+        let sol = &solved.solution;
         if !sol.converged() {
-            report_non_convergence(&system, &sol);
+            report_non_convergence(&structure, sol);
         }
-        tracing::info!(scenario = %sol.setup.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
-        results.extend(report::check_targets(&system, &sol, *idx));
+        tracing::info!(scenario = %sol.scenario.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
+        results.extend(report::check_targets(
+            structure.with(&solved.coefficients),
+            sol,
+            *idx,
+        ));
     }
     let failed = results.iter().filter(|r| !r.pass).count();
     let w = results
@@ -466,187 +443,26 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
 }
 
 fn cmd_describe(path: &Path) -> i32 {
-    let system = match load(path) {
+    let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let m = &system.model;
-    let names = m.names();
-    println!("model {}: {}", m.name, m.description);
-    println!(
-        "{} sectors, {} commodities, {} consumers, {} auxiliary, {} parameters, {} scenarios, {} targets; {} variables",
-        m.sectors.len(),
-        m.commodities.len(),
-        m.consumers.len(),
-        m.auxiliaries.len(),
-        m.parameters.len(),
-        m.scenarios.len(),
-        m.targets.len(),
-        m.n_vars()
-    );
-    println!(
-        "numeraire: {}",
-        report::normaliser_name(m, &m.numeraire)
-            .unwrap_or_else(|| "(default: largest-income consumer)".into())
-    );
-    println!("\ncommodities (made by / used by / demanded by / endowed to):");
-    let inc = &system.incidence;
-    for (c, com) in m.commodities.iter().enumerate() {
-        // Names in incidence order, repeats dropped, "-" for none.
-        let listed = |mut v: Vec<&str>| -> String {
-            v.dedup();
-            if v.is_empty() {
-                "-".into()
-            } else {
-                v.join(" ")
-            }
-        };
-        let side = |output: bool| {
-            listed(
-                inc.leaves[c]
-                    .iter()
-                    .filter(|&&(s, _)| {
-                        m.sectors[s]
-                            .netputs
-                            .iter()
-                            .any(|np| np.commodity == c && np.output == output)
-                    })
-                    .map(|&(s, _)| m.sectors[s].name.as_str())
-                    .collect(),
-            )
-        };
-        let who = |list: &[(usize, usize)]| {
-            listed(
-                list.iter()
-                    .map(|&(h, _)| m.consumers[h].name.as_str())
-                    .collect(),
-            )
-        };
-        println!(
-            "  {:<10} {} / {} / {} / {}",
-            com.name,
-            side(true),
-            side(false),
-            who(&inc.demands[c]),
-            who(&inc.endowments[c])
-        );
-    }
-    for s in &m.sectors {
-        println!(
-            "\nsector {}{}",
-            s.name,
-            if s.description.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", s.description)
-            }
-        );
-        fn tree(
-            s: &tokencge::model::Sector,
-            m: &tokencge::model::Model,
-            nest: usize,
-            depth: usize,
-        ) {
-            let n = &s.nests[nest];
-            let label = if n.output { "η" } else { "σ" };
-            println!(
-                "{}{} ({label} = {})",
-                "  ".repeat(depth + 1),
-                n.name,
-                m.names().print(&n.elasticity)
-            );
-            for np in s.netputs.iter().filter(|np| np.nest == nest) {
-                let taxes: Vec<String> = np
-                    .taxes
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "tax {} to {}",
-                            m.names().print(&t.rate),
-                            m.consumers[t.agent].name
-                        )
-                    })
-                    .collect();
-                println!(
-                    "{}{} {} q = {}{}{}",
-                    "  ".repeat(depth + 2),
-                    if np.output { "out" } else { "in " },
-                    m.commodities[np.commodity].name,
-                    m.names().print(&np.quantity),
-                    if np.price == tokencge::expr::Expr::Num(1.0) {
-                        String::new()
-                    } else {
-                        format!(" p = {}", m.names().print(&np.price))
-                    },
-                    if taxes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", taxes.join("; "))
-                    }
-                );
-            }
-            for (j, c) in s.nests.iter().enumerate().skip(2) {
-                if c.parent == Some(nest) {
-                    tree(s, m, j, depth + 1);
-                }
-            }
-        }
-        tree(s, m, 0, 0);
-        tree(s, m, 1, 0);
-    }
-    for c in &m.consumers {
-        println!("\nconsumer {} (σ = {})", c.name, names.print(&c.elasticity));
-        for d in &c.demands {
-            println!(
-                "    demand {} q = {}",
-                m.commodities[d.commodity].name,
-                names.print(&d.quantity)
-            );
-        }
-        for e in &c.endowments {
-            println!(
-                "    endowment {} q = {}",
-                m.commodities[e.commodity].name,
-                names.print(&e.quantity)
-            );
-        }
-    }
-    for a in &m.auxiliaries {
-        println!(
-            "\nauxiliary {} in [{}, {}], start {}: {} = 0",
-            a.name,
-            names.print(&a.lower),
-            names.print(&a.upper),
-            names.print(&a.start),
-            names.print(&a.constraint)
-        );
-    }
-    if !m.scenarios.is_empty() {
-        println!("\nscenarios:");
-        for s in &m.scenarios {
-            println!("  {:<28} {}", s.name, s.description);
-        }
-    }
-    if !system.pruned.is_empty() {
-        println!("\npruned:");
-        for p in &system.pruned {
-            println!("  {}", p.what);
-        }
-    }
+    print!("{}", report::describe::describe(&structure, &coef));
     OK
 }
 
 fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonSettings) -> i32 {
-    let system = match load(path) {
+    let (structure, _) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
+    let model = structure.model();
     let mut indices = Vec::new();
     if names.is_empty() {
-        indices.extend(0..system.model.scenarios.len());
+        indices.extend(0..model.scenarios.len());
     } else {
         for n in names {
-            match system.model.scenario_index(n) {
+            match model.scenario_index(n) {
                 Some(i) => indices.push(i),
                 None => {
                     eprintln!("{}: unknown scenario '{n}'", path.display());
@@ -659,15 +475,15 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
         .chain(indices.into_iter().map(Some))
         .collect();
     let mut code = OK;
-    let mut sols = Vec::new();
-    for result in solve_many(&system, &all, settings) {
+    let mut reports = Vec::new();
+    for result in solve_many(&structure, &all, settings) {
         match result {
-            Ok((sys, sol, ev)) => {
-                if !sol.converged() {
-                    report_non_convergence(&sys, &sol);
+            Ok(solved) => {
+                if !solved.solution.converged() {
+                    report_non_convergence(&structure, &solved.solution);
                     code = FAILED;
                 }
-                sols.push((sol, ev));
+                reports.push(solved.report);
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -675,8 +491,8 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
             }
         }
     }
-    let bench = sols.remove(0);
-    let cmp = compare::build(&system.model, (&bench.0, &bench.1), &sols);
+    let bench = reports.remove(0);
+    let cmp = compare::build(&bench, &reports);
     match format {
         Format::Table => print!("{}", cmp.table()),
         Format::Csv => print!("{}", cmp.csv()),

@@ -1,13 +1,33 @@
 //! Evaluation of the three equation families (and auxiliary constraints) with their analytic
-//! Jacobian.
+//! Jacobian, into a per-thread [`EvalWorkspace`] whose buffers are reused from point to point
+//! (no allocation once they have grown to size).
 //!
 //! Per sector: leaf price indices π (with their gradients through prices and endogenous tax
 //! rates), nest cost/revenue indices bottom-up, compensated quantities top-down, and the local
-//! derivative ∂x_i/∂π_l from the path formula of `docs/equations.md` §3. Everything else is the
-//! chain rule.
+//! derivative ∂x_i/∂π_l from the path formula of `docs/equations.md` §3. Final demand comes from
+//! the consumer's demand form (`forms`). Everything else is the chain rule.
+//!
+//! The Jacobian's pattern (the sequence of (row, column) pairs pushed) depends on the structure
+//! and on the coefficients (which flows are active, which nests are Leontief), never on the
+//! point: a solve analyses it once.
 
-use super::{EquationSystem, SectorBlock, SectorCoef};
+use super::forms::demand::{DemandState, Wrt};
+use super::forms::nest::{ces, pw};
+use super::{SectorBlock, Structure};
+use crate::calibrate::{Coefficients, SectorCoef};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
+use crate::ids::{ConsumerId, SectorId, VarId};
+
+/// Why a point could not be evaluated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvaluationError {
+    /// A value that must be finite is not (a unit cost, a quantity, a function...).
+    #[error("{what} is {value}")]
+    NonFinite { what: String, value: f64 },
+    /// An expression (tax rate, endowment, constraint) failed.
+    #[error("{what}: {error}")]
+    Expression { what: String, error: EvalError },
+}
 
 /// Values of one sector at a point.
 #[derive(Debug, Clone, Default)]
@@ -19,41 +39,60 @@ pub struct SectorState {
     /// Unit cost and unit revenue.
     pub cost: f64,
     pub revenue: f64,
-    /// Per leaf, per tax: the rate.
-    pub tax_rate: Vec<Vec<f64>>,
+    /// The rate of every tax, flat (leaf l's taxes start at its `first_tax`).
+    pub tax_rate: Vec<f64>,
     /// Gradients of the leaf price indices, flat: leaf l's entries are
-    /// `pi_grad[pi_grad_start[l]..pi_grad_start[l + 1]]` (one allocation per sector, not per leaf).
-    pub(crate) pi_grad: Grad,
-    pub(crate) pi_grad_start: Vec<usize>,
-    pub(crate) tax_grad: Vec<Vec<Grad>>,
-    /// Per leaf i: (first leaf l, ∂x_i/∂π_l for l = first..): the only leaves whose prices move
-    /// x_i.
-    pub(crate) dx: Vec<(usize, Vec<f64>)>,
+    /// `pi_grad[pi_grad_start[l]..pi_grad_start[l + 1]]`.
+    pi_grad: Grad,
+    pi_grad_start: Vec<usize>,
+    /// Gradients of the tax rates, flat in the same way.
+    tax_grad: Grad,
+    tax_grad_start: Vec<usize>,
+    /// Per leaf i: ∂x_i/∂π_l for l = dx_first[i].., flat.
+    dx: Vec<f64>,
+    dx_start: Vec<usize>,
+    dx_first: Vec<usize>,
+    /// Node scratch: cost indices, quantity multipliers; leaf-value prefix sums.
+    cn: Vec<f64>,
+    mult: Vec<f64>,
+    prefix: Vec<f64>,
+    has_grad: bool,
 }
 
 impl SectorState {
-    /// The gradient of leaf l's price index.
-    pub(crate) fn pi_grad_of(&self, l: usize) -> &[(usize, f64)] {
+    fn pi_grad_of(&self, l: usize) -> &[(usize, f64)] {
         &self.pi_grad[self.pi_grad_start[l]..self.pi_grad_start[l + 1]]
+    }
+    fn tax_grad_of(&self, t: usize) -> &[(usize, f64)] {
+        &self.tax_grad[self.tax_grad_start[t]..self.tax_grad_start[t + 1]]
     }
 }
 
 /// Values of one consumer at a point.
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerState {
-    /// Expenditure (price) index e.
-    pub price_index: f64,
-    pub demand: Vec<f64>,
+    /// Price index, demands and welfare of the demand system.
+    pub demand: DemandState,
     pub endowment: Vec<f64>,
     pub endowment_value: f64,
     /// Tax revenue received.
     pub revenue: f64,
-    pub welfare: f64,
-    pub(crate) endowment_grad: Vec<Grad>,
-    /// Per final demand: π_d and ∂ln e/∂π_d = θ_d π_d^(−σ) e^(σ−1) (computed once per point;
-    /// every cross-price derivative uses them).
-    pub(crate) pi: Vec<f64>,
-    pub(crate) dlog_e: Vec<f64>,
+    /// Prices of the demanded commodities (scratch).
+    prices: Vec<f64>,
+    endowment_grad: Grad,
+    endowment_grad_start: Vec<usize>,
+}
+
+impl ConsumerState {
+    pub fn welfare(&self) -> f64 {
+        self.demand.welfare
+    }
+    pub fn price_index(&self) -> f64 {
+        self.demand.price_index
+    }
+    fn endowment_grad_of(&self, k: usize) -> &[(usize, f64)] {
+        &self.endowment_grad[self.endowment_grad_start[k]..self.endowment_grad_start[k + 1]]
+    }
 }
 
 /// Everything computed at a point, for the equations, the functions and the reports.
@@ -61,6 +100,42 @@ pub struct ConsumerState {
 pub struct PointState {
     pub sectors: Vec<SectorState>,
     pub consumers: Vec<ConsumerState>,
+}
+
+/// Per-thread scratch of the evaluation; sized for one structure.
+#[derive(Debug, Clone, Default)]
+pub struct EvalWorkspace {
+    pub point: PointState,
+    grad: Grad,
+}
+
+impl EvalWorkspace {
+    pub fn new(structure: &Structure) -> EvalWorkspace {
+        EvalWorkspace {
+            point: PointState {
+                sectors: vec![SectorState::default(); structure.sectors.len()],
+                consumers: vec![ConsumerState::default(); structure.consumers.len()],
+            },
+            grad: Grad::new(),
+        }
+    }
+}
+
+/// Function scales, and per consumer the price index and subsistence cost at the point.
+pub(crate) type ScalesAndReferences = (Vec<f64>, Vec<(f64, f64)>);
+
+/// Lower and upper bounds of every variable.
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+/// A structure at one parameter vector: what evaluation and solving work on.
+#[derive(Debug, Clone, Copy)]
+pub struct System<'a> {
+    pub structure: &'a Structure,
+    pub coef: &'a Coefficients,
 }
 
 struct VarCtx<'a> {
@@ -80,137 +155,138 @@ impl EvalContext for VarCtx<'_> {
     }
 }
 
-#[inline]
-fn pw(a: f64, sigma: f64) -> f64 {
-    if sigma == 0.0 {
-        1.0
-    } else {
-        a.powf(sigma)
-    }
-}
-
-/// CES aggregate of (share, value) pairs with elasticity σ (σ = 0 linear, σ = 1 geometric).
-fn ces(sigma: f64, items: impl Iterator<Item = (f64, f64)>) -> f64 {
-    if sigma == 0.0 {
-        items.map(|(t, v)| t * v).sum()
-    } else if (sigma - 1.0).abs() < 1e-12 {
-        items
-            .filter(|(t, _)| *t > 0.0)
-            .map(|(t, v)| t * v.ln())
-            .sum::<f64>()
-            .exp()
-    } else {
-        let rho = 1.0 - sigma;
-        items
-            .filter(|(t, _)| *t > 0.0)
-            .map(|(t, v)| t * v.powf(rho))
-            .sum::<f64>()
-            .powf(1.0 / rho)
-    }
-}
-
-fn finite(v: f64, what: impl FnOnce() -> String) -> Result<f64, EvalError> {
+fn finite(v: f64, what: impl FnOnce() -> String) -> Result<f64, EvaluationError> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(EvalError(format!("{} is {v}", what())))
+        Err(EvaluationError::NonFinite {
+            what: what(),
+            value: v,
+        })
     }
 }
 
-impl EquationSystem {
+fn reset<T: Clone>(v: &mut Vec<T>, n: usize, value: T) {
+    v.clear();
+    v.resize(n, value);
+}
+
+impl<'a> System<'a> {
+    fn model(&self) -> &'a crate::model::Model {
+        self.structure.model()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.structure.dim()
+    }
+
     fn sector_state(
         &self,
-        b: &SectorBlock,
-        c: &SectorCoef,
+        si: usize,
         x: &[f64],
         grad: bool,
-    ) -> Result<SectorState, EvalError> {
+        st: &mut SectorState,
+    ) -> Result<(), EvaluationError> {
+        let b: &SectorBlock = &self.structure.sectors[si];
+        let c: &SectorCoef = &self.coef.sectors[si];
         let ctx = VarCtx {
-            params: &self.params,
+            params: self.coef.params(),
             x,
         };
         let nl = b.leaves.len();
-        let mut st = SectorState {
-            pi: vec![0.0; nl],
-            quantity: vec![0.0; nl],
-            tax_rate: Vec::with_capacity(nl),
-            ..Default::default()
-        };
+        reset(&mut st.pi, nl, 0.0);
+        reset(&mut st.quantity, nl, 0.0);
+        st.tax_rate.clear();
+        st.has_grad = grad;
         if grad {
-            st.pi_grad = Vec::with_capacity(nl);
-            st.pi_grad_start = Vec::with_capacity(nl + 1);
+            st.pi_grad.clear();
+            st.pi_grad_start.clear();
             st.pi_grad_start.push(0);
-            st.tax_grad = Vec::with_capacity(nl);
+            st.tax_grad.clear();
+            st.tax_grad_start.clear();
+            st.tax_grad_start.push(0);
         }
+        let rate_error = |leaf: &super::Leaf, error: EvalError| EvaluationError::Expression {
+            what: format!(
+                "{}: tax rate on {}",
+                self.model().sectors[si].name,
+                self.model().commodities[leaf.commodity].name
+            ),
+            error,
+        };
         for (l, leaf) in b.leaves.iter().enumerate() {
-            let cvar = self.model.commodity_var(leaf.commodity);
-            let p = x[cvar];
+            let p = x[leaf.price_var];
             let mut total = 0.0;
-            let mut rates = Vec::with_capacity(leaf.taxes.len());
-            let mut rate_grads = Vec::new();
-            for (_, rate) in &leaf.taxes {
-                if grad {
-                    let mut g = Grad::new();
-                    let t = rate.eval_grad(&ctx, 1.0, Some(&mut g))?;
-                    rate_grads.push(g);
-                    rates.push(t);
-                    total += t;
+            for tax in &leaf.taxes {
+                let t = if grad {
+                    let t = tax
+                        .rate
+                        .eval_grad(&ctx, 1.0, Some(&mut st.tax_grad))
+                        .map_err(|e| rate_error(leaf, e))?;
+                    st.tax_grad_start.push(st.tax_grad.len());
+                    t
                 } else {
-                    let t = rate.eval(&ctx)?;
-                    rates.push(t);
-                    total += t;
-                }
+                    tax.rate.eval(&ctx).map_err(|e| rate_error(leaf, e))?
+                };
+                st.tax_rate.push(t);
+                total += t;
             }
             let sign = if leaf.output { -1.0 } else { 1.0 };
             let factor = 1.0 + sign * total;
             let pbar = c.price[l];
             st.pi[l] = p * factor / pbar;
             if grad {
-                st.pi_grad.push((cvar, factor / pbar));
-                for rg in &rate_grads {
-                    st.pi_grad
-                        .extend(rg.iter().map(|&(v, d)| (v, sign * p * d / pbar)));
+                st.pi_grad.push((leaf.price_var.index(), factor / pbar));
+                for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
+                    let (a, z) = (st.tax_grad_start[t], st.tax_grad_start[t + 1]);
+                    for k in a..z {
+                        let (v, d) = st.tax_grad[k];
+                        st.pi_grad.push((v, sign * p * d / pbar));
+                    }
                 }
                 st.pi_grad_start.push(st.pi_grad.len());
-                st.tax_grad.push(rate_grads);
             }
-            st.tax_rate.push(rates);
         }
-        // Node indices bottom-up (children follow parents in preorder).
+        // Node indices bottom-up (children follow parents in preorder). A node without flows
+        // gets index 1: it has no share anywhere, and its quantities are zero.
         let nn = b.nodes.len();
-        let mut cn = vec![0.0; nn];
+        reset(&mut st.cn, nn, 0.0);
         for k in (0..nn).rev() {
+            if !c.node_active[k] {
+                st.cn[k] = 1.0;
+                continue;
+            }
             let node = &b.nodes[k];
-            let sigma = c.node_sigma[k];
             let leaves = node
                 .direct_leaves
                 .iter()
                 .map(|&l| (c.leaf_share[l], st.pi[l]));
-            let nodes = node.nodes.iter().map(|&j| (c.node_share[j], cn[j]));
-            cn[k] = ces(sigma, leaves.chain(nodes));
+            let nodes = node.nodes.iter().map(|&j| (c.node_share[j], st.cn[j]));
+            st.cn[k] = ces(c.node_sigma[k], leaves.chain(nodes));
         }
         // Quantities top-down.
-        let mut mult = vec![1.0; nn];
+        reset(&mut st.mult, nn, 1.0);
         for k in 0..nn {
             let node = &b.nodes[k];
             let sigma = c.node_sigma[k];
             for &j in &node.nodes {
-                mult[j] = mult[k] * pw(cn[k] / cn[j], sigma);
+                st.mult[j] = st.mult[k] * pw(st.cn[k] / st.cn[j], sigma);
             }
             for &l in &node.direct_leaves {
-                st.quantity[l] = c.quantity[l] * mult[k] * pw(cn[k] / st.pi[l], sigma);
+                if c.leaf_active[l] {
+                    st.quantity[l] = c.quantity[l] * st.mult[k] * pw(st.cn[k] / st.pi[l], sigma);
+                }
             }
         }
         st.cost = b
             .input_root
-            .map(|r| c.node_weight[r] * cn[r])
+            .map(|r| c.node_weight[r] * st.cn[r])
             .unwrap_or(0.0);
         st.revenue = b
             .output_root
-            .map(|r| c.node_weight[r] * cn[r])
+            .map(|r| c.node_weight[r] * st.cn[r])
             .unwrap_or(0.0);
-        // A sector's layout index is its index among the sectors (sectors come first).
-        let name = || self.model.sectors[b.var].name.clone();
+        let name = || self.model().sectors[si].name.clone();
         finite(st.cost, || format!("unit cost of {}", name()))?;
         finite(st.revenue, || format!("unit revenue of {}", name()))?;
         for (l, q) in st.quantity.iter().enumerate() {
@@ -218,133 +294,185 @@ impl EquationSystem {
                 format!(
                     "{}: quantity of {}",
                     name(),
-                    self.model.commodities[b.leaves[l].commodity].name
+                    self.model().commodities[b.leaves[l].commodity].name
                 )
             })?;
         }
         if grad {
-            // V_n from prefix sums of leaf values p̄·x·π.
-            let mut pre = vec![0.0; nl + 1];
-            for l in 0..nl {
-                pre[l + 1] = pre[l] + c.price[l] * st.quantity[l] * st.pi[l];
-            }
-            let value = |k: usize| pre[b.nodes[k].leaves.1] - pre[b.nodes[k].leaves.0];
-            st.dx = Vec::with_capacity(nl);
-            for i in 0..nl {
-                // Highest responsive node on the path decides which leaves can move x_i.
-                let path = &b.leaves[i].path;
-                let top = path.iter().rposition(|&k| c.node_sigma[k] != 0.0);
-                let Some(top) = top else {
-                    st.dx.push((i, Vec::new()));
-                    continue;
-                };
-                let (start, end) = b.nodes[path[top]].leaves;
-                let mut row = vec![0.0; end - start];
-                for (j, &k) in path.iter().enumerate().take(top + 1) {
-                    let sigma = c.node_sigma[k];
-                    if sigma == 0.0 {
-                        continue;
-                    }
-                    let vk = value(k);
-                    if vk != 0.0 {
-                        let (a, z) = b.nodes[k].leaves;
-                        for l in a..z {
-                            row[l - start] += sigma * c.price[l] * st.quantity[l] / vk;
-                        }
-                    }
-                    if j == 0 {
-                        row[i - start] -= sigma / st.pi[i];
-                    } else {
-                        let below = path[j - 1];
-                        let vb = value(below);
-                        if vb != 0.0 {
-                            let (a, z) = b.nodes[below].leaves;
-                            for l in a..z {
-                                row[l - start] -= sigma * c.price[l] * st.quantity[l] / vb;
-                            }
-                        }
-                    }
-                }
-                let xi = st.quantity[i];
-                for r in row.iter_mut() {
-                    *r *= xi;
-                }
-                st.dx.push((start, row));
-            }
+            self.quantity_derivatives(b, c, st);
         }
-        Ok(st)
+        Ok(())
     }
 
-    /// Evaluates every sector and consumer at `x`.
-    pub fn point(&self, x: &[f64], grad: bool) -> Result<PointState, EvalError> {
-        let mut sectors = Vec::with_capacity(self.sectors.len());
-        for (b, c) in self.sectors.iter().zip(&self.sector_coef) {
-            sectors.push(self.sector_state(b, c, x, grad)?);
+    /// ∂x_i/∂π_l of every active leaf (`docs/equations.md` §3).
+    fn quantity_derivatives(&self, b: &SectorBlock, c: &SectorCoef, st: &mut SectorState) {
+        let nl = b.leaves.len();
+        // V_n from prefix sums of leaf values p̄·x·π.
+        reset(&mut st.prefix, nl + 1, 0.0);
+        for l in 0..nl {
+            st.prefix[l + 1] = st.prefix[l] + c.price[l] * st.quantity[l] * st.pi[l];
         }
+        let pre = &st.prefix;
+        let value = |k: usize| pre[b.nodes[k].leaves.1] - pre[b.nodes[k].leaves.0];
+        st.dx.clear();
+        st.dx_start.clear();
+        st.dx_first.clear();
+        for i in 0..nl {
+            st.dx_start.push(st.dx.len());
+            // Highest responsive node on the path decides which leaves can move x_i.
+            let path = &b.leaves[i].path;
+            let top = path.iter().rposition(|&k| c.node_sigma[k] != 0.0);
+            let (Some(top), true) = (top, c.leaf_active[i]) else {
+                st.dx_first.push(i);
+                continue;
+            };
+            let (start, end) = b.nodes[path[top]].leaves;
+            st.dx_first.push(start);
+            let row0 = st.dx.len();
+            st.dx.resize(row0 + end - start, 0.0);
+            let row = &mut st.dx[row0..];
+            for (j, &k) in path.iter().enumerate().take(top + 1) {
+                let sigma = c.node_sigma[k];
+                if sigma == 0.0 {
+                    continue;
+                }
+                let vk = value(k);
+                if vk != 0.0 {
+                    let (a, z) = b.nodes[k].leaves;
+                    for l in a..z {
+                        row[l - start] += sigma * c.price[l] * st.quantity[l] / vk;
+                    }
+                }
+                if j == 0 {
+                    row[i - start] -= sigma / st.pi[i];
+                } else {
+                    let below = path[j - 1];
+                    let vb = value(below);
+                    if vb != 0.0 {
+                        let (a, z) = b.nodes[below].leaves;
+                        for l in a..z {
+                            row[l - start] -= sigma * c.price[l] * st.quantity[l] / vb;
+                        }
+                    }
+                }
+            }
+            let xi = st.quantity[i];
+            for r in row.iter_mut() {
+                *r *= xi;
+            }
+        }
+        st.dx_start.push(st.dx.len());
+    }
+
+    fn consumer_state(
+        &self,
+        h: usize,
+        x: &[f64],
+        grad: bool,
+        st: &mut ConsumerState,
+    ) -> Result<(), EvaluationError> {
+        let b = &self.structure.consumers[h];
+        let c = &self.coef.consumers[h];
+        let name = || self.model().consumers[h].name.clone();
+        st.prices.clear();
+        st.prices.extend(b.demands.iter().map(|d| x[d.price_var]));
+        c.form
+            .evaluate(&st.prices, x[b.var], &mut st.demand)
+            .map_err(|e| match e {
+                super::forms::demand::NonFinite::PriceIndex(v) => EvaluationError::NonFinite {
+                    what: format!("price index of {}", name()),
+                    value: v,
+                },
+                super::forms::demand::NonFinite::Demand(_, v) => EvaluationError::NonFinite {
+                    what: format!("final demand of {}", name()),
+                    value: v,
+                },
+            })?;
         let ctx = VarCtx {
-            params: &self.params,
+            params: self.coef.params(),
             x,
         };
-        let mut consumers: Vec<ConsumerState> = Vec::with_capacity(self.consumers.len());
-        for (h, (b, c)) in self.consumers.iter().zip(&self.consumer_coef).enumerate() {
-            let name = &self.model.consumers[h].name;
-            let mut s = ConsumerState::default();
-            let pis: Vec<f64> = b
-                .demands
-                .iter()
-                .zip(&c.price)
-                .map(|(d, p)| x[self.model.commodity_var(d.commodity)] / p)
-                .collect();
-            s.price_index = finite(
-                ces(c.sigma, c.share.iter().copied().zip(pis.iter().copied())),
-                || format!("price index of {name}"),
-            )?;
-            let m = x[b.var];
-            s.dlog_e = pis
-                .iter()
-                .zip(&c.share)
-                .map(|(pi, th)| th * pw(*pi, -c.sigma) * pw(s.price_index, c.sigma - 1.0))
-                .collect();
-            for (k, pi) in pis.iter().enumerate() {
-                let d = c.quantity[k]
-                    * (m / (s.price_index * c.total))
-                    * pw(s.price_index / pi, c.sigma);
-                s.demand
-                    .push(finite(d, || format!("final demand of {name}"))?);
-            }
-            s.welfare = m / (s.price_index * c.total);
-            s.pi = pis;
-            for (commodity, q) in &b.endowments {
-                let p = x[self.model.commodity_var(*commodity)];
-                let v = if grad {
-                    let mut g = Grad::new();
-                    let v = q.eval_grad(&ctx, 1.0, Some(&mut g))?;
-                    s.endowment_grad.push(g);
-                    v
-                } else {
-                    q.eval(&ctx)?
-                };
-                s.endowment
-                    .push(finite(v, || format!("endowment of {name}"))?);
-                s.endowment_value += v * p;
-            }
-            consumers.push(s);
+        st.endowment.clear();
+        st.endowment_value = 0.0;
+        st.revenue = 0.0;
+        if grad {
+            st.endowment_grad.clear();
+            st.endowment_grad_start.clear();
+            st.endowment_grad_start.push(0);
         }
-        for (h, taxes) in self.incidence.taxes.iter().enumerate() {
-            for &(si, l, k) in taxes {
-                let b = &self.sectors[si];
-                let p = x[self.model.commodity_var(b.leaves[l].commodity)];
-                let st = &sectors[si];
-                consumers[h].revenue += x[b.var] * st.tax_rate[l][k] * p * st.quantity[l];
+        for (k, e) in b.endowments.iter().enumerate() {
+            let v = if !c.endowment_active[k] {
+                0.0
+            } else if grad {
+                e.quantity
+                    .eval_grad(&ctx, 1.0, Some(&mut st.endowment_grad))
+                    .map_err(|error| EvaluationError::Expression {
+                        what: format!("endowment of {}", name()),
+                        error,
+                    })?
+            } else {
+                e.quantity
+                    .eval(&ctx)
+                    .map_err(|error| EvaluationError::Expression {
+                        what: format!("endowment of {}", name()),
+                        error,
+                    })?
+            };
+            if grad {
+                st.endowment_grad_start.push(st.endowment_grad.len());
+            }
+            st.endowment
+                .push(finite(v, || format!("endowment of {}", name()))?);
+            if c.endowment_active[k] {
+                st.endowment_value += v * x[e.price_var];
             }
         }
-        Ok(PointState { sectors, consumers })
+        Ok(())
     }
 
-    /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i` of sector `si`.
-    fn leaf_grad(&self, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
-        let (start, row) = &st.dx[i];
+    /// Evaluates every sector and consumer at `x` into `st`.
+    pub fn point_into(
+        &self,
+        x: &[f64],
+        grad: bool,
+        st: &mut PointState,
+    ) -> Result<(), EvaluationError> {
+        for (si, s) in st.sectors.iter_mut().enumerate() {
+            self.sector_state(si, x, grad, s)?;
+        }
+        for (h, s) in st.consumers.iter_mut().enumerate() {
+            self.consumer_state(h, x, grad, s)?;
+        }
+        for (h, taxes) in self.structure.incidence().taxes.iter().enumerate() {
+            let mut revenue = 0.0;
+            for &(si, l, k) in taxes {
+                let b = &self.structure.sectors[si];
+                let leaf = &b.leaves[l];
+                let s = &st.sectors[si];
+                revenue +=
+                    x[b.var] * s.tax_rate[leaf.first_tax + k] * x[leaf.price_var] * s.quantity[l];
+            }
+            st.consumers[h].revenue = revenue;
+        }
+        Ok(())
+    }
+
+    /// Evaluates every sector and consumer at `x` (allocating a fresh state).
+    pub fn point(&self, x: &[f64]) -> Result<PointState, EvaluationError> {
+        let mut ws = EvalWorkspace::new(self.structure);
+        self.point_into(x, false, &mut ws.point)?;
+        Ok(ws.point)
+    }
+
+    /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i`.
+    fn leaf_grad(&self, si: usize, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
+        let active = &self.coef.sectors[si].leaf_active;
+        let start = st.dx_first[i];
+        let row = &st.dx[st.dx_start[i]..st.dx_start[i + 1]];
         for (o, d) in row.iter().enumerate() {
+            if !active[start + o] {
+                continue;
+            }
             for &(v, gp) in st.pi_grad_of(start + o) {
                 g.push((v, scale * d * gp));
             }
@@ -363,199 +491,353 @@ impl EquationSystem {
         scale: f64,
         g: &mut Grad,
     ) {
-        let b = &self.sectors[si];
+        let b = &self.structure.sectors[si];
         let leaf = &b.leaves[l];
-        let cvar = self.model.commodity_var(leaf.commodity);
-        let (level, p, t, q) = (x[b.var], x[cvar], st.tax_rate[l][k], st.quantity[l]);
-        g.push((b.var, scale * t * p * q));
+        let t_index = leaf.first_tax + k;
+        let cvar = leaf.price_var.index();
+        let (level, p, t, q) = (x[b.var], x[cvar], st.tax_rate[t_index], st.quantity[l]);
+        g.push((b.var.index(), scale * t * p * q));
         g.push((cvar, scale * level * t * q));
-        for &(v, d) in &st.tax_grad[l][k] {
+        for &(v, d) in st.tax_grad_of(t_index) {
             g.push((v, scale * level * p * q * d));
         }
-        self.leaf_grad(st, l, scale * level * t * p, g);
+        self.leaf_grad(si, st, l, scale * level * t * p, g);
     }
 
     /// Pushes `scale ·` the gradient of final demand `k` of consumer `h`.
     fn demand_grad(&self, h: usize, st: &ConsumerState, k: usize, scale: f64, g: &mut Grad) {
-        let b = &self.consumers[h];
-        let c = &self.consumer_coef[h];
-        let e = st.price_index;
-        let sigma = c.sigma;
-        let pik = st.pi[k];
-        let dk = st.demand[k];
-        g.push((
-            b.var,
-            scale * c.quantity[k] / (e * c.total) * pw(e / pik, sigma),
-        ));
-        for (j, d) in b.demands.iter().enumerate() {
-            let mut dd = (sigma - 1.0) * st.dlog_e[j];
-            if j == k && sigma != 0.0 {
-                dd -= sigma / pik;
-            }
-            g.push((
-                self.model.commodity_var(d.commodity),
-                scale * dk * dd / c.price[j],
-            ));
-        }
+        let b = &self.structure.consumers[h];
+        self.coef.consumers[h]
+            .form
+            .demand_partials(&st.demand, k, scale, |wrt, v| match wrt {
+                Wrt::Income => g.push((b.var.index(), v)),
+                Wrt::Price(j) => g.push((b.demands[j].price_var.index(), v)),
+            });
     }
 
     fn welfare_grad(&self, h: usize, st: &ConsumerState, scale: f64, g: &mut Grad) {
-        let b = &self.consumers[h];
-        let c = &self.consumer_coef[h];
-        let e = st.price_index;
-        g.push((b.var, scale / (e * c.total)));
-        for (j, d) in b.demands.iter().enumerate() {
-            g.push((
-                self.model.commodity_var(d.commodity),
-                -scale * st.welfare * st.dlog_e[j] / c.price[j],
-            ));
-        }
+        let b = &self.structure.consumers[h];
+        self.coef.consumers[h]
+            .form
+            .welfare_partials(&st.demand, scale, |wrt, v| match wrt {
+                Wrt::Income => g.push((b.var.index(), v)),
+                Wrt::Price(j) => g.push((b.demands[j].price_var.index(), v)),
+            });
     }
 
-    pub(crate) fn evaluate(
+    /// Equivalent variation of consumer `h` at an evaluated point: E(p_ref, welfare) − M̄.
+    pub fn ev(&self, h: ConsumerId, st: &PointState) -> f64 {
+        let c = &self.coef.consumers[h];
+        c.form
+            .expenditure(st.consumers[h].demand.welfare, c.e_ref, c.fixed_ref)
+            - self.structure.benchmark_income[h]
+    }
+
+    /// Scaled residual of every function at `x` (inactive variables get 0).
+    pub fn residual(
+        &self,
+        x: &[f64],
+        f: &mut [f64],
+        ws: &mut EvalWorkspace,
+    ) -> Result<(), EvaluationError> {
+        self.evaluate(x, f, None, ws)
+    }
+
+    /// Scaled residual and Jacobian triplets (row, column, value; duplicates add up) of the
+    /// active functions. The pattern does not depend on `x`.
+    pub fn residual_jacobian(
+        &self,
+        x: &[f64],
+        f: &mut [f64],
+        jac: &mut Vec<(usize, usize, f64)>,
+        ws: &mut EvalWorkspace,
+    ) -> Result<(), EvaluationError> {
+        jac.clear();
+        self.evaluate(x, f, Some(jac), ws)
+    }
+
+    fn evaluate(
         &self,
         x: &[f64],
         f: &mut [f64],
         mut jac: Option<&mut Vec<(usize, usize, f64)>>,
-    ) -> Result<(), EvalError> {
+        ws: &mut EvalWorkspace,
+    ) -> Result<(), EvaluationError> {
         let grad = jac.is_some();
-        let st = self.point(x, grad)?;
+        let EvalWorkspace { point: st, grad: g } = ws;
+        self.point_into(x, grad, st)?;
         f.iter_mut().for_each(|v| *v = 0.0);
-        let mut g = Grad::new();
-        let push = |jac: &mut Option<&mut Vec<(usize, usize, f64)>>, row: usize, g: &mut Grad| {
-            if let Some(j) = jac.as_deref_mut() {
-                j.extend(g.drain(..).map(|(c, v)| (row, c, v)));
-            } else {
-                g.clear();
-            }
-        };
-        for (si, b) in self.sectors.iter().enumerate() {
+        let active = &self.coef.active;
+        let push =
+            |jac: &mut Option<&mut Vec<(usize, usize, f64)>>, row: VarId, g: &mut Grad| match jac
+                .as_deref_mut()
+            {
+                Some(j) if active[row] => j.extend(g.drain(..).map(|(c, v)| (row.index(), c, v))),
+                _ => g.clear(),
+            };
+        for (si, b) in self.structure.sectors.iter().enumerate() {
             let s = &st.sectors[si];
-            let c = &self.sector_coef[si];
+            let c = &self.coef.sectors[si];
             let level = x[b.var];
-            if !self.inactive[b.var] {
-                f[b.var] = s.cost - s.revenue;
+            if active[b.var] {
+                f[b.var.index()] = s.cost - s.revenue;
                 if grad {
                     for (l, leaf) in b.leaves.iter().enumerate() {
+                        if !c.leaf_active[l] {
+                            continue;
+                        }
                         let a = if leaf.output { -1.0 } else { 1.0 } * c.price[l] * s.quantity[l];
                         g.extend(s.pi_grad_of(l).iter().map(|&(v, d)| (v, a * d)));
                     }
-                    push(&mut jac, b.var, &mut g);
+                    push(&mut jac, b.var, g);
                 }
             }
             for (l, leaf) in b.leaves.iter().enumerate() {
-                let row = self.model.commodity_var(leaf.commodity);
-                let sign = if leaf.output { 1.0 } else { -1.0 };
-                f[row] += sign * level * s.quantity[l];
-                if grad {
-                    g.push((b.var, sign * s.quantity[l]));
-                    self.leaf_grad(s, l, sign * level, &mut g);
-                    push(&mut jac, row, &mut g);
+                if !c.leaf_active[l] {
+                    continue;
                 }
-                for (k, (agent, _)) in leaf.taxes.iter().enumerate() {
-                    let hrow = self.consumers[*agent].var;
+                let row = leaf.price_var;
+                let sign = if leaf.output { 1.0 } else { -1.0 };
+                f[row.index()] += sign * level * s.quantity[l];
+                if grad {
+                    g.push((b.var.index(), sign * s.quantity[l]));
+                    self.leaf_grad(si, s, l, sign * level, g);
+                    push(&mut jac, row, g);
+                }
+                for (k, tax) in leaf.taxes.iter().enumerate() {
                     if grad {
-                        self.tax_revenue_grad(si, s, x, l, k, -1.0, &mut g);
-                        push(&mut jac, hrow, &mut g);
+                        let hrow = self.structure.consumers[tax.agent].var;
+                        self.tax_revenue_grad(si, s, x, l, k, -1.0, g);
+                        push(&mut jac, hrow, g);
                     }
                 }
             }
         }
-        for (h, b) in self.consumers.iter().enumerate() {
+        for (h, b) in self.structure.consumers.iter().enumerate() {
             let s = &st.consumers[h];
-            f[b.var] += x[b.var] - s.endowment_value - s.revenue;
+            let c = &self.coef.consumers[h];
+            f[b.var.index()] += x[b.var] - s.endowment_value - s.revenue;
             if grad {
-                g.push((b.var, 1.0));
-                push(&mut jac, b.var, &mut g);
+                g.push((b.var.index(), 1.0));
+                push(&mut jac, b.var, g);
             }
-            for (k, (commodity, _)) in b.endowments.iter().enumerate() {
-                let row = self.model.commodity_var(*commodity);
-                f[row] += s.endowment[k];
+            for (k, e) in b.endowments.iter().enumerate() {
+                if !c.endowment_active[k] {
+                    continue;
+                }
+                let row = e.price_var;
+                f[row.index()] += s.endowment[k];
                 if grad {
-                    g.extend(s.endowment_grad[k].iter().copied());
-                    push(&mut jac, row, &mut g);
+                    g.extend(s.endowment_grad_of(k).iter().copied());
+                    push(&mut jac, row, g);
                     let p = x[row];
-                    g.push((row, -s.endowment[k]));
-                    g.extend(s.endowment_grad[k].iter().map(|&(v, d)| (v, -p * d)));
-                    push(&mut jac, b.var, &mut g);
+                    g.push((row.index(), -s.endowment[k]));
+                    g.extend(s.endowment_grad_of(k).iter().map(|&(v, d)| (v, -p * d)));
+                    push(&mut jac, b.var, g);
                 }
             }
             for (k, d) in b.demands.iter().enumerate() {
-                let row = self.model.commodity_var(d.commodity);
-                f[row] -= s.demand[k];
+                if c.form.benchmark_quantity(k) == 0.0 {
+                    continue;
+                }
+                let row = d.price_var;
+                f[row.index()] -= s.demand.demand[k];
                 if grad {
-                    self.demand_grad(h, s, k, -1.0, &mut g);
-                    push(&mut jac, row, &mut g);
+                    self.demand_grad(h, s, k, -1.0, g);
+                    push(&mut jac, row, g);
                 }
             }
         }
         {
-            let ctx = FuncCtx {
-                sys: self,
-                x,
-                st: &st,
-            };
-            for (a, aux) in self.model.auxiliaries.iter().enumerate() {
-                let row = self.model.aux_var(a);
-                if grad {
-                    f[row] = aux.constraint.eval_grad(&ctx, 1.0, Some(&mut g))?;
-                    push(&mut jac, row, &mut g);
+            let ctx = FuncCtx { sys: *self, x, st };
+            let layout = self.structure.layout();
+            for (a, aux) in self.model().auxiliaries.iter().enumerate() {
+                let row = layout.auxiliary(crate::ids::AuxId::new(a));
+                let what = || format!("constraint of {}", aux.name);
+                let v = if grad {
+                    aux.constraint.eval_grad(&ctx, 1.0, Some(g))
                 } else {
-                    f[row] = aux.constraint.eval(&ctx)?;
+                    aux.constraint.eval(&ctx)
+                };
+                f[row.index()] = v.map_err(|error| EvaluationError::Expression {
+                    what: what(),
+                    error,
+                })?;
+                if grad {
+                    push(&mut jac, row, g);
                 }
             }
         }
+        let scale = &self.coef.scale;
         for (i, v) in f.iter_mut().enumerate() {
-            if self.inactive[i] {
+            if !active[i] {
                 *v = 0.0;
             } else {
-                *v /= self.scale[i];
+                *v /= scale[i];
             }
             if !v.is_finite() {
-                return Err(EvalError(format!(
-                    "{} is not finite",
-                    self.model.equation_name(i)
-                )));
+                return Err(EvaluationError::NonFinite {
+                    what: self.structure.equation_name(VarId::new(i)),
+                    value: *v,
+                });
             }
         }
         if let Some(j) = jac {
-            j.retain(|&(r, _, _)| !self.inactive[r]);
             for t in j.iter_mut() {
-                t.2 /= self.scale[t.0];
+                t.2 /= scale[t.0];
             }
         }
         Ok(())
     }
 
-    /// Evaluates an expression (target, indicator, constraint) at `x`.
-    pub fn eval_expr(&self, x: &[f64], e: &Expr) -> Result<f64, EvalError> {
-        let st = self.point(x, false)?;
-        self.eval_expr_at(x, &st, e)
+    /// Evaluates an expression (target, indicator, constraint) at `x` with its point state
+    /// already computed.
+    pub fn eval_expr_at(&self, x: &[f64], st: &PointState, e: &Expr) -> Result<f64, EvalError> {
+        e.eval(&FuncCtx { sys: *self, x, st })
     }
 
-    /// Evaluates an expression at `x` with its point state already computed.
-    pub fn eval_expr_at(&self, x: &[f64], st: &PointState, e: &Expr) -> Result<f64, EvalError> {
-        e.eval(&FuncCtx { sys: self, x, st })
+    /// Variable bounds: S ≥ 0, P ≥ 0, M free, auxiliaries as declared.
+    pub fn bounds(&self) -> Result<Bounds, EvalError> {
+        let n = self.dim();
+        let layout = self.structure.layout();
+        let params = self.coef.params();
+        let mut lower = vec![0.0; n];
+        let mut upper = vec![f64::INFINITY; n];
+        for b in &self.structure.consumers {
+            lower[b.var.index()] = f64::NEG_INFINITY;
+        }
+        for (a, aux) in self.model().auxiliaries.iter().enumerate() {
+            let v = layout.auxiliary(crate::ids::AuxId::new(a)).index();
+            lower[v] = crate::calibrate::eval_param(&aux.lower, params)?;
+            upper[v] = crate::calibrate::eval_param(&aux.upper, params)?;
+        }
+        Ok(Bounds { lower, upper })
+    }
+
+    /// The benchmark point: activities and prices at `start`, auxiliaries at their start,
+    /// incomes at endowment value plus tax revenue there.
+    pub(crate) fn benchmark_point(
+        &self,
+        ws: &mut EvalWorkspace,
+    ) -> Result<Vec<f64>, crate::calibrate::CalibrationError> {
+        use crate::calibrate::{eval_param, CalibrationError};
+        let m = self.model();
+        let layout = self.structure.layout();
+        let params = self.coef.params();
+        let mut x = vec![0.0; self.dim()];
+        let value = |e: &Expr, field: String| {
+            eval_param(e, params).map_err(|error| CalibrationError::Expression { field, error })
+        };
+        for (i, s) in m.sectors.iter().enumerate() {
+            x[layout.sector(SectorId::new(i)).index()] =
+                value(&s.start, format!("start.{}", s.name))?;
+        }
+        for (i, c) in m.commodities.iter().enumerate() {
+            x[layout.commodity(crate::ids::CommodityId::new(i)).index()] =
+                value(&c.start, format!("start.{}", c.name))?;
+        }
+        for (i, a) in m.auxiliaries.iter().enumerate() {
+            x[layout.auxiliary(crate::ids::AuxId::new(i)).index()] =
+                value(&a.start, format!("auxiliary.{}.start", a.name))?;
+        }
+        self.settle_incomes(&mut x, ws)?;
+        Ok(x)
+    }
+
+    /// Sets every income to its endowment value plus tax revenue at the point (iterating, since
+    /// endowments and tax rates may themselves depend on incomes).
+    pub fn settle_incomes(
+        &self,
+        x: &mut [f64],
+        ws: &mut EvalWorkspace,
+    ) -> Result<(), EvaluationError> {
+        for _ in 0..100 {
+            self.point_into(x, false, &mut ws.point)?;
+            let st = &ws.point;
+            let mut change: f64 = 0.0;
+            for (h, b) in self.structure.consumers.iter().enumerate() {
+                let m = st.consumers[h].endowment_value + st.consumers[h].revenue;
+                change = change.max((m - x[b.var]).abs());
+                x[b.var.index()] = m;
+            }
+            if change <= 1e-14 * (1.0 + x.iter().fold(0.0f64, |a, v| a.max(v.abs()))) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Function scales at a point (the scenario's benchmark point) and, per consumer, the price
+    /// index and subsistence cost there (the reference of `ev`).
+    pub(crate) fn scales_at(
+        &self,
+        x0: &[f64],
+        ws: &mut EvalWorkspace,
+    ) -> Result<ScalesAndReferences, EvaluationError> {
+        self.point_into(x0, false, &mut ws.point)?;
+        let st = &ws.point;
+        let mut scale = vec![1.0; self.dim()];
+        for (si, b) in self.structure.sectors.iter().enumerate() {
+            let s = &st.sectors[si];
+            scale[b.var.index()] = s.cost.max(s.revenue).max(1.0);
+        }
+        for b in &self.structure.consumers {
+            scale[b.var.index()] = x0[b.var].abs().max(1.0);
+        }
+        let inc = self.structure.incidence();
+        let layout = self.structure.layout();
+        for c in 0..self.model().commodities.len() {
+            let netputs: f64 = inc.leaves[c]
+                .iter()
+                .map(|&(si, l)| {
+                    (x0[self.structure.sectors[si].var] * st.sectors[si].quantity[l]).abs()
+                })
+                .sum();
+            let demands: f64 = inc.demands[c]
+                .iter()
+                .map(|&(h, k)| st.consumers[h].demand.demand[k].abs())
+                .sum();
+            let endowments: f64 = inc.endowments[c]
+                .iter()
+                .map(|&(h, k)| st.consumers[h].endowment[k].abs())
+                .sum();
+            let f = netputs + demands + endowments;
+            scale[layout.commodity(crate::ids::CommodityId::new(c)).index()] = (0.5 * f).max(1.0);
+        }
+        let refs = self
+            .structure
+            .consumers
+            .iter()
+            .enumerate()
+            .map(|(h, b)| {
+                let prices: Vec<f64> = b.demands.iter().map(|d| x0[d.price_var]).collect();
+                (
+                    st.consumers[h].demand.price_index,
+                    self.coef.consumers[h].form.subsistence_cost(&prices),
+                )
+            })
+            .collect();
+        Ok((scale, refs))
     }
 }
 
 /// Context of auxiliary constraints, targets and indicators: parameters, variables and the
 /// contract's functions at the current point.
 struct FuncCtx<'a> {
-    sys: &'a EquationSystem,
+    sys: System<'a>,
     x: &'a [f64],
     st: &'a PointState,
 }
 
 impl EvalContext for FuncCtx<'_> {
     fn param(&self, i: usize) -> f64 {
-        self.sys.params[i]
+        self.sys.coef.params()[i]
     }
     fn var(&self, i: usize) -> f64 {
         self.x[i]
     }
     fn indicator(&self, i: usize) -> Result<f64, EvalError> {
-        self.sys.model.indicators[i].expr.eval(self)
+        self.sys.model().indicators[i].expr.eval(self)
     }
     fn func(&self, f: &Func, scale: f64, mut grad: Option<&mut Grad>) -> Result<f64, EvalError> {
         let sys = self.sys;
@@ -571,22 +853,22 @@ impl EvalContext for FuncCtx<'_> {
                 nest,
             } => {
                 let output = matches!(f, Func::Supply { .. });
-                let b = &sys.sectors[sector];
+                let b = &sys.structure.sectors[sector];
                 let st = &self.st.sectors[sector];
                 let mut v = 0.0;
                 for (l, leaf) in b.leaves.iter().enumerate() {
-                    if leaf.commodity == commodity
+                    if leaf.commodity.index() == commodity
                         && leaf.output == output
                         && nest.is_none_or(|n| n == leaf.nest)
                     {
                         v += st.quantity[l];
                         if let Some(g) = grad.as_deref_mut() {
-                            if st.dx.is_empty() {
+                            if !st.has_grad {
                                 return Err(EvalError(
                                     "gradient of demand() requested without derivatives".into(),
                                 ));
                             }
-                            sys.leaf_grad(st, l, scale, g);
+                            sys.leaf_grad(sector, st, l, scale, g);
                         }
                     }
                 }
@@ -596,12 +878,12 @@ impl EvalContext for FuncCtx<'_> {
                 consumer,
                 commodity,
             } => {
-                let b = &sys.consumers[consumer];
+                let b = &sys.structure.consumers[consumer];
                 let st = &self.st.consumers[consumer];
                 let mut v = 0.0;
                 for (k, d) in b.demands.iter().enumerate() {
-                    if d.commodity == commodity {
-                        v += st.demand[k];
+                    if d.commodity.index() == commodity {
+                        v += st.demand.demand[k];
                         if let Some(g) = grad.as_deref_mut() {
                             sys.demand_grad(consumer, st, k, scale, g);
                         }
@@ -613,14 +895,14 @@ impl EvalContext for FuncCtx<'_> {
                 consumer,
                 commodity,
             } => {
-                let b = &sys.consumers[consumer];
+                let b = &sys.structure.consumers[consumer];
                 let st = &self.st.consumers[consumer];
                 let mut v = 0.0;
-                for (k, (c, _)) in b.endowments.iter().enumerate() {
-                    if *c == commodity {
+                for (k, e) in b.endowments.iter().enumerate() {
+                    if e.commodity.index() == commodity {
                         v += st.endowment[k];
                         if let Some(g) = grad.as_deref_mut() {
-                            g.extend(st.endowment_grad[k].iter().map(|&(i, d)| (i, scale * d)));
+                            g.extend(st.endowment_grad_of(k).iter().map(|&(i, d)| (i, scale * d)));
                         }
                     }
                 }
@@ -628,8 +910,16 @@ impl EvalContext for FuncCtx<'_> {
             }
             Func::Revenue { consumer } => {
                 if let Some(g) = grad.as_deref_mut() {
-                    for &(si, l, k) in &sys.incidence.taxes[consumer] {
-                        sys.tax_revenue_grad(si, &self.st.sectors[si], self.x, l, k, scale, g);
+                    for &(si, l, k) in &sys.structure.incidence().taxes[consumer] {
+                        sys.tax_revenue_grad(
+                            si.index(),
+                            &self.st.sectors[si],
+                            self.x,
+                            l,
+                            k,
+                            scale,
+                            g,
+                        );
                     }
                 }
                 Ok(self.st.consumers[consumer].revenue)
@@ -639,16 +929,15 @@ impl EvalContext for FuncCtx<'_> {
                 if let Some(g) = grad {
                     sys.welfare_grad(consumer, st, scale, g);
                 }
-                Ok(st.welfare)
+                Ok(st.demand.welfare)
             }
             Func::Ev { consumer } => {
                 let st = &self.st.consumers[consumer];
-                let c = &sys.consumer_coef[consumer];
-                let k = sys.e_bar[consumer] * c.total;
+                let c = &sys.coef.consumers[consumer];
                 if let Some(g) = grad {
-                    sys.welfare_grad(consumer, st, scale * k, g);
+                    sys.welfare_grad(consumer, st, scale * c.form.welfare_price(c.e_ref), g);
                 }
-                Ok(st.welfare * k - sys.m_bar[consumer])
+                Ok(sys.ev(ConsumerId::new(consumer), self.st))
             }
         }
     }

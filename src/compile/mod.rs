@@ -1,23 +1,43 @@
-//! `CalibratedModel` → `EquationSystem`: the mixed complementarity problem.
+//! `Model` → [`Structure`]: the mixed complementarity problem's shape, compiled once.
 //!
-//! The structure (variable layout, nest trees with leaves in depth-first order, incidence of
-//! commodities) is built once. A scenario only calls [`EquationSystem::set_parameters`], which
-//! recomputes the numeric coefficients (benchmark quantities, reference prices, value weights,
-//! elasticities) from the parameter vector: calibration is redone, the system is not recompiled.
-//! Formulas: `docs/equations.md`.
+//! The structure is immutable and `Sync`: the variable layout ([`Layout`]), every sector's nest
+//! trees with their leaves in depth-first order, the consumers' demands and endowments, and the
+//! incidence maps. It holds every netput, nest, demand and endowment the file declares, including
+//! those that carry no flow with some parameters: which of them are pruned is decided by
+//! calibration, per parameter vector (`calibrate::Coefficients`), so a scenario may turn a flow on
+//! or off without recompiling. Evaluation (`eval`) takes the structure, the coefficients and a
+//! per-thread workspace. Formulas: `docs/equations.md`.
 
 mod eval;
+pub mod forms;
+mod layout;
 
-use crate::calibrate::{eval_param, CalibratedModel, Pruned};
-use crate::expr::{EvalError, Expr};
+use crate::calibrate::{self, CalibrationError, Coefficients};
+use crate::expr::Expr;
+use crate::ids::{CommodityId, ConsumerId, SectorId, VarId};
 use crate::model::Model;
 
-pub use eval::{ConsumerState, PointState, SectorState};
+pub use eval::{
+    Bounds, ConsumerState, EvalWorkspace, EvaluationError, PointState, SectorState, System,
+};
+pub use layout::{Layout, Var, VarKind};
+
+/// A tax on one netput, paid to a consumer.
+#[derive(Debug, Clone)]
+pub(crate) struct LeafTax {
+    pub agent: ConsumerId,
+    /// May depend on variables (endogenous taxes).
+    pub rate: Expr,
+}
 
 /// One leaf of a sector's nest trees: a netput.
 #[derive(Debug, Clone)]
 pub(crate) struct Leaf {
-    pub commodity: usize,
+    /// Position among the sector's netputs in the file.
+    pub netput: usize,
+    pub commodity: CommodityId,
+    /// The commodity's price variable.
+    pub price_var: VarId,
     pub output: bool,
     /// Model nest id of its parent (for `demand(S, C, NEST)`).
     pub nest: usize,
@@ -25,12 +45,16 @@ pub(crate) struct Leaf {
     pub path: Vec<usize>,
     pub quantity: Expr,
     pub price: Expr,
-    pub taxes: Vec<(usize, Expr)>,
+    pub taxes: Vec<LeafTax>,
+    /// Position of this leaf's first tax in the sector's flat tax list.
+    pub first_tax: usize,
 }
 
 /// A compiled nest: its leaves are the contiguous range `leaves.0..leaves.1`.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
+    /// Model nest id.
+    pub nest: usize,
     pub parent: Option<usize>,
     pub elasticity: Expr,
     pub output: bool,
@@ -42,78 +66,42 @@ pub(crate) struct Node {
 
 #[derive(Debug, Clone)]
 pub(crate) struct SectorBlock {
-    pub var: usize,
+    pub var: VarId,
     /// Nodes in preorder; the input root (if any) and the output root (if any) are roots.
     pub nodes: Vec<Node>,
     pub input_root: Option<usize>,
     pub output_root: Option<usize>,
     pub leaves: Vec<Leaf>,
+    /// Number of taxes over all leaves.
+    pub n_taxes: usize,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct DemandLeaf {
-    pub commodity: usize,
+    pub commodity: CommodityId,
+    pub price_var: VarId,
     pub quantity: Expr,
     pub price: Expr,
+    /// Subsistence quantity (Stone–Geary demand), when given.
+    pub subsistence: Option<Expr>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EndowmentLeaf {
+    pub commodity: CommodityId,
+    pub price_var: VarId,
+    /// May be negative and may depend on variables.
+    pub quantity: Expr,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct ConsumerBlock {
-    pub var: usize,
+    pub var: VarId,
     pub elasticity: Expr,
     pub demands: Vec<DemandLeaf>,
-    pub endowments: Vec<(usize, Expr)>,
-}
-
-/// Numbers of one sector for the current parameters.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SectorCoef {
-    /// Per leaf: benchmark quantity Q and reference price p̄.
-    pub quantity: Vec<f64>,
-    pub price: Vec<f64>,
-    /// Per node: value weight q_n, share θ_n in its parent, and σ (−η for output nests).
-    pub node_weight: Vec<f64>,
-    pub node_share: Vec<f64>,
-    pub node_sigma: Vec<f64>,
-    /// Per leaf: share in its parent node.
-    pub leaf_share: Vec<f64>,
-    /// Per node: is σ ≠ 0 here or at some ancestor? (Below a node where it is false, demands
-    /// do not respond to prices within the node: Leontief.)
-    pub responsive: Vec<bool>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ConsumerCoef {
-    pub quantity: Vec<f64>,
-    pub price: Vec<f64>,
-    pub share: Vec<f64>,
-    /// Q_H = Σ Q_d p̄_d.
-    pub total: f64,
-    pub sigma: f64,
-}
-
-/// The compiled complementarity problem of a model.
-#[derive(Debug, Clone)]
-pub struct EquationSystem {
-    pub model: Model,
-    pub pruned: Vec<Pruned>,
-    pub(crate) sectors: Vec<SectorBlock>,
-    pub(crate) consumers: Vec<ConsumerBlock>,
-    /// Variables without a paired function (pruned sectors and commodities): held at start.
-    pub inactive: Vec<bool>,
-    params: Vec<f64>,
-    pub(crate) sector_coef: Vec<SectorCoef>,
-    pub(crate) consumer_coef: Vec<ConsumerCoef>,
-    /// Divisor of each function (set by `set_scales`).
-    pub(crate) scale: Vec<f64>,
-    /// Scenario expenditure index at start prices, per consumer (for `ev`).
-    pub(crate) e_bar: Vec<f64>,
-    /// Benchmark income of the model as written, per consumer (for `ev`).
-    pub(crate) m_bar: Vec<f64>,
-    /// Which netputs were pruned at the benchmark: must stay zero in every scenario.
-    pruned_quantities: Vec<(String, Expr)>,
-    /// Incidence maps, built once from the structure.
-    pub incidence: Incidence,
+    pub endowments: Vec<EndowmentLeaf>,
+    /// Stone–Geary when any demand gives a subsistence quantity, CES otherwise.
+    pub stone_geary: bool,
 }
 
 /// Who touches what: reverse maps from commodities and consumers to the leaves, final demands,
@@ -121,13 +109,13 @@ pub struct EquationSystem {
 #[derive(Debug, Clone, Default)]
 pub struct Incidence {
     /// Per commodity: (sector, leaf) of every netput of it.
-    pub leaves: Vec<Vec<(usize, usize)>>,
+    pub leaves: Vec<Vec<(SectorId, usize)>>,
     /// Per commodity: (consumer, k) of every final demand for it.
-    pub demands: Vec<Vec<(usize, usize)>>,
+    pub demands: Vec<Vec<(ConsumerId, usize)>>,
     /// Per commodity: (consumer, k) of every endowment of it.
-    pub endowments: Vec<Vec<(usize, usize)>>,
+    pub endowments: Vec<Vec<(ConsumerId, usize)>>,
     /// Per consumer: (sector, leaf, k) of every tax paid to it.
-    pub taxes: Vec<Vec<(usize, usize, usize)>>,
+    pub taxes: Vec<Vec<(SectorId, usize, usize)>>,
 }
 
 impl Incidence {
@@ -139,379 +127,153 @@ impl Incidence {
             taxes: vec![Vec::new(); nh],
         };
         for (si, b) in sectors.iter().enumerate() {
+            let si = SectorId::new(si);
             for (l, leaf) in b.leaves.iter().enumerate() {
                 inc.leaves[leaf.commodity].push((si, l));
-                for (k, (agent, _)) in leaf.taxes.iter().enumerate() {
-                    inc.taxes[*agent].push((si, l, k));
+                for (k, t) in leaf.taxes.iter().enumerate() {
+                    inc.taxes[t.agent].push((si, l, k));
                 }
             }
         }
         for (h, b) in consumers.iter().enumerate() {
+            let h = ConsumerId::new(h);
             for (k, d) in b.demands.iter().enumerate() {
                 inc.demands[d.commodity].push((h, k));
             }
-            for (k, (c, _)) in b.endowments.iter().enumerate() {
-                inc.endowments[*c].push((h, k));
+            for (k, e) in b.endowments.iter().enumerate() {
+                inc.endowments[e.commodity].push((h, k));
             }
         }
         inc
     }
 }
 
-/// Lower and upper bounds of every variable.
-#[derive(Debug, Clone)]
-pub struct Bounds {
-    pub lower: Vec<f64>,
-    pub upper: Vec<f64>,
+/// Why a model could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The model's own parameters do not calibrate (a negative quantity, a bad elasticity...).
+    #[error("calibration: {0}")]
+    Calibration(#[from] CalibrationError),
 }
 
-impl EquationSystem {
-    /// Compiles the structure and calibrates it to the model's own parameters.
-    pub fn new(cal: &CalibratedModel) -> Result<EquationSystem, EvalError> {
-        let model = cal.model.clone();
-        let mut sectors = Vec::new();
-        let mut pruned_quantities = Vec::new();
-        let mut inactive = vec![false; model.n_vars()];
-        for (si, s) in model.sectors.iter().enumerate() {
-            let var = model.sector_var(si);
-            if !cal.sector_active[si] {
-                inactive[var] = true;
+/// The compiled shape of a model's complementarity problem; see the module documentation.
+#[derive(Debug)]
+pub struct Structure {
+    model: Model,
+    layout: Layout,
+    pub(crate) sectors: Vec<SectorBlock>,
+    pub(crate) consumers: Vec<ConsumerBlock>,
+    incidence: Incidence,
+    /// Benchmark income of each consumer with the model's own parameters (M̄ of `ev`).
+    pub(crate) benchmark_income: Vec<f64>,
+}
+
+/// Compiles a model: builds its structure, then calibrates it once to the model's own
+/// parameters to record the benchmark incomes that `ev` is measured against.
+pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> {
+    let layout = Layout::of(&model);
+    let mut sectors = Vec::with_capacity(model.sectors.len());
+    for (si, s) in model.sectors.iter().enumerate() {
+        let mut block = SectorBlock {
+            var: layout.sector(SectorId::new(si)),
+            nodes: Vec::new(),
+            input_root: None,
+            output_root: None,
+            leaves: Vec::new(),
+            n_taxes: 0,
+        };
+        for root in [0usize, 1] {
+            // A root without any netput or nest below it has nothing to aggregate.
+            if subtree_is_empty(s, root) {
+                continue;
             }
-            for (k, np) in s.netputs.iter().enumerate() {
-                if !cal.netput_active[si][k] {
-                    pruned_quantities
-                        .push((format!("{}: netput {k}", s.name), np.quantity.clone()));
-                }
+            let id = build_node(s, &layout, root, None, &mut block);
+            if root == 0 {
+                block.input_root = Some(id);
+            } else {
+                block.output_root = Some(id);
             }
-            let mut block = SectorBlock {
-                var,
-                nodes: Vec::new(),
-                input_root: None,
-                output_root: None,
-                leaves: Vec::new(),
-            };
-            for root in [0usize, 1usize] {
-                if cal.nest_active[si][root] {
-                    let id = build_node(s, cal, si, root, None, &mut block);
-                    if root == 0 {
-                        block.input_root = Some(id);
-                    } else {
-                        block.output_root = Some(id);
-                    }
-                }
-            }
-            sectors.push(block);
         }
-        let mut consumers = Vec::new();
-        for (hi, h) in model.consumers.iter().enumerate() {
-            let demands = h
+        sectors.push(block);
+    }
+    let consumers: Vec<ConsumerBlock> = model
+        .consumers
+        .iter()
+        .enumerate()
+        .map(|(hi, h)| ConsumerBlock {
+            var: layout.consumer(ConsumerId::new(hi)),
+            elasticity: h.elasticity.clone(),
+            demands: h
                 .demands
                 .iter()
-                .zip(&cal.demand_active[hi])
-                .filter(|(_, a)| **a)
-                .map(|(d, _)| DemandLeaf {
-                    commodity: d.commodity,
+                .map(|d| DemandLeaf {
+                    commodity: CommodityId::new(d.commodity),
+                    price_var: layout.commodity(CommodityId::new(d.commodity)),
                     quantity: d.quantity.clone(),
                     price: d.price.clone(),
+                    subsistence: None,
                 })
-                .collect();
-            let endowments = h
+                .collect(),
+            endowments: h
                 .endowments
                 .iter()
-                .zip(&cal.endowment_active[hi])
-                .filter(|(_, a)| **a)
-                .map(|(e, _)| (e.commodity, e.quantity.clone()))
-                .collect();
-            consumers.push(ConsumerBlock {
-                var: model.consumer_var(hi),
-                elasticity: h.elasticity.clone(),
-                demands,
-                endowments,
-            });
-        }
-        for (c, on) in cal.market_active.iter().enumerate() {
-            if !on {
-                inactive[model.commodity_var(c)] = true;
+                .map(|e| EndowmentLeaf {
+                    commodity: CommodityId::new(e.commodity),
+                    price_var: layout.commodity(CommodityId::new(e.commodity)),
+                    quantity: e.quantity.clone(),
+                })
+                .collect(),
+            stone_geary: false,
+        })
+        .collect();
+    let incidence = Incidence::build(
+        model.commodities.len(),
+        model.consumers.len(),
+        &sectors,
+        &consumers,
+    );
+    let mut structure = Structure {
+        benchmark_income: vec![0.0; model.consumers.len()],
+        model,
+        layout,
+        sectors,
+        consumers,
+        incidence,
+    };
+    let params = structure.model.param_values();
+    let coefficients = calibrate::calibrate(&structure, &params)?;
+    structure.benchmark_income = structure
+        .consumers
+        .iter()
+        .map(|b| coefficients.start()[b.var])
+        .collect();
+    Ok((structure, coefficients))
+}
+
+/// True when no netput lies in the nest or any nest below it.
+fn subtree_is_empty(s: &crate::model::Sector, nest: usize) -> bool {
+    !s.netputs.iter().any(|np| {
+        let mut n = Some(np.nest);
+        while let Some(i) = n {
+            if i == nest {
+                return true;
             }
+            n = s.nests[i].parent;
         }
-        let n = model.n_vars();
-        let nh = model.consumers.len();
-        let incidence = Incidence::build(model.commodities.len(), nh, &sectors, &consumers);
-        let mut sys = EquationSystem {
-            incidence,
-            params: model.param_values(),
-            model,
-            pruned: cal.pruned.clone(),
-            sectors,
-            consumers,
-            inactive,
-            sector_coef: Vec::new(),
-            consumer_coef: Vec::new(),
-            scale: vec![1.0; n],
-            e_bar: vec![1.0; nh],
-            m_bar: vec![0.0; nh],
-            pruned_quantities,
-        };
-        let p = sys.params.clone();
-        sys.set_parameters(&p)?;
-        let x0 = sys.benchmark_point()?;
-        sys.m_bar = sys
-            .model
-            .consumers
-            .iter()
-            .enumerate()
-            .map(|(h, _)| x0[sys.model.consumer_var(h)])
-            .collect();
-        Ok(sys)
-    }
-
-    pub fn params(&self) -> &[f64] {
-        &self.params
-    }
-
-    pub fn dim(&self) -> usize {
-        self.model.n_vars()
-    }
-
-    /// Recalibrates every coefficient to a parameter vector (a scenario's).
-    // `!(q >= 0.0)` on purpose: it rejects NaN as well as negative values.
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
-    pub fn set_parameters(&mut self, params: &[f64]) -> Result<(), EvalError> {
-        let m = &self.model;
-        for (what, q) in &self.pruned_quantities {
-            let v = eval_param(q, params)?;
-            if v != 0.0 {
-                return Err(EvalError(format!(
-                    "{what} was pruned at the benchmark (zero quantity) but is {v} with these parameters; give it a non-zero benchmark quantity"
-                )));
-            }
-        }
-        let mut sector_coef = Vec::with_capacity(self.sectors.len());
-        for (si, b) in self.sectors.iter().enumerate() {
-            let name = &m.sectors[si].name;
-            let mut c = SectorCoef::default();
-            for l in &b.leaves {
-                let q = eval_param(&l.quantity, params)?;
-                let p = eval_param(&l.price, params)?;
-                if !(q >= 0.0) || !q.is_finite() {
-                    return Err(EvalError(format!(
-                        "{name}: netput quantity of {} is {q}",
-                        m.commodities[l.commodity].name
-                    )));
-                }
-                if !(p > 0.0) || !p.is_finite() {
-                    return Err(EvalError(format!(
-                        "{name}: reference price of {} is {p}",
-                        m.commodities[l.commodity].name
-                    )));
-                }
-                c.quantity.push(q);
-                c.price.push(p);
-            }
-            let nn = b.nodes.len();
-            c.node_weight = vec![0.0; nn];
-            c.node_share = vec![0.0; nn];
-            c.node_sigma = vec![0.0; nn];
-            c.responsive = vec![false; nn];
-            c.leaf_share = vec![0.0; b.leaves.len()];
-            // Weights bottom-up: nodes are in preorder, so children come after parents.
-            for k in (0..nn).rev() {
-                let node = &b.nodes[k];
-                let w: f64 = node
-                    .direct_leaves
-                    .iter()
-                    .map(|&l| c.quantity[l] * c.price[l])
-                    .sum::<f64>()
-                    + node.nodes.iter().map(|&j| c.node_weight[j]).sum::<f64>();
-                c.node_weight[k] = w;
-                let e = eval_param(&node.elasticity, params)?;
-                if !(e >= 0.0) || !e.is_finite() {
-                    return Err(EvalError(format!("{name}: elasticity is {e}")));
-                }
-                c.node_sigma[k] = if node.output { -e } else { e };
-            }
-            for k in 0..nn {
-                let node = &b.nodes[k];
-                let w = c.node_weight[k];
-                for &l in &node.direct_leaves {
-                    c.leaf_share[l] = if w > 0.0 {
-                        c.quantity[l] * c.price[l] / w
-                    } else {
-                        0.0
-                    };
-                }
-                for &j in &node.nodes {
-                    c.node_share[j] = if w > 0.0 { c.node_weight[j] / w } else { 0.0 };
-                }
-                let up = node.parent.map(|p| c.responsive[p]).unwrap_or(false);
-                c.responsive[k] = up || c.node_sigma[k] != 0.0;
-            }
-            sector_coef.push(c);
-        }
-        let mut consumer_coef = Vec::with_capacity(self.consumers.len());
-        for (hi, b) in self.consumers.iter().enumerate() {
-            let name = &m.consumers[hi].name;
-            let mut c = ConsumerCoef::default();
-            for d in &b.demands {
-                let q = eval_param(&d.quantity, params)?;
-                let p = eval_param(&d.price, params)?;
-                if !(q >= 0.0) || !(p > 0.0) || !q.is_finite() || !p.is_finite() {
-                    return Err(EvalError(format!(
-                        "{name}: final demand for {} has quantity {q} and price {p}",
-                        m.commodities[d.commodity].name
-                    )));
-                }
-                c.quantity.push(q);
-                c.price.push(p);
-            }
-            c.total = c.quantity.iter().zip(&c.price).map(|(q, p)| q * p).sum();
-            c.share = c
-                .quantity
-                .iter()
-                .zip(&c.price)
-                .map(|(q, p)| if c.total > 0.0 { q * p / c.total } else { 0.0 })
-                .collect();
-            let s = eval_param(&b.elasticity, params)?;
-            if !(s >= 0.0) || !s.is_finite() {
-                return Err(EvalError(format!("{name}: demand elasticity is {s}")));
-            }
-            c.sigma = s;
-            consumer_coef.push(c);
-        }
-        self.sector_coef = sector_coef;
-        self.consumer_coef = consumer_coef;
-        self.params = params.to_vec();
-        Ok(())
-    }
-
-    /// Variable bounds with the current parameters: S ≥ 0, P ≥ 0, M free, auxiliaries as
-    /// declared.
-    pub fn bounds(&self) -> Result<Bounds, EvalError> {
-        let n = self.dim();
-        let mut lower = vec![0.0; n];
-        let mut upper = vec![f64::INFINITY; n];
-        for h in 0..self.model.consumers.len() {
-            lower[self.model.consumer_var(h)] = f64::NEG_INFINITY;
-        }
-        for (a, aux) in self.model.auxiliaries.iter().enumerate() {
-            let v = self.model.aux_var(a);
-            lower[v] = eval_param(&aux.lower, &self.params)?;
-            upper[v] = eval_param(&aux.upper, &self.params)?;
-        }
-        Ok(Bounds { lower, upper })
-    }
-
-    /// The benchmark point with the current parameters: activities and prices at `start`,
-    /// auxiliaries at their start, incomes at endowment value plus tax revenue there.
-    pub fn benchmark_point(&self) -> Result<Vec<f64>, EvalError> {
-        let m = &self.model;
-        let mut x = vec![0.0; self.dim()];
-        for (i, s) in m.sectors.iter().enumerate() {
-            x[m.sector_var(i)] = eval_param(&s.start, &self.params)?;
-        }
-        for (i, c) in m.commodities.iter().enumerate() {
-            x[m.commodity_var(i)] = eval_param(&c.start, &self.params)?;
-        }
-        for (i, a) in m.auxiliaries.iter().enumerate() {
-            x[m.aux_var(i)] = eval_param(&a.start, &self.params)?;
-        }
-        self.settle_incomes(&mut x)?;
-        Ok(x)
-    }
-
-    /// Sets every income to its endowment value plus tax revenue at the point (iterating, since
-    /// endowments and tax rates may themselves depend on incomes).
-    pub fn settle_incomes(&self, x: &mut [f64]) -> Result<(), EvalError> {
-        for _ in 0..100 {
-            let st = self.point(x, false)?;
-            let mut change: f64 = 0.0;
-            for (h, b) in self.consumers.iter().enumerate() {
-                let m = st.consumers[h].endowment_value + st.consumers[h].revenue;
-                change = change.max((m - x[b.var]).abs());
-                x[b.var] = m;
-            }
-            if change <= 1e-14 * (1.0 + x.iter().fold(0.0f64, |a, v| a.max(v.abs()))) {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets function scales from a point (the scenario's benchmark point) and the expenditure
-    /// indices used by `ev`: zero profit by max(1, larger of unit cost and revenue), market
-    /// clearance by max(1, half the sum of absolute flows), income balance by max(1, |income|),
-    /// constraints by 1.
-    pub fn set_scales(&mut self, x0: &[f64]) -> Result<(), EvalError> {
-        let st = self.point(x0, false)?;
-        let m = &self.model;
-        let mut scale = vec![1.0; self.dim()];
-        for (si, b) in self.sectors.iter().enumerate() {
-            let s = &st.sectors[si];
-            scale[b.var] = s.cost.max(s.revenue).max(1.0);
-        }
-        for b in &self.consumers {
-            scale[b.var] = x0[b.var].abs().max(1.0);
-        }
-        let flows: Vec<f64> = (0..m.commodities.len())
-            .map(|c| {
-                let inc = &self.incidence;
-                let netputs: f64 = inc.leaves[c]
-                    .iter()
-                    .map(|&(si, l)| (x0[self.sectors[si].var] * st.sectors[si].quantity[l]).abs())
-                    .sum();
-                let demands: f64 = inc.demands[c]
-                    .iter()
-                    .map(|&(h, k)| st.consumers[h].demand[k].abs())
-                    .sum();
-                let endowments: f64 = inc.endowments[c]
-                    .iter()
-                    .map(|&(h, k)| st.consumers[h].endowment[k].abs())
-                    .sum();
-                netputs + demands + endowments
-            })
-            .collect();
-        for (c, f) in flows.iter().enumerate() {
-            scale[m.commodity_var(c)] = (0.5 * f).max(1.0);
-        }
-        self.scale = scale;
-        self.e_bar = st.consumers.iter().map(|c| c.price_index).collect();
-        Ok(())
-    }
-
-    /// Scaled residual of every function at `x` (inactive variables get 0).
-    pub fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), EvalError> {
-        self.evaluate(x, f, None)
-    }
-
-    /// Scaled residual and Jacobian triplets (row, column, value; duplicates add up). The pattern
-    /// depends only on the structure, never on values, so a symbolic factorisation can be
-    /// reused.
-    pub fn residual_jacobian(
-        &self,
-        x: &[f64],
-        f: &mut [f64],
-        jac: &mut Vec<(usize, usize, f64)>,
-    ) -> Result<(), EvalError> {
-        jac.clear();
-        self.evaluate(x, f, Some(jac))
-    }
-
-    /// Scale of the function paired with `v`.
-    pub fn scale_of(&self, v: usize) -> f64 {
-        self.scale[v]
-    }
+        false
+    })
 }
 
 fn build_node(
     s: &crate::model::Sector,
-    cal: &CalibratedModel,
-    si: usize,
+    layout: &Layout,
     nest: usize,
     parent: Option<usize>,
     b: &mut SectorBlock,
 ) -> usize {
     let id = b.nodes.len();
     b.nodes.push(Node {
+        nest,
         parent,
         elasticity: s.nests[nest].elasticity.clone(),
         output: s.nests[nest].output,
@@ -521,26 +283,67 @@ fn build_node(
     });
     // Leaves first, in netput order, then child nests in declaration order: deterministic.
     for (k, np) in s.netputs.iter().enumerate() {
-        if np.nest == nest && cal.netput_active[si][k] {
+        if np.nest == nest {
             let l = b.leaves.len();
+            let commodity = CommodityId::new(np.commodity);
             b.leaves.push(Leaf {
-                commodity: np.commodity,
+                netput: k,
+                commodity,
+                price_var: layout.commodity(commodity),
                 output: np.output,
                 nest,
                 path: std::iter::successors(Some(id), |&k| b.nodes[k].parent).collect(),
                 quantity: np.quantity.clone(),
                 price: np.price.clone(),
-                taxes: np.taxes.iter().map(|t| (t.agent, t.rate.clone())).collect(),
+                taxes: np
+                    .taxes
+                    .iter()
+                    .map(|t| LeafTax {
+                        agent: ConsumerId::new(t.agent),
+                        rate: t.rate.clone(),
+                    })
+                    .collect(),
+                first_tax: b.n_taxes,
             });
+            b.n_taxes += np.taxes.len();
             b.nodes[id].direct_leaves.push(l);
         }
     }
     for (j, n) in s.nests.iter().enumerate().skip(2) {
-        if n.parent == Some(nest) && cal.nest_active[si][j] {
-            let child = build_node(s, cal, si, j, Some(id), b);
+        if n.parent == Some(nest) && !subtree_is_empty(s, j) {
+            let child = build_node(s, layout, j, Some(id), b);
             b.nodes[id].nodes.push(child);
         }
     }
     b.nodes[id].leaves.1 = b.leaves.len();
     id
+}
+
+impl Structure {
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn incidence(&self) -> &Incidence {
+        &self.incidence
+    }
+    /// Number of variables.
+    pub fn dim(&self) -> usize {
+        self.layout.dim()
+    }
+    pub fn var_name(&self, v: VarId) -> &str {
+        self.layout.var_name(&self.model, v)
+    }
+    pub fn equation_name(&self, v: VarId) -> String {
+        self.layout.equation_name(&self.model, v)
+    }
+    /// The system at one parameter vector: structure and coefficients together.
+    pub fn with<'a>(&'a self, coefficients: &'a Coefficients) -> System<'a> {
+        System {
+            structure: self,
+            coef: coefficients,
+        }
+    }
 }

@@ -5,8 +5,6 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use super::Evaluated;
-
 /// Splits a scenario name at underscores into pieces of at most `width` characters.
 fn wrap_name(name: &str, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
@@ -43,8 +41,7 @@ fn short(v: f64) -> String {
         format!("{v:.4}")
     }
 }
-use crate::model::{Model, VarKind};
-use crate::scenario::Solution;
+use super::SolutionReport;
 
 /// One row of the comparison: a label, a unit and one value per column.
 #[derive(Debug, Clone)]
@@ -74,62 +71,55 @@ fn pct(new: f64, base: f64) -> Option<f64> {
     }
 }
 
-/// Builds the comparison from the benchmark solution and scenario solutions, with their
-/// evaluated welfare and indicators.
-pub fn build(
-    model: &Model,
-    bench: (&Solution, &Evaluated),
-    scenarios: &[(Solution, Evaluated)],
-) -> Comparison {
-    let mut columns = vec!["benchmark".to_string()];
-    let mut status = vec![bench.0.status.label().to_string()];
-    for (s, _) in scenarios {
-        columns.push(s.setup.name.clone());
-        status.push(s.status.label().to_string());
-    }
-    let all: Vec<(&Solution, &Evaluated)> = std::iter::once(bench)
-        .chain(scenarios.iter().map(|(s, e)| (s, e)))
-        .collect();
-    let ok = |s: &Solution| s.converged();
+/// Builds the comparison from the benchmark's report and the scenarios' reports.
+pub fn build(bench: &SolutionReport, scenarios: &[SolutionReport]) -> Comparison {
+    let all: Vec<&SolutionReport> = std::iter::once(bench).chain(scenarios).collect();
+    let columns = all.iter().map(|r| r.scenario.clone()).collect();
+    let status = all.iter().map(|r| r.status.to_string()).collect();
     let mut rows = Vec::new();
-    for (kind, section) in [
-        (VarKind::Sector, "activity"),
-        (VarKind::Commodity, "price"),
-        (VarKind::Consumer, "income"),
-    ] {
-        for v in (0..model.n_vars()).filter(|&v| model.var_kind(v).0 == kind) {
-            let base = bench.0.x[v];
-            rows.push(Row {
-                section,
-                name: model.var_name(v).to_string(),
-                unit: "%",
-                values: all
-                    .iter()
-                    .map(|(s, _)| if ok(s) { pct(s.x[v], base) } else { None })
-                    .collect(),
-            });
-        }
-    }
-    for (a, aux) in model.auxiliaries.iter().enumerate() {
-        let v = model.aux_var(a);
+    let mut changes =
+        |section: &'static str,
+         levels: &dyn Fn(&SolutionReport) -> &indexmap::IndexMap<String, f64>| {
+            for (name, &base) in levels(bench) {
+                rows.push(Row {
+                    section,
+                    name: name.clone(),
+                    unit: "%",
+                    values: all
+                        .iter()
+                        .map(|r| {
+                            if r.converged {
+                                pct(levels(r)[name], base)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
+                });
+            }
+        };
+    changes("activity", &|r| &r.sectors);
+    changes("price", &|r| &r.commodities);
+    changes("income", &|r| &r.consumers);
+    for name in bench.auxiliary.keys() {
         rows.push(Row {
             section: "auxiliary",
-            name: aux.name.clone(),
+            name: name.clone(),
             unit: "level",
             values: all
                 .iter()
-                .map(|(s, _)| if ok(s) { Some(s.x[v]) } else { None })
+                .map(|r| r.converged.then(|| r.auxiliary[name]))
                 .collect(),
         });
     }
-    for (h, c) in model.consumers.iter().enumerate() {
+    for name in bench.welfare.keys() {
         rows.push(Row {
             section: "welfare",
-            name: format!("EV {}", c.name),
+            name: format!("EV {name}"),
             unit: "level",
             values: all
                 .iter()
-                .map(|(s, e)| if ok(s) { Some(e.welfare[h].1) } else { None })
+                .map(|r| r.converged.then(|| r.welfare[name].ev))
                 .collect(),
         });
     }
@@ -139,53 +129,37 @@ pub fn build(
         unit: "level",
         values: all
             .iter()
-            .map(|(s, e)| {
-                if ok(s) {
-                    Some(e.welfare.iter().map(|w| w.1).sum())
-                } else {
-                    None
-                }
-            })
+            .map(|r| r.converged.then(|| r.welfare.values().map(|w| w.ev).sum()))
             .collect(),
     });
-    for (i, ind) in model.indicators.iter().enumerate() {
-        let base = bench.1.indicators[i].as_ref().ok().copied();
-        rows.push(Row {
-            section: "indicator",
-            name: ind.name.clone(),
-            unit: "level",
-            values: all
-                .iter()
-                .map(|(s, e)| {
-                    if ok(s) {
-                        e.indicators[i].as_ref().ok().copied()
-                    } else {
-                        None
-                    }
-                })
-                .collect(),
-        });
-        rows.push(Row {
-            section: "indicator",
-            name: ind.name.clone(),
-            unit: "change",
-            values: all
-                .iter()
-                .map(|(s, e)| {
-                    if ok(s) {
-                        e.indicators[i]
-                            .as_ref()
-                            .ok()
-                            .and_then(|v| base.map(|b| v - b))
-                    } else {
-                        None
-                    }
-                })
-                .collect(),
-        });
+    let indicator = |r: &SolutionReport, name: &str| -> Option<f64> {
+        if !r.converged || r.indicator_errors.contains_key(name) {
+            return None;
+        }
+        r.indicators.as_ref().and_then(|i| i.get(name).copied())
+    };
+    if let Some(ind) = &bench.indicators {
+        for name in ind.keys() {
+            let base = indicator(bench, name);
+            rows.push(Row {
+                section: "indicator",
+                name: name.clone(),
+                unit: "level",
+                values: all.iter().map(|r| indicator(r, name)).collect(),
+            });
+            rows.push(Row {
+                section: "indicator",
+                name: name.clone(),
+                unit: "change",
+                values: all
+                    .iter()
+                    .map(|r| indicator(r, name).and_then(|v| base.map(|b| v - b)))
+                    .collect(),
+            });
+        }
     }
     Comparison {
-        model: model.name.clone(),
+        model: bench.model.clone(),
         columns,
         status,
         rows,

@@ -1,19 +1,23 @@
-//! Reports: the contract's JSON object, tables for people, CSV for programs, target checks and
-//! the benchmark-replication check.
+//! Reports: one serialisable [`SolutionReport`] per solved scenario, built from a solution and
+//! rendered as the contract's JSON object, a table for people or CSV rows for programs — the
+//! formats agree by construction. Also target checks, the benchmark-replication check, the
+//! model description and the side-by-side comparison (`compare`).
 //!
 //! Every report can show value, margin (the paired function, scaled) and their product, which
 //! is zero at a complementary point: the quickest way to find a bad benchmark.
 
 pub mod compare;
+pub mod describe;
 
 use std::fmt::Write as _;
 
-use serde_json::{json, Map, Value};
+use indexmap::IndexMap;
+use serde::Serialize;
 
-use crate::compile::{Bounds, EquationSystem};
-use crate::expr::EvalError;
-use crate::model::{Model, Normaliser, TargetCheck, VarKind};
-use crate::scenario::{ScenarioSetup, Solution};
+use crate::compile::{Bounds, EvaluationError, System, VarKind};
+use crate::ids::{ConsumerId, VarId};
+use crate::model::{Model, Normaliser, TargetCheck};
+use crate::scenario::{Scenario, Solution};
 
 /// Name of a normaliser.
 pub fn normaliser_name(model: &Model, n: &Option<Normaliser>) -> Option<String> {
@@ -23,122 +27,304 @@ pub fn normaliser_name(model: &Model, n: &Option<Normaliser>) -> Option<String> 
     })
 }
 
-/// Values that a report needs from a solved point, evaluated with the scenario's parameters.
-#[derive(Debug, Clone)]
-pub struct Evaluated {
-    pub welfare: Vec<(f64, f64)>,
-    pub indicators: Vec<Result<f64, String>>,
+/// Welfare of one consumer: the money-metric index and the Hicksian equivalent variation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Welfare {
+    pub index: f64,
+    pub ev: f64,
 }
 
-/// Evaluates welfare and indicators at a solution (the system must carry the scenario's
-/// parameters, as `scenario::solve` leaves it).
-pub fn evaluate(system: &EquationSystem, sol: &Solution) -> Result<Evaluated, EvalError> {
-    let m = &system.model;
-    let st = system.point(&sol.x, false)?;
-    let mut welfare = Vec::new();
-    for h in 0..m.consumers.len() {
-        let w = st.consumers[h].welfare;
-        let ev = system.eval_expr_at(
-            &sol.x,
-            &st,
-            &crate::expr::Expr::Func(crate::expr::Func::Ev { consumer: h }),
-        )?;
-        welfare.push((w, ev));
+/// An equation with a large residual.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorstEquation {
+    pub equation: String,
+    pub residual: f64,
+}
+
+/// One variable with its paired function: level, margin and slack·margin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableRow {
+    pub kind: VarKind,
+    pub name: String,
+    pub level: f64,
+    pub margin: f64,
+    /// Distance of the level from the bound it is complementary to, times the margin.
+    pub slack_margin: f64,
+}
+
+/// Everything reported about one solved scenario. Serialises to the contract's JSON object
+/// (non-finite numbers as `null`); `indicators` and `worst` appear only when there are any.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SolutionReport {
+    pub model: String,
+    pub scenario: String,
+    pub status: &'static str,
+    pub iterations: u64,
+    pub residual: f64,
+    pub numeraire: Option<String>,
+    pub fixed: IndexMap<String, f64>,
+    pub sectors: IndexMap<String, f64>,
+    pub commodities: IndexMap<String, f64>,
+    pub consumers: IndexMap<String, f64>,
+    pub auxiliary: IndexMap<String, f64>,
+    pub welfare: IndexMap<String, Welfare>,
+    pub pruned: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indicators: Option<IndexMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst: Option<Vec<WorstEquation>>,
+    /// Levels, margins and products, in layout order (table and CSV).
+    #[serde(skip)]
+    pub variables: Vec<VariableRow>,
+    /// Why an indicator could not be evaluated, beside `indicators`.
+    #[serde(skip)]
+    pub indicator_errors: IndexMap<String, String>,
+    #[serde(skip)]
+    pub converged: bool,
+}
+
+/// Distance of a level from the bound it is complementary to: the level itself for
+/// activities, prices and incomes (MPSGE's level·margin), the distance to the nearer finite
+/// bound for an auxiliary, so that the product is zero at every complementary point.
+fn slack(kind: VarKind, bounds: Option<&Bounds>, v: usize, x: f64) -> f64 {
+    let (Some(b), VarKind::Auxiliary) = (bounds, kind) else {
+        return x;
+    };
+    let (l, u) = (b.lower[v], b.upper[v]);
+    match (l.is_finite(), u.is_finite()) {
+        (true, true) => (x - l).min(u - x),
+        (true, false) => x - l,
+        (false, true) => u - x,
+        (false, false) => 1.0,
     }
-    let indicators = m
-        .indicators
-        .iter()
-        .map(|i| system.eval_expr_at(&sol.x, &st, &i.expr).map_err(|e| e.0))
-        .collect();
-    Ok(Evaluated {
-        welfare,
-        indicators,
-    })
 }
 
-fn num(v: f64) -> Value {
-    serde_json::Number::from_f64(v)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
-}
-
-/// The contract's JSON object for one solve (plus `indicators`, an extension, when the model has
-/// any).
-pub fn solution_json(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -> Value {
-    let m = &system.model;
-    let mut sectors = Map::new();
-    let mut commodities = Map::new();
-    let mut consumers = Map::new();
-    let mut auxiliary = Map::new();
-    for v in 0..m.n_vars() {
-        let name = m.var_name(v).to_string();
-        let val = num(sol.x[v]);
-        match m.var_kind(v).0 {
-            VarKind::Sector => sectors.insert(name, val),
-            VarKind::Commodity => commodities.insert(name, val),
-            VarKind::Consumer => consumers.insert(name, val),
-            VarKind::Auxiliary => auxiliary.insert(name, val),
+impl SolutionReport {
+    /// Builds the report of a solution; `system` carries the scenario's coefficients.
+    pub fn new(system: System<'_>, sol: &Solution) -> SolutionReport {
+        let structure = system.structure;
+        let m = structure.model();
+        let layout = structure.layout();
+        let bounds = system.bounds().ok();
+        let mut r = SolutionReport {
+            model: m.name.clone(),
+            scenario: sol.scenario.name.clone(),
+            status: sol.status.label(),
+            iterations: sol.info.iterations,
+            residual: sol.residual,
+            numeraire: normaliser_name(m, &sol.scenario.numeraire),
+            fixed: sol
+                .scenario
+                .fixed
+                .iter()
+                .map(|&(v, x)| (structure.var_name(v).to_string(), x))
+                .collect(),
+            sectors: IndexMap::new(),
+            commodities: IndexMap::new(),
+            consumers: IndexMap::new(),
+            auxiliary: IndexMap::new(),
+            welfare: IndexMap::new(),
+            pruned: system
+                .coef
+                .pruned()
+                .iter()
+                .map(|p| p.what.clone())
+                .collect(),
+            indicators: None,
+            worst: None,
+            variables: Vec::new(),
+            indicator_errors: IndexMap::new(),
+            converged: sol.converged(),
         };
-    }
-    let mut fixed = Map::new();
-    for &(v, val) in &sol.setup.fixed {
-        fixed.insert(m.var_name(v).to_string(), num(val));
-    }
-    let mut welfare = Map::new();
-    for (h, c) in m.consumers.iter().enumerate() {
-        welfare.insert(
-            c.name.clone(),
-            json!({ "index": num(ev.welfare[h].0), "ev": num(ev.welfare[h].1) }),
-        );
-    }
-    let mut out = Map::new();
-    out.insert("model".into(), json!(m.name));
-    out.insert("scenario".into(), json!(sol.setup.name));
-    out.insert("status".into(), json!(sol.status.label()));
-    out.insert("iterations".into(), json!(sol.info.iterations));
-    out.insert("residual".into(), num(sol.residual));
-    out.insert(
-        "numeraire".into(),
-        normaliser_name(m, &sol.setup.numeraire)
-            .map(Value::String)
-            .unwrap_or(Value::Null),
-    );
-    out.insert("fixed".into(), Value::Object(fixed));
-    out.insert("sectors".into(), Value::Object(sectors));
-    out.insert("commodities".into(), Value::Object(commodities));
-    out.insert("consumers".into(), Value::Object(consumers));
-    out.insert("auxiliary".into(), Value::Object(auxiliary));
-    out.insert("welfare".into(), Value::Object(welfare));
-    out.insert(
-        "pruned".into(),
-        json!(system
-            .pruned
-            .iter()
-            .map(|p| p.what.clone())
-            .collect::<Vec<_>>()),
-    );
-    if !m.indicators.is_empty() {
-        let mut ind = Map::new();
-        for (i, d) in m.indicators.iter().enumerate() {
-            ind.insert(
-                d.name.clone(),
-                ev.indicators[i]
-                    .as_ref()
-                    .map(|v| num(*v))
-                    .unwrap_or(Value::Null),
+        for v in layout.vars() {
+            let name = structure.var_name(v).to_string();
+            let kind = layout.kind(v);
+            let level = sol.x[v];
+            match kind {
+                VarKind::Sector => r.sectors.insert(name.clone(), level),
+                VarKind::Commodity => r.commodities.insert(name.clone(), level),
+                VarKind::Consumer => r.consumers.insert(name.clone(), level),
+                VarKind::Auxiliary => r.auxiliary.insert(name.clone(), level),
+            };
+            r.variables.push(VariableRow {
+                kind,
+                name,
+                level,
+                margin: sol.f[v],
+                slack_margin: slack(kind, bounds.as_ref(), v.index(), level) * sol.f[v],
+            });
+        }
+        let point = system.point(&sol.x);
+        for (h, c) in m.consumers.iter().enumerate() {
+            let w = match &point {
+                Ok(st) => Welfare {
+                    index: st.consumers[h].welfare(),
+                    ev: system.ev(ConsumerId::new(h), st),
+                },
+                Err(_) => Welfare {
+                    index: f64::NAN,
+                    ev: f64::NAN,
+                },
+            };
+            r.welfare.insert(c.name.clone(), w);
+        }
+        if !m.indicators.is_empty() {
+            let mut values = IndexMap::new();
+            for d in &m.indicators {
+                let v = match &point {
+                    Ok(st) => system
+                        .eval_expr_at(&sol.x, st, &d.expr)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match v {
+                    Ok(v) => {
+                        values.insert(d.name.clone(), v);
+                    }
+                    Err(e) => {
+                        values.insert(d.name.clone(), f64::NAN);
+                        r.indicator_errors.insert(d.name.clone(), e);
+                    }
+                }
+            }
+            r.indicators = Some(values);
+        }
+        if !sol.converged() {
+            r.worst = Some(
+                sol.worst
+                    .iter()
+                    .map(|&(v, res)| WorstEquation {
+                        equation: structure.equation_name(v),
+                        residual: res,
+                    })
+                    .collect(),
             );
         }
-        out.insert("indicators".into(), Value::Object(ind));
+        r
     }
-    if !sol.converged() {
-        let worst: Vec<Value> = sol
-            .worst
+
+    /// The contract's JSON object.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A table for people: levels, margins and their products, welfare and indicators.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "model {}  scenario {}", self.model, self.scenario);
+        let _ = writeln!(
+            s,
+            "status {}  iterations {}  residual {:.3e}  numeraire {}",
+            self.status,
+            self.iterations,
+            self.residual,
+            self.numeraire.as_deref().unwrap_or("(fix)")
+        );
+        if !self.fixed.is_empty() {
+            let f: Vec<String> = self
+                .fixed
+                .iter()
+                .map(|(v, x)| format!("{v} = {}", fmt(*x)))
+                .collect();
+            let _ = writeln!(s, "fixed {}", f.join(", "));
+        }
+        let width = self
+            .variables
             .iter()
-            .map(|&(v, r)| json!({ "equation": m.equation_name(v), "residual": num(r) }))
-            .collect();
-        out.insert("worst".into(), Value::Array(worst));
+            .map(|v| v.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(9);
+        for kind in [
+            VarKind::Sector,
+            VarKind::Commodity,
+            VarKind::Consumer,
+            VarKind::Auxiliary,
+        ] {
+            let rows: Vec<&VariableRow> =
+                self.variables.iter().filter(|v| v.kind == kind).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "\n{:<width$}  {:>14}  {:>12}  {:>12}",
+                kind.label(),
+                "level",
+                "margin",
+                "slack*margin"
+            );
+            for v in rows {
+                let _ = writeln!(
+                    s,
+                    "{:<width$}  {:>14}  {:>12}  {:>12}",
+                    v.name,
+                    fmt(v.level),
+                    sci(v.margin),
+                    sci(v.slack_margin)
+                );
+            }
+        }
+        let _ = writeln!(s, "\n{:<width$}  {:>14}  {:>14}", "welfare", "index", "ev");
+        for (name, w) in &self.welfare {
+            let _ = writeln!(
+                s,
+                "{:<width$}  {:>14}  {:>14}",
+                name,
+                fmt(w.index),
+                fmt(w.ev)
+            );
+        }
+        if let Some(ind) = &self.indicators {
+            let w = ind.keys().map(|k| k.len()).max().unwrap_or(9).max(9);
+            let _ = writeln!(s, "\n{:<w$}  {:>14}", "indicator", "value");
+            for (name, v) in ind {
+                let v = match self.indicator_errors.get(name) {
+                    Some(e) => format!("error: {e}"),
+                    None => fmt(*v),
+                };
+                let _ = writeln!(s, "{:<w$}  {:>14}", name, v);
+            }
+        }
+        if !self.pruned.is_empty() {
+            let _ = writeln!(s, "\npruned:");
+            for p in &self.pruned {
+                let _ = writeln!(s, "  {p}");
+            }
+        }
+        if let Some(worst) = &self.worst {
+            let _ = writeln!(s, "\nNOT CONVERGED ({}); worst equations:", self.status);
+            for w in worst {
+                let _ = writeln!(s, "  {:<40} residual {:.3e}", w.equation, w.residual);
+            }
+        }
+        s
     }
-    Value::Object(out)
+
+    /// CSV rows `scenario,kind,name,value,margin` (welfare as `welfare_index`/`ev`, indicators as
+    /// `indicator`).
+    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let sc = self.scenario.as_str();
+        for v in &self.variables {
+            out.write_record([
+                sc,
+                v.kind.label(),
+                &v.name,
+                &csv_num(v.level),
+                &csv_num(v.margin),
+            ])?;
+        }
+        for (name, w) in &self.welfare {
+            out.write_record([sc, "welfare_index", name, &csv_num(w.index), ""])?;
+            out.write_record([sc, "ev", name, &csv_num(w.ev), ""])?;
+        }
+        if let Some(ind) = &self.indicators {
+            for (name, v) in ind {
+                out.write_record([sc, "indicator", name, &csv_num(*v), ""])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Scientific notation with three decimals, "-" when not finite.
@@ -163,175 +349,6 @@ pub fn fmt(v: f64) -> String {
     }
 }
 
-/// Distance of a level from the bound it is complementary to: the level itself for
-/// activities, prices and incomes (MPSGE's level·margin), the distance to the nearer finite
-/// bound for an auxiliary, so that the product is zero at every complementary point.
-fn slack(system: &EquationSystem, bounds: Option<&Bounds>, v: usize, x: f64) -> f64 {
-    let (Some(b), VarKind::Auxiliary) = (bounds, system.model.var_kind(v).0) else {
-        return x;
-    };
-    let (l, u) = (b.lower[v], b.upper[v]);
-    match (l.is_finite(), u.is_finite()) {
-        (true, true) => (x - l).min(u - x),
-        (true, false) => x - l,
-        (false, true) => u - x,
-        (false, false) => 1.0,
-    }
-}
-
-/// A table for people: levels, margins and their products, welfare and indicators.
-pub fn solution_table(system: &EquationSystem, sol: &Solution, ev: &Evaluated) -> String {
-    let m = &system.model;
-    let mut s = String::new();
-    let _ = writeln!(s, "model {}  scenario {}", m.name, sol.setup.name);
-    let _ = writeln!(
-        s,
-        "status {}  iterations {}  residual {:.3e}  numeraire {}",
-        sol.status.label(),
-        sol.info.iterations,
-        sol.residual,
-        normaliser_name(m, &sol.setup.numeraire).unwrap_or_else(|| "(fix)".into())
-    );
-    if !sol.setup.fixed.is_empty() {
-        let f: Vec<String> = sol
-            .setup
-            .fixed
-            .iter()
-            .map(|&(v, x)| format!("{} = {}", m.var_name(v), fmt(x)))
-            .collect();
-        let _ = writeln!(s, "fixed {}", f.join(", "));
-    }
-    let groups = [
-        (VarKind::Sector, "sector"),
-        (VarKind::Commodity, "commodity"),
-        (VarKind::Consumer, "consumer"),
-        (VarKind::Auxiliary, "auxiliary"),
-    ];
-    let width = (0..m.n_vars())
-        .map(|v| m.var_name(v).len())
-        .max()
-        .unwrap_or(4)
-        .max(9);
-    let bounds = system.bounds().ok();
-    for (kind, label) in groups {
-        let vars: Vec<usize> = (0..m.n_vars())
-            .filter(|&v| m.var_kind(v).0 == kind)
-            .collect();
-        if vars.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            s,
-            "\n{:<width$}  {:>14}  {:>12}  {:>12}",
-            label, "level", "margin", "slack*margin"
-        );
-        for v in vars {
-            let _ = writeln!(
-                s,
-                "{:<width$}  {:>14}  {:>12}  {:>12}",
-                m.var_name(v),
-                fmt(sol.x[v]),
-                sci(sol.f[v]),
-                sci(slack(system, bounds.as_ref(), v, sol.x[v]) * sol.f[v])
-            );
-        }
-    }
-    let _ = writeln!(s, "\n{:<width$}  {:>14}  {:>14}", "welfare", "index", "ev");
-    for (h, c) in m.consumers.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "{:<width$}  {:>14}  {:>14}",
-            c.name,
-            fmt(ev.welfare[h].0),
-            fmt(ev.welfare[h].1)
-        );
-    }
-    if !m.indicators.is_empty() {
-        let w = m
-            .indicators
-            .iter()
-            .map(|i| i.name.len())
-            .max()
-            .unwrap_or(9)
-            .max(9);
-        let _ = writeln!(s, "\n{:<w$}  {:>14}", "indicator", "value");
-        for (i, d) in m.indicators.iter().enumerate() {
-            let v = match &ev.indicators[i] {
-                Ok(v) => fmt(*v),
-                Err(e) => format!("error: {e}"),
-            };
-            let _ = writeln!(s, "{:<w$}  {:>14}", d.name, v);
-        }
-    }
-    if !system.pruned.is_empty() {
-        let _ = writeln!(s, "\npruned:");
-        for p in &system.pruned {
-            let _ = writeln!(s, "  {}", p.what);
-        }
-    }
-    if !sol.converged() {
-        let _ = writeln!(
-            s,
-            "\nNOT CONVERGED ({}); worst equations:",
-            sol.status.label()
-        );
-        for &(v, r) in &sol.worst {
-            let _ = writeln!(s, "  {:<40} residual {:.3e}", m.equation_name(v), r);
-        }
-    }
-    s
-}
-
-/// CSV rows `scenario,kind,name,value,margin` (welfare as `welfare_index`/`ev`, indicators as
-/// `indicator`).
-pub fn solution_csv_rows(
-    system: &EquationSystem,
-    sol: &Solution,
-    ev: &Evaluated,
-    out: &mut csv::Writer<Vec<u8>>,
-) -> csv::Result<()> {
-    let m = &system.model;
-    for v in 0..m.n_vars() {
-        let kind = match m.var_kind(v).0 {
-            VarKind::Sector => "sector",
-            VarKind::Commodity => "commodity",
-            VarKind::Consumer => "consumer",
-            VarKind::Auxiliary => "auxiliary",
-        };
-        out.write_record([
-            sol.setup.name.as_str(),
-            kind,
-            m.var_name(v),
-            &csv_num(sol.x[v]),
-            &csv_num(sol.f[v]),
-        ])?;
-    }
-    for (h, c) in m.consumers.iter().enumerate() {
-        out.write_record([
-            sol.setup.name.as_str(),
-            "welfare_index",
-            &c.name,
-            &csv_num(ev.welfare[h].0),
-            "",
-        ])?;
-        out.write_record([
-            sol.setup.name.as_str(),
-            "ev",
-            &c.name,
-            &csv_num(ev.welfare[h].1),
-            "",
-        ])?;
-    }
-    for (i, d) in m.indicators.iter().enumerate() {
-        let v = ev.indicators[i]
-            .as_ref()
-            .map(|v| csv_num(*v))
-            .unwrap_or_default();
-        out.write_record([sol.setup.name.as_str(), "indicator", &d.name, &v, ""])?;
-    }
-    Ok(())
-}
-
 /// A number for CSV: all its digits, or empty when it is not finite (never "NaN").
 pub fn csv_num(v: f64) -> String {
     if v.is_finite() {
@@ -353,21 +370,24 @@ pub struct TargetResult {
     pub note: String,
 }
 
-/// Evaluates the targets of one scenario at its solution.
+/// Evaluates the targets of one scenario at its solution (`system` carries the scenario's
+/// coefficients).
 pub fn check_targets(
-    system: &EquationSystem,
+    system: System<'_>,
     sol: &Solution,
     scenario: Option<usize>,
 ) -> Vec<TargetResult> {
-    let m = &system.model;
-    let params = system.params().to_vec();
-    let pe = |e: &crate::expr::Expr| crate::calibrate::eval_param(e, &params);
-    let st = system.point(&sol.x, false);
+    let m = system.structure.model();
+    let params = system.coef.params();
+    let pe = |e: &crate::expr::Expr| crate::calibrate::eval_param(e, params);
+    let st = system.point(&sol.x);
     let mut out = Vec::new();
     for t in m.targets.iter().filter(|t| t.scenario == scenario) {
         let value = match &st {
-            Ok(st) => system.eval_expr_at(&sol.x, st, &t.expr).map_err(|e| e.0),
-            Err(e) => Err(e.0.clone()),
+            Ok(st) => system
+                .eval_expr_at(&sol.x, st, &t.expr)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         let (expected, verdict) = match &t.check {
             TargetCheck::Value {
@@ -421,7 +441,7 @@ pub fn check_targets(
         };
         out.push(TargetResult {
             name: t.name.clone(),
-            scenario: sol.setup.name.clone(),
+            scenario: sol.scenario.name.clone(),
             value: v,
             expected,
             pass,
@@ -436,17 +456,23 @@ pub fn fmt_full(v: f64) -> String {
     crate::expr::fmt_num(v)
 }
 
+/// A benchmark function that does not replicate: variable, residual, unscaled margin.
+pub type BenchmarkFailure = (VarId, f64, f64);
+
 /// The benchmark-replication check: every function whose residual at the benchmark point
-/// exceeds the tolerance, largest first (variable index, residual, margin).
+/// exceeds the tolerance, largest first.
 pub fn benchmark_failures(
-    system: &EquationSystem,
-    setup: &ScenarioSetup,
+    system: System<'_>,
+    scenario: &Scenario,
     tol: f64,
-) -> Result<Vec<(usize, f64, f64)>, EvalError> {
-    let (f, r) = crate::scenario::assess(system, setup, &setup.start)?;
-    let mut bad: Vec<(usize, f64, f64)> = (0..r.len())
+) -> Result<Vec<BenchmarkFailure>, EvaluationError> {
+    let (f, r) = crate::scenario::assess(system.structure, system.coef, scenario, &scenario.start)?;
+    let mut bad: Vec<BenchmarkFailure> = (0..r.len())
         .filter(|&i| r[i] > tol || r[i].is_nan())
-        .map(|i| (i, r[i], f[i] * system.scale_of(i)))
+        .map(|i| {
+            let v = VarId::new(i);
+            (v, r[i], f[i] * system.coef.scale_of(v))
+        })
         .collect();
     bad.sort_by(|a, b| {
         b.1.partial_cmp(&a.1)
@@ -457,10 +483,13 @@ pub fn benchmark_failures(
 }
 
 /// One line per benchmark failure, naming the function by its family.
-pub fn describe_failures(model: &Model, bad: &[(usize, f64, f64)]) -> String {
+pub fn describe_failures(
+    structure: &crate::compile::Structure,
+    bad: &[BenchmarkFailure],
+) -> String {
     let mut s = String::new();
     for &(v, r, margin) in bad {
-        let what = match model.var_kind(v).0 {
+        let what = match structure.layout().kind(v) {
             VarKind::Sector => "zero-profit margin",
             VarKind::Commodity => "market margin",
             VarKind::Consumer => "income gap",
@@ -469,7 +498,7 @@ pub fn describe_failures(model: &Model, bad: &[(usize, f64, f64)]) -> String {
         let _ = writeln!(
             s,
             "  {:<44} residual {:.3e}  ({what} {})",
-            model.equation_name(v),
+            structure.equation_name(v),
             r,
             fmt(margin)
         );

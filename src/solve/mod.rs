@@ -2,35 +2,46 @@
 //! `F: Rⁿ → Rⁿ` with its Jacobian and box bounds `l ≤ x ≤ u`, solved as the MCP
 //! `F_i = 0` strictly inside the bounds, `F_i ≥ 0` at the lower bound, `F_i ≤ 0` at the upper.
 //!
-//! [`SemismoothNewton`] is an argmin `Solver` run by argmin's `Executor`; iterations are logged
-//! by [`TracingObserver`]. Failure is a [`SolveStatus`], never an `Err`.
+//! [`SemismoothNewton`] is an argmin `Solver` run by argmin's `Executor` over its own state type
+//! ([`NewtonState`], which never clones the iterate); iterations are logged by
+//! [`TracingObserver`] when `tracing` wants them. Every buffer lives in a [`SolverWorkspace`]
+//! that a caller keeps from solve to solve. Failure is a [`SolveStatus`], never an `Err`.
 
 pub mod linalg;
 mod newton;
+mod state;
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use argmin::core::observers::Observe;
 use argmin::core::observers::ObserverMode;
-use argmin::core::{Executor, IterState, State, TerminationReason, KV};
+use argmin::core::{Executor, State, TerminationReason};
 
-pub use linalg::Backend;
-pub use newton::SemismoothNewton;
+pub use linalg::{Backend, LinearSolveError};
+pub use newton::{SemismoothNewton, SolverWorkspace};
+pub use state::{NewtonState, TracingObserver};
+
+/// Why a problem could not be evaluated at a point (the solver backs off from such trial
+/// points; at the start point it is a status).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProblemError(pub String);
 
 /// A mixed complementarity problem.
 pub trait ComplementarityProblem {
     fn dim(&self) -> usize;
     fn lower(&self) -> &[f64];
     fn upper(&self) -> &[f64];
-    /// `F(x)`; `Err` means the point is not acceptable (a trial point to back off from).
-    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), String>;
-    /// `F(x)` and `∂F/∂x` as triplets (duplicates add up).
+    /// `F(x)`.
+    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError>;
+    /// `F(x)` and `∂F/∂x` as triplets (duplicates add up), in an order that does not depend on
+    /// `x`.
     fn residual_jacobian(
         &self,
         x: &[f64],
         f: &mut [f64],
         jac: &mut Vec<(usize, usize, f64)>,
-    ) -> Result<(), String>;
+    ) -> Result<(), ProblemError>;
 }
 
 impl<P: ComplementarityProblem> ComplementarityProblem for &P {
@@ -43,7 +54,7 @@ impl<P: ComplementarityProblem> ComplementarityProblem for &P {
     fn upper(&self) -> &[f64] {
         (**self).upper()
     }
-    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), String> {
+    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError> {
         (**self).residual(x, f)
     }
     fn residual_jacobian(
@@ -51,15 +62,20 @@ impl<P: ComplementarityProblem> ComplementarityProblem for &P {
         x: &[f64],
         f: &mut [f64],
         jac: &mut Vec<(usize, usize, f64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProblemError> {
         (**self).residual_jacobian(x, f, jac)
     }
 }
 
+/// Why a setting was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
 /// Settings of the Newton method.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NewtonSettings {
-    /// Converged when the largest box residual |x − mid(l, u, x − F)| is at most this.
+    /// Converged when the largest box residual |mid(x − u, F, x − l)| is at most this.
     pub tolerance: f64,
     pub max_iterations: u64,
     /// Weight λ of the Fischer–Burmeister part in the penalised function
@@ -93,27 +109,41 @@ impl Default for NewtonSettings {
 
 impl NewtonSettings {
     /// Sets the tolerance; it must be positive.
-    pub fn with_tolerance(mut self, tol: f64) -> Result<Self, String> {
+    pub fn with_tolerance(mut self, tol: f64) -> Result<Self, SettingsError> {
         if !(tol > 0.0 && tol.is_finite()) {
-            return Err(format!("tolerance must be positive and finite, got {tol}"));
+            return Err(SettingsError(format!(
+                "tolerance must be positive and finite, got {tol}"
+            )));
         }
         self.tolerance = tol;
         Ok(self)
     }
     /// Sets the iteration limit; it must be at least 1.
-    pub fn with_max_iterations(mut self, n: u64) -> Result<Self, String> {
+    pub fn with_max_iterations(mut self, n: u64) -> Result<Self, SettingsError> {
         if n == 0 {
-            return Err("max_iterations must be at least 1".into());
+            return Err(SettingsError("max_iterations must be at least 1".into()));
         }
         self.max_iterations = n;
         Ok(self)
     }
     /// Sets λ of the penalised Fischer–Burmeister function; it must lie in (0, 1].
-    pub fn with_penalty_lambda(mut self, l: f64) -> Result<Self, String> {
+    pub fn with_penalty_lambda(mut self, l: f64) -> Result<Self, SettingsError> {
         if !(l > 0.0 && l <= 1.0) {
-            return Err(format!("penalty_lambda must lie in (0, 1], got {l}"));
+            return Err(SettingsError(format!(
+                "penalty_lambda must lie in (0, 1], got {l}"
+            )));
         }
         self.penalty_lambda = l;
+        Ok(self)
+    }
+    /// Sets a time limit; it must be positive and at most a year.
+    pub fn with_timeout(mut self, seconds: f64) -> Result<Self, SettingsError> {
+        if !(seconds > 0.0 && seconds <= 365.0 * 86400.0) {
+            return Err(SettingsError(format!(
+                "timeout must be positive and at most a year (31536000 s), got {seconds}"
+            )));
+        }
+        self.timeout = Some(Duration::from_secs_f64(seconds));
         Ok(self)
     }
     pub fn with_backend(mut self, b: Backend) -> Self {
@@ -128,8 +158,13 @@ impl NewtonSettings {
 pub enum SolveStatus {
     Converged,
     MaxIterations,
+    /// Neither the Newton step nor the gradient step decreased the merit function.
     LineSearchFailed,
-    /// The start point could not be evaluated.
+    /// The Newton matrix was singular and the gradient step made no progress either.
+    Singular,
+    /// The Newton step was not finite and the gradient step made no progress either.
+    NonFinite,
+    /// The start point (or a Jacobian) could not be evaluated.
     EvaluationFailed(String),
     Timeout,
 }
@@ -140,6 +175,8 @@ impl SolveStatus {
             SolveStatus::Converged => "converged",
             SolveStatus::MaxIterations => "max_iterations",
             SolveStatus::LineSearchFailed => "line_search_failed",
+            SolveStatus::Singular => "singular",
+            SolveStatus::NonFinite => "non_finite",
             SolveStatus::EvaluationFailed(_) => "evaluation_failed",
             SolveStatus::Timeout => "timeout",
         }
@@ -152,7 +189,23 @@ pub struct SolveInfo {
     pub iterations: u64,
     pub residual_evaluations: u64,
     pub jacobian_evaluations: u64,
+    /// Iterations whose Newton matrix could not be factored (a gradient step was taken).
+    pub singular_steps: u64,
+    /// Symbolic analyses of the Newton matrix's pattern (1 when the pattern held throughout).
+    pub analyses: u64,
     pub seconds: f64,
+}
+
+impl SolveInfo {
+    /// Adds another solve's counts and time to these.
+    pub fn add(&mut self, other: &SolveInfo) {
+        self.iterations += other.iterations;
+        self.residual_evaluations += other.residual_evaluations;
+        self.jacobian_evaluations += other.jacobian_evaluations;
+        self.singular_steps += other.singular_steps;
+        self.analyses += other.analyses;
+        self.seconds += other.seconds;
+    }
 }
 
 /// The result of a complementarity solve.
@@ -166,78 +219,51 @@ pub struct McpSolution {
     pub info: SolveInfo,
 }
 
-/// The box residual |x − mid(l, u, x − F)| of each component.
+/// The box residual of one component: |mid(x − u, F, x − l)|, which is |x − mid(l, u, x − F)|
+/// computed without cancellation (at x = 1e11, x − (x − F) rounds a small F to 0).
+#[inline]
+pub fn box_residual(x: f64, f: f64, lower: f64, upper: f64) -> f64 {
+    // f64::min/max ignore NaN: test F itself.
+    let r = f.min(x - lower).max(x - upper);
+    if f.is_nan() || r.is_nan() {
+        f64::INFINITY
+    } else {
+        r.abs()
+    }
+}
+
+/// The box residual of each component.
 pub fn box_residuals(x: &[f64], f: &[f64], lower: &[f64], upper: &[f64]) -> Vec<f64> {
     (0..x.len())
-        .map(|i| {
-            let y = x[i] - f[i];
-            let m = y.max(lower[i]).min(upper[i]);
-            (x[i] - m).abs()
-        })
+        .map(|i| box_residual(x[i], f[i], lower[i], upper[i]))
         .collect()
 }
 
-pub(crate) fn max_abs(v: &[f64]) -> f64 {
-    v.iter().fold(0.0f64, |a, b| a.max(b.abs()))
+/// The largest box residual.
+pub fn max_box_residual(x: &[f64], f: &[f64], lower: &[f64], upper: &[f64]) -> f64 {
+    (0..x.len()).fold(0.0f64, |a, i| {
+        a.max(box_residual(x[i], f[i], lower[i], upper[i]))
+    })
 }
 
-/// The state argmin keeps: parameter = x, residuals = F(x), cost = largest box residual.
-pub type NewtonState = IterState<Vec<f64>, (), (), (), Vec<f64>, f64>;
-
-/// Turns iterations into `tracing` events (target `tokencge::solve`).
-pub struct TracingObserver;
-
-impl Observe<NewtonState> for TracingObserver {
-    fn observe_init(
-        &mut self,
-        name: &str,
-        state: &NewtonState,
-        _kv: &KV,
-    ) -> Result<(), argmin::core::Error> {
-        tracing::debug!(target: "tokencge::solve", solver = name, residual = state.get_cost(), "start");
-        Ok(())
-    }
-    fn observe_iter(&mut self, state: &NewtonState, kv: &KV) -> Result<(), argmin::core::Error> {
-        let step = kv
-            .get("step")
-            .and_then(|v| v.get_float())
-            .unwrap_or(f64::NAN);
-        let direction = kv
-            .get("direction")
-            .map(|v| v.as_string())
-            .unwrap_or_default();
-        tracing::debug!(
-            target: "tokencge::solve",
-            iteration = state.get_iter() + 1,
-            residual = state.get_cost(),
-            step,
-            direction = %direction,
-            "iteration"
-        );
-        Ok(())
-    }
-}
-
-/// Solves an MCP from `x0` (projected into the bounds first).
+/// Solves an MCP from `x0` (projected into the bounds first), reusing `ws`.
 pub fn solve_mcp<P: ComplementarityProblem>(
     problem: P,
-    x0: Vec<f64>,
+    x0: &[f64],
     settings: &NewtonSettings,
+    ws: &mut SolverWorkspace,
 ) -> McpSolution {
     let started = Instant::now();
     let n = problem.dim();
-    let (lower, upper) = (problem.lower().to_vec(), problem.upper().to_vec());
-    let x0: Vec<f64> = x0
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v.max(lower[i]).min(upper[i]))
+    let mut x: Vec<f64> = (0..n)
+        .map(|i| x0[i].max(problem.lower()[i]).min(problem.upper()[i]))
         .collect();
     let mut f0 = vec![0.0; n];
-    if let Err(e) = problem.residual(&x0, &mut f0) {
+    if let Err(e) = problem.residual(&x, &mut f0) {
         return McpSolution {
-            x: x0,
+            x,
             f: f0,
-            status: SolveStatus::EvaluationFailed(e),
+            status: SolveStatus::EvaluationFailed(format!("at the start point: {e}")),
             residual: f64::INFINITY,
             info: SolveInfo {
                 residual_evaluations: 1,
@@ -246,95 +272,107 @@ pub fn solve_mcp<P: ComplementarityProblem>(
             },
         };
     }
-    let solver = SemismoothNewton::new(settings.clone());
-    let mut exec = Executor::new(problem, solver)
-        .configure(|state: NewtonState| {
-            state
-                .param(x0.clone())
-                .max_iters(settings.max_iterations)
-                .counting(true)
-        })
-        .add_observer(TracingObserver, ObserverMode::Always);
+    let solver = SemismoothNewton::new(settings.clone(), std::mem::take(ws));
+    let mut state = NewtonState::new();
+    state.max_iters = settings.max_iterations;
+    std::mem::swap(&mut state.x, &mut x);
+    state.f = f0;
+    let mut exec = Executor::new(problem, solver).configure(|_| state);
+    // Observers only when tracing wants their events: argmin builds a key-value record per
+    // iteration for observers, which would allocate in the hot loop.
+    if tracing::enabled!(target: "tokencge::solve", tracing::Level::DEBUG) {
+        exec = exec.add_observer(TracingObserver, ObserverMode::Always);
+    }
     if let Some(t) = settings.timeout {
         exec = exec.timeout(t);
     }
-    let result = match exec.run() {
-        Ok(r) => r,
+    let (solver, state) = match exec.run() {
+        Ok(r) => (r.solver, r.state),
         Err(e) => {
+            // Our solver never returns Err; an observer might.
             return McpSolution {
-                x: x0,
-                f: f0,
+                x: x0.to_vec(),
+                f: vec![f64::NAN; n],
                 status: SolveStatus::EvaluationFailed(e.to_string()),
                 residual: f64::INFINITY,
                 info: SolveInfo {
                     seconds: started.elapsed().as_secs_f64(),
                     ..Default::default()
                 },
-            }
+            };
         }
     };
-    let state = result.state();
-    let x = state.get_param().cloned().unwrap_or(x0);
-    let f = state.get_residuals().cloned().unwrap_or(f0);
+    let (exit, solver_ws, singular_steps, analyses) = solver.finish();
+    *ws = solver_ws;
     let residual = state.get_cost();
-    let counts = state.get_func_counts();
-    let status = match state.get_termination_reason() {
+    let status = match (state.get_termination_reason(), exit) {
         _ if residual <= settings.tolerance => SolveStatus::Converged,
-        Some(TerminationReason::MaxItersReached) => SolveStatus::MaxIterations,
-        Some(TerminationReason::Timeout) => SolveStatus::Timeout,
-        Some(TerminationReason::SolverExit(msg)) if msg.starts_with("evaluation") => {
-            SolveStatus::EvaluationFailed(msg.clone())
-        }
+        (_, Some(status)) => status,
+        (Some(TerminationReason::MaxItersReached), _) => SolveStatus::MaxIterations,
+        (Some(TerminationReason::Timeout), _) => SolveStatus::Timeout,
         _ => SolveStatus::LineSearchFailed,
     };
     McpSolution {
-        x,
-        f,
-        status,
-        residual,
         info: SolveInfo {
             iterations: state.get_iter(),
-            residual_evaluations: counts.get("residual_count").copied().unwrap_or(0),
-            jacobian_evaluations: counts.get("jacobian_count").copied().unwrap_or(0),
+            residual_evaluations: state.residual_evaluations(),
+            jacobian_evaluations: state.jacobian_evaluations(),
+            singular_steps,
+            analyses,
             seconds: started.elapsed().as_secs_f64(),
         },
+        x: state.x,
+        f: state.f,
+        status,
+        residual,
     }
 }
 
 /// A problem with some variables fixed: their functions are dropped and the rest is solved in
-/// the free variables only.
+/// the free variables only. Scratch buffers are reused from call to call.
 pub struct Reduced<'a, P: ComplementarityProblem> {
     pub inner: &'a P,
-    /// Full-length template holding the fixed values.
-    pub template: Vec<f64>,
     /// Indices of the free variables in the full problem.
     pub free: Vec<usize>,
-    /// Full index → reduced index.
-    pub position: Vec<Option<usize>>,
+    /// Full index → reduced index (`usize::MAX` for fixed variables).
+    pub position: Vec<usize>,
     lower: Vec<f64>,
     upper: Vec<f64>,
+    scratch: RefCell<ReducedScratch>,
+}
+
+struct ReducedScratch {
+    x: Vec<f64>,
+    f: Vec<f64>,
+    jac: Vec<(usize, usize, f64)>,
 }
 
 impl<'a, P: ComplementarityProblem> Reduced<'a, P> {
-    pub fn new(inner: &'a P, template: Vec<f64>, fixed: &[bool]) -> Self {
+    /// `template` holds the fixed values (and the full length).
+    pub fn new(inner: &'a P, template: &[f64], fixed: &[bool]) -> Self {
         let free: Vec<usize> = (0..inner.dim()).filter(|&i| !fixed[i]).collect();
-        let mut position = vec![None; inner.dim()];
+        let mut position = vec![usize::MAX; inner.dim()];
         for (k, &i) in free.iter().enumerate() {
-            position[i] = Some(k);
+            position[i] = k;
         }
         let lower = free.iter().map(|&i| inner.lower()[i]).collect();
         let upper = free.iter().map(|&i| inner.upper()[i]).collect();
         Reduced {
             inner,
-            template,
             free,
             position,
             lower,
             upper,
+            scratch: RefCell::new(ReducedScratch {
+                x: template.to_vec(),
+                f: vec![0.0; template.len()],
+                jac: Vec::new(),
+            }),
         }
     }
+    /// The full point of a reduced one.
     pub fn expand(&self, x: &[f64]) -> Vec<f64> {
-        let mut full = self.template.clone();
+        let mut full = self.scratch.borrow().x.clone();
         for (k, &i) in self.free.iter().enumerate() {
             full[i] = x[k];
         }
@@ -355,10 +393,13 @@ impl<P: ComplementarityProblem> ComplementarityProblem for Reduced<'_, P> {
     fn upper(&self) -> &[f64] {
         &self.upper
     }
-    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), String> {
-        let full = self.expand(x);
-        let mut ff = vec![0.0; full.len()];
-        self.inner.residual(&full, &mut ff)?;
+    fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError> {
+        let mut s = self.scratch.borrow_mut();
+        let ReducedScratch { x: fx, f: ff, .. } = &mut *s;
+        for (k, &i) in self.free.iter().enumerate() {
+            fx[i] = x[k];
+        }
+        self.inner.residual(fx, ff)?;
         for (k, &i) in self.free.iter().enumerate() {
             f[k] = ff[i];
         }
@@ -369,19 +410,26 @@ impl<P: ComplementarityProblem> ComplementarityProblem for Reduced<'_, P> {
         x: &[f64],
         f: &mut [f64],
         jac: &mut Vec<(usize, usize, f64)>,
-    ) -> Result<(), String> {
-        let full = self.expand(x);
-        let mut ff = vec![0.0; full.len()];
-        let mut j = Vec::new();
-        self.inner.residual_jacobian(&full, &mut ff, &mut j)?;
+    ) -> Result<(), ProblemError> {
+        let mut s = self.scratch.borrow_mut();
+        let ReducedScratch {
+            x: fx,
+            f: ff,
+            jac: fj,
+        } = &mut *s;
+        for (k, &i) in self.free.iter().enumerate() {
+            fx[i] = x[k];
+        }
+        self.inner.residual_jacobian(fx, ff, fj)?;
         for (k, &i) in self.free.iter().enumerate() {
             f[k] = ff[i];
         }
         jac.clear();
-        jac.extend(
-            j.into_iter()
-                .filter_map(|(r, c, v)| Some((self.position[r]?, self.position[c]?, v))),
-        );
+        let pos = &self.position;
+        jac.extend(fj.iter().filter_map(|&(r, c, v)| {
+            let (r, c) = (pos[r], pos[c]);
+            (r != usize::MAX && c != usize::MAX).then_some((r, c, v))
+        }));
         Ok(())
     }
 }
@@ -390,7 +438,7 @@ impl<P: ComplementarityProblem> ComplementarityProblem for Reduced<'_, P> {
 mod tests {
     use super::*;
 
-    /// A small LCP-like MCP with known solution: F(x) = M x + q with bounds [0, ∞) × [0, 1] × free.
+    /// A small MCP with known solution: bounds [0, ∞) × [0, 1] × free.
     struct Toy {
         lower: Vec<f64>,
         upper: Vec<f64>,
@@ -405,7 +453,7 @@ mod tests {
         fn upper(&self) -> &[f64] {
             &self.upper
         }
-        fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), String> {
+        fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError> {
             // F0 = x0 + 1 (> 0 always: x0 = 0 at the lower bound)
             // F1 = x1 - 2 (wants x1 = 2, capped at the upper bound 1: F1 = -1 <= 0)
             // F2 = x2^3 + x0 - 8 (free: x2 = 2)
@@ -419,7 +467,7 @@ mod tests {
             x: &[f64],
             f: &mut [f64],
             jac: &mut Vec<(usize, usize, f64)>,
-        ) -> Result<(), String> {
+        ) -> Result<(), ProblemError> {
             self.residual(x, f)?;
             jac.clear();
             jac.extend([
@@ -432,35 +480,58 @@ mod tests {
         }
     }
 
-    #[test]
-    fn solves_a_box_constrained_mcp_with_active_bounds() {
-        let p = Toy {
+    fn toy() -> Toy {
+        Toy {
             lower: vec![0.0, 0.0, f64::NEG_INFINITY],
             upper: vec![f64::INFINITY, 1.0, f64::INFINITY],
-        };
-        let s = solve_mcp(p, vec![3.0, 0.5, 1.0], &NewtonSettings::default());
-        assert_eq!(s.status, SolveStatus::Converged, "{s:?}");
-        assert!(s.x[0].abs() < 1e-12);
-        assert!((s.x[1] - 1.0).abs() < 1e-12);
-        assert!((s.x[2] - 2.0).abs() < 1e-9);
-        assert!(s.info.iterations > 0 && s.info.jacobian_evaluations > 0);
+        }
+    }
+
+    #[test]
+    fn solves_a_box_constrained_mcp_with_active_bounds() {
+        for backend in [Backend::Dense, Backend::Sparse, Backend::DenseNalgebra] {
+            let mut ws = SolverWorkspace::default();
+            let settings = NewtonSettings::default().with_backend(backend);
+            let s = solve_mcp(toy(), &[3.0, 0.5, 1.0], &settings, &mut ws);
+            assert_eq!(s.status, SolveStatus::Converged, "{backend:?}: {s:?}");
+            assert!(s.x[0].abs() < 1e-12);
+            assert!((s.x[1] - 1.0).abs() < 1e-12);
+            assert!((s.x[2] - 2.0).abs() < 1e-9);
+            assert!(s.info.iterations > 0 && s.info.jacobian_evaluations > 0);
+            assert_eq!(s.info.analyses, 1);
+        }
+    }
+
+    #[test]
+    fn a_fixed_variable_drops_out_of_the_reduced_problem() {
+        let p = toy();
+        // Fix x0 at 1: F2 = x2^3 + 1 - 8 gives x2 = 7^(1/3).
+        let red = Reduced::new(&p, &[1.0, 0.0, 0.0], &[true, false, false]);
+        let mut ws = SolverWorkspace::default();
+        let s = solve_mcp(&red, &[0.5, 1.0], &NewtonSettings::default(), &mut ws);
+        assert_eq!(s.status, SolveStatus::Converged);
+        let full = red.expand(&s.x);
+        assert_eq!(full[0], 1.0);
+        assert!((full[2] - 7f64.cbrt()).abs() < 1e-9);
     }
 
     #[test]
     fn settings_setters_validate() {
         let s = NewtonSettings::default();
         assert_eq!(
-            s.clone().with_tolerance(0.0).unwrap_err(),
+            s.clone().with_tolerance(0.0).unwrap_err().0,
             "tolerance must be positive and finite, got 0"
         );
         assert_eq!(
-            s.clone().with_max_iterations(0).unwrap_err(),
+            s.clone().with_max_iterations(0).unwrap_err().0,
             "max_iterations must be at least 1"
         );
         assert_eq!(
-            s.clone().with_penalty_lambda(1.5).unwrap_err(),
+            s.clone().with_penalty_lambda(1.5).unwrap_err().0,
             "penalty_lambda must lie in (0, 1], got 1.5"
         );
+        assert!(s.clone().with_timeout(1e20).is_err());
+        assert!(s.clone().with_timeout(f64::NAN).is_err());
         assert_eq!(s.with_tolerance(1e-6).unwrap().tolerance, 1e-6);
     }
 
@@ -475,5 +546,17 @@ mod tests {
         assert_eq!(r, vec![0.0, 0.0, 0.0]);
         let r = box_residuals(&[0.5], &[3.0], &[0.0], &[f64::INFINITY]);
         assert_eq!(r, vec![0.5]);
+    }
+
+    #[test]
+    fn box_residual_does_not_cancel_at_huge_levels() {
+        // |x − mid(l, u, x − F)| rounds to 0 here; the cancellation-free form does not.
+        let (x, f): (f64, f64) = (1e11, 1e-6);
+        assert!((x - (x - f)).abs() != f);
+        assert_eq!(box_residual(x, f, 0.0, f64::INFINITY), 1e-6);
+        assert_eq!(
+            box_residual(1.0, f64::NAN, 0.0, f64::INFINITY),
+            f64::INFINITY
+        );
     }
 }

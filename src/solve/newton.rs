@@ -5,41 +5,83 @@
 //! free: Φ = F; [l, ∞): φ(x − l, F); (−∞, u]: −φ(u − x, −F); [l, u]: φ(x − l, −φ(u − x, −F))
 //! (Billups). The generalized Jacobian row is Daᵢ·eᵢ + Dbᵢ·∇Fᵢ. Iterates are projected into
 //! the box so that the economic functions are only evaluated where they are defined.
+//!
+//! All vectors live in [`SolverWorkspace`]; the Newton matrix's pattern is analysed once and
+//! refactored in place, so an iteration allocates nothing.
 
 use std::collections::VecDeque;
 
 use argmin::core::{Error, Problem, Solver, State, TerminationReason, TerminationStatus, KV};
-use argmin::kv;
 
-use super::linalg::LinearSolver;
-use super::{box_residuals, max_abs, ComplementarityProblem, NewtonSettings, NewtonState};
+use super::linalg::{self, LinearSolveError, LinearSolver};
+use super::{max_box_residual, ComplementarityProblem, NewtonSettings, NewtonState, SolveStatus};
 
-/// The solver: settings, plus the workspace it reuses between iterations (the symbolic
-/// factorisation, the merit history of the non-monotone line search, and the problem's bounds,
-/// read once in `init`).
+/// Every buffer of the Newton method, kept from solve to solve (by a thread, a sweep, a
+/// dynamic path) so that only the first iteration of the first solve allocates.
+#[derive(Default)]
+pub struct SolverWorkspace {
+    phi: Vec<f64>,
+    da: Vec<f64>,
+    db: Vec<f64>,
+    grad: Vec<f64>,
+    direction: Vec<f64>,
+    trial_x: Vec<f64>,
+    trial_f: Vec<f64>,
+    trial_phi: Vec<f64>,
+    jac: Vec<(usize, usize, f64)>,
+    /// The Newton matrix H = Da + Db·J: its pattern (the Jacobian's entries, then the
+    /// diagonal) and values in that order.
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+    values: Vec<f64>,
+    /// The factorisation, with the pattern it analysed.
+    linear: Option<(linalg::Choice, Box<dyn LinearSolver>)>,
+    history: VecDeque<f64>,
+}
+
+impl std::fmt::Debug for SolverWorkspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SolverWorkspace")
+            .field("n", &self.phi.len())
+            .field("pattern", &self.rows.len())
+            .finish()
+    }
+}
+
+/// The solver: its settings and the workspace it borrows for the run.
 pub struct SemismoothNewton {
     settings: NewtonSettings,
-    linear: LinearSolver,
-    history: VecDeque<f64>,
+    ws: SolverWorkspace,
     lower: Vec<f64>,
     upper: Vec<f64>,
+    /// Why the iteration stopped early, decided here (never read back from a message).
+    exit: Option<SolveStatus>,
+    singular_steps: u64,
+    analyses: u64,
 }
 
 impl SemismoothNewton {
-    pub fn new(settings: NewtonSettings) -> Self {
-        let linear = LinearSolver::new(settings.backend);
+    pub fn new(settings: NewtonSettings, ws: SolverWorkspace) -> Self {
         SemismoothNewton {
             settings,
-            linear,
-            history: VecDeque::new(),
+            ws,
             lower: Vec::new(),
             upper: Vec::new(),
+            exit: None,
+            singular_steps: 0,
+            analyses: 0,
         }
+    }
+    /// The early-exit status, the workspace, the number of singular Newton matrices met and of
+    /// symbolic analyses done.
+    pub fn finish(self) -> (Option<SolveStatus>, SolverWorkspace, u64, u64) {
+        (self.exit, self.ws, self.singular_steps, self.analyses)
     }
 }
 
 /// Penalised Fischer–Burmeister function φ(a, b) = λ(a + b − √(a² + b²)) + (1 − λ)a₊b₊ and
 /// an element of its generalized gradient.
+#[inline]
 fn phi(a: f64, b: f64, lambda: f64) -> (f64, f64, f64) {
     let r = a.hypot(b);
     let (fa, fb) = if r > 0.0 {
@@ -57,43 +99,131 @@ fn phi(a: f64, b: f64, lambda: f64) -> (f64, f64, f64) {
     (v, da, db)
 }
 
-/// Φ and the diagonal scalings Da (of x) and Db (of F).
+/// Φ and, when `scalings` is given, the diagonal scalings Da (of x) and Db (of F).
 fn reformulate(
     x: &[f64],
     f: &[f64],
     lower: &[f64],
     upper: &[f64],
     lambda: f64,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let n = x.len();
-    let (mut p, mut da, mut db) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    for i in 0..n {
+    p: &mut [f64],
+    mut scalings: Option<(&mut [f64], &mut [f64])>,
+) {
+    for i in 0..x.len() {
         let (l, u) = (lower[i], upper[i]);
-        match (l.is_finite(), u.is_finite()) {
-            (false, false) => {
-                p[i] = f[i];
-                db[i] = 1.0;
-            }
-            (true, false) => {
-                let (v, a, b) = phi(x[i] - l, f[i], lambda);
-                (p[i], da[i], db[i]) = (v, a, b);
-            }
+        let (v, a, b) = match (l.is_finite(), u.is_finite()) {
+            (false, false) => (f[i], 0.0, 1.0),
+            (true, false) => phi(x[i] - l, f[i], lambda),
             (false, true) => {
                 let (v, a, b) = phi(u - x[i], -f[i], lambda);
-                (p[i], da[i], db[i]) = (-v, a, b);
+                (-v, a, b)
             }
             (true, true) => {
                 let (w, wa, wb) = phi(u - x[i], -f[i], lambda);
                 let (v, va, vb) = phi(x[i] - l, -w, lambda);
-                (p[i], da[i], db[i]) = (v, va + vb * wa, vb * wb);
+                (v, va + vb * wa, vb * wb)
             }
+        };
+        p[i] = v;
+        if let Some((da, db)) = scalings.as_mut() {
+            da[i] = a;
+            db[i] = b;
         }
     }
-    (p, da, db)
 }
 
 fn merit(p: &[f64]) -> f64 {
     0.5 * p.iter().map(|v| v * v).sum::<f64>()
+}
+
+fn resize(v: &mut Vec<f64>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+impl SemismoothNewton {
+    /// Projected backtracking along `ws.direction`; on success the accepted point is in
+    /// `ws.trial_x`/`ws.trial_f` and its merit and step are returned.
+    fn line_search<O: ComplementarityProblem>(
+        &mut self,
+        problem: &mut Problem<O>,
+        x: &[f64],
+        slope: f64,
+        sufficient: f64,
+    ) -> Option<(f64, f64)> {
+        let lambda = self.settings.penalty_lambda;
+        let ws = &mut self.ws;
+        let mut t = 1.0;
+        while t >= self.settings.min_step {
+            for (i, xt) in ws.trial_x.iter_mut().enumerate() {
+                *xt = (x[i] + t * ws.direction[i])
+                    .max(self.lower[i])
+                    .min(self.upper[i]);
+            }
+            let ok = problem
+                .problem("residual_count", |pp| {
+                    Ok(pp.residual(&ws.trial_x, &mut ws.trial_f).is_ok())
+                })
+                .unwrap_or(false);
+            if ok && ws.trial_f.iter().all(|v| v.is_finite()) {
+                reformulate(
+                    &ws.trial_x,
+                    &ws.trial_f,
+                    &self.lower,
+                    &self.upper,
+                    lambda,
+                    &mut ws.trial_phi,
+                    None,
+                );
+                let psit = merit(&ws.trial_phi);
+                if psit <= sufficient + self.settings.armijo * t * slope {
+                    return Some((psit, t));
+                }
+            }
+            t *= 0.5;
+        }
+        None
+    }
+
+    /// Assembles H = Da + Db·J into the pattern-ordered values, (re)analysing the pattern when
+    /// it is not the one factored last, then factors and solves H d = −Φ into `direction`.
+    fn newton_direction(&mut self, n: usize) -> Result<(), LinearSolveError> {
+        let ws = &mut self.ws;
+        let m = ws.jac.len();
+        let same = ws.rows.len() == m + n
+            && ws
+                .jac
+                .iter()
+                .zip(ws.rows.iter().zip(&ws.cols))
+                .all(|(&(r, c, _), (&pr, &pc))| r == pr && c == pc);
+        let choice = linalg::choose(self.settings.backend, n, m + n);
+        let analysed = matches!(&ws.linear, Some((c, _)) if *c == choice);
+        if !same || !analysed {
+            ws.rows.clear();
+            ws.cols.clear();
+            ws.rows.extend(ws.jac.iter().map(|t| t.0).chain(0..n));
+            ws.cols.extend(ws.jac.iter().map(|t| t.1).chain(0..n));
+            let mut solver = linalg::new_solver(choice);
+            solver.analyse(n, &ws.rows, &ws.cols)?;
+            ws.linear = Some((choice, solver));
+            self.analyses += 1;
+        }
+        ws.values.clear();
+        ws.values
+            .extend(ws.jac.iter().map(|&(r, _, v)| ws.db[r] * v));
+        ws.values.extend_from_slice(&ws.da);
+        let (_, solver) = ws.linear.as_mut().expect("analysed above");
+        solver.factor(&ws.values)?;
+        for i in 0..n {
+            ws.direction[i] = -ws.phi[i];
+        }
+        solver.solve_in_place(&mut ws.direction)?;
+        if ws.direction.iter().all(|v| v.is_finite()) {
+            Ok(())
+        } else {
+            Err(LinearSolveError::NotFinite)
+        }
+    }
 }
 
 impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
@@ -106,30 +236,40 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         problem: &mut Problem<O>,
         mut state: NewtonState,
     ) -> Result<(NewtonState, Option<KV>), Error> {
-        let x = state
-            .take_param()
-            .ok_or_else(|| Error::msg("no start point"))?;
-        let n = x.len();
-        let mut f = vec![0.0; n];
-        problem
-            .problem("residual_count", |p| {
-                p.residual(&x, &mut f).map_err(Error::msg)
-            })
-            .map_err(|e| Error::msg(format!("evaluation at the start point failed: {e}")))?;
         let Some(inner) = problem.problem.as_ref() else {
             return Err(Error::msg("no problem"));
         };
         self.lower = inner.lower().to_vec();
         self.upper = inner.upper().to_vec();
-        let (lower, upper) = (&self.lower, &self.upper);
-        let cost = max_abs(&box_residuals(&x, &f, lower, upper));
-        let (p, _, _) = reformulate(&x, &f, lower, upper, self.settings.penalty_lambda);
-        self.history.clear();
-        self.history.push_back(merit(&p));
-        Ok((
-            state.param(x).residuals(f).cost(cost),
-            Some(kv!("tolerance" => self.settings.tolerance;)),
-        ))
+        let n = state.x.len();
+        // The caller evaluated F at the start point; count it here.
+        problem.problem("residual_count", |_| Ok(()))?;
+        let ws = &mut self.ws;
+        for v in [
+            &mut ws.phi,
+            &mut ws.da,
+            &mut ws.db,
+            &mut ws.grad,
+            &mut ws.direction,
+            &mut ws.trial_x,
+            &mut ws.trial_f,
+            &mut ws.trial_phi,
+        ] {
+            resize(v, n);
+        }
+        state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
+        reformulate(
+            &state.x,
+            &state.f,
+            &self.lower,
+            &self.upper,
+            self.settings.penalty_lambda,
+            &mut ws.phi,
+            None,
+        );
+        ws.history.clear();
+        ws.history.push_back(merit(&ws.phi));
+        Ok((state, None))
     }
 
     fn next_iter(
@@ -137,98 +277,89 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         problem: &mut Problem<O>,
         mut state: NewtonState,
     ) -> Result<(NewtonState, Option<KV>), Error> {
-        let x = state.take_param().ok_or_else(|| Error::msg("no iterate"))?;
-        let n = x.len();
-        let (lower, upper) = (&self.lower, &self.upper);
-        let mut f = vec![0.0; n];
-        let mut jac = Vec::new();
-        if let Err(e) = problem.problem("jacobian_count", |p| {
-            p.residual_jacobian(&x, &mut f, &mut jac)
-                .map_err(Error::msg)
-        }) {
-            let reason =
-                TerminationReason::SolverExit(format!("evaluation of the Jacobian failed: {e}"));
-            return Ok((state.param(x).terminate_with(reason), None));
+        let n = state.x.len();
+        let evaluated = {
+            let ws = &mut self.ws;
+            let x = &state.x;
+            problem.problem("jacobian_count", |p| {
+                Ok(p.residual_jacobian(x, &mut state.f, &mut ws.jac))
+            })?
+        };
+        if let Err(e) = evaluated {
+            self.exit = Some(SolveStatus::EvaluationFailed(format!(
+                "evaluation of the Jacobian failed: {e}"
+            )));
+            let reason = TerminationReason::SolverExit("evaluation failed".into());
+            return Ok((state.terminate_with(reason), None));
         }
         let lambda = self.settings.penalty_lambda;
-        let (p, da, db) = reformulate(&x, &f, lower, upper, lambda);
-        let psi = merit(&p);
-        // H = Da + Db·J, row by row.
-        let mut h: Vec<(usize, usize, f64)> =
-            jac.iter().map(|&(r, c, v)| (r, c, db[r] * v)).collect();
-        h.extend((0..n).map(|i| (i, i, da[i])));
-        // ∇Ψ = Hᵀ Φ
-        let mut grad = vec![0.0; n];
-        for &(r, c, v) in &h {
-            grad[c] += v * p[r];
+        {
+            let ws = &mut self.ws;
+            reformulate(
+                &state.x,
+                &state.f,
+                &self.lower,
+                &self.upper,
+                lambda,
+                &mut ws.phi,
+                Some((&mut ws.da, &mut ws.db)),
+            );
         }
-        let reference = self.history.iter().copied().fold(psi, f64::max);
-        let mut newton = p.iter().map(|v| -v).collect::<Vec<f64>>();
-        let newton_ok = self.linear.solve(n, &h, &mut newton).is_ok();
-
-        let try_direction = |d: &[f64],
-                             slope: f64,
-                             problem: &mut Problem<O>,
-                             sufficient: f64|
-         -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
-            let mut t = 1.0;
-            while t >= self.settings.min_step {
-                let xt: Vec<f64> = (0..n)
-                    .map(|i| (x[i] + t * d[i]).max(lower[i]).min(upper[i]))
-                    .collect();
-                let mut ft = vec![0.0; n];
-                let ok = problem
-                    .problem("residual_count", |pp| {
-                        pp.residual(&xt, &mut ft).map_err(Error::msg)
-                    })
-                    .is_ok();
-                if ok && ft.iter().all(|v| v.is_finite()) {
-                    let (pt, _, _) = reformulate(&xt, &ft, lower, upper, lambda);
-                    let psit = merit(&pt);
-                    if psit <= sufficient + self.settings.armijo * t * slope {
-                        return Some((xt, ft, psit, t));
-                    }
-                }
-                t *= 0.5;
+        let psi = merit(&self.ws.phi);
+        // ∇Ψ = Hᵀ Φ with H = Da + Db·J.
+        {
+            let ws = &mut self.ws;
+            ws.grad.iter_mut().for_each(|g| *g = 0.0);
+            for &(r, c, v) in &ws.jac {
+                ws.grad[c] += ws.db[r] * v * ws.phi[r];
             }
-            None
-        };
-
+            for i in 0..n {
+                ws.grad[i] += ws.da[i] * ws.phi[i];
+            }
+        }
+        let reference = self.ws.history.iter().copied().fold(psi, f64::max);
+        let newton = self.newton_direction(n);
+        if newton.is_err() {
+            self.singular_steps += 1;
+        }
         let mut outcome = None;
-        let mut direction = "newton";
-        if newton_ok {
+        state.direction = "newton";
+        if newton.is_ok() {
             // For an exact Newton step ∇Ψᵀd = −‖Φ‖².
-            outcome = try_direction(&newton, -2.0 * psi, problem, reference);
+            outcome = self.line_search(problem, &state.x, -2.0 * psi, reference);
         }
         if outcome.is_none() {
-            direction = "gradient";
-            let d: Vec<f64> = grad.iter().map(|g| -g).collect();
-            let slope = -grad.iter().map(|g| g * g).sum::<f64>();
+            state.direction = "gradient";
+            let ws = &mut self.ws;
+            for i in 0..n {
+                ws.direction[i] = -ws.grad[i];
+            }
+            let slope = -ws.grad.iter().map(|g| g * g).sum::<f64>();
             if slope < 0.0 {
-                outcome = try_direction(&d, slope, problem, psi);
+                outcome = self.line_search(problem, &state.x, slope, psi);
             }
         }
-        let Some((xt, ft, psit, t)) = outcome else {
-            let cost = max_abs(&box_residuals(&x, &f, lower, upper));
+        let Some((psit, t)) = outcome else {
+            state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
+            state.direction = "none";
+            self.exit = Some(match newton {
+                Err(LinearSolveError::Singular) => SolveStatus::Singular,
+                Err(LinearSolveError::NotFinite) => SolveStatus::NonFinite,
+                _ => SolveStatus::LineSearchFailed,
+            });
             let reason = TerminationReason::SolverExit("line search failed".into());
-            return Ok((
-                state
-                    .param(x)
-                    .residuals(f)
-                    .cost(cost)
-                    .terminate_with(reason),
-                Some(kv!("direction" => "none";)),
-            ));
+            return Ok((state.terminate_with(reason), None));
         };
-        self.history.push_back(psit);
-        while self.history.len() > self.settings.memory.max(1) {
-            self.history.pop_front();
+        let ws = &mut self.ws;
+        ws.history.push_back(psit);
+        while ws.history.len() > self.settings.memory.max(1) {
+            ws.history.pop_front();
         }
-        let cost = max_abs(&box_residuals(&xt, &ft, lower, upper));
-        Ok((
-            state.param(xt).residuals(ft).cost(cost),
-            Some(kv!("step" => t; "direction" => direction; "merit" => psit;)),
-        ))
+        std::mem::swap(&mut state.x, &mut ws.trial_x);
+        std::mem::swap(&mut state.f, &mut ws.trial_f);
+        state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
+        state.step = t;
+        Ok((state, None))
     }
 
     fn terminate(&mut self, state: &NewtonState) -> TerminationStatus {

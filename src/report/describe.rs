@@ -1,0 +1,195 @@
+//! `tokencge describe`: a model's structure for people.
+
+use std::fmt::Write as _;
+
+use crate::calibrate::Coefficients;
+use crate::compile::Structure;
+
+/// A description of a model for people: sizes, the commodities' incidence, every sector's nest
+/// trees with quantities, prices and taxes, consumers, auxiliaries, scenarios and what is
+/// pruned with the model's own parameters.
+pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
+    let mut out = String::new();
+    let s_ = &mut out;
+    let m = structure.model();
+    let names = m.names();
+    let _ = writeln!(s_, "model {}: {}", m.name, m.description);
+    let _ = writeln!(s_,
+        "{} sectors, {} commodities, {} consumers, {} auxiliary, {} parameters, {} scenarios, {} targets; {} variables",
+        m.sectors.len(),
+        m.commodities.len(),
+        m.consumers.len(),
+        m.auxiliaries.len(),
+        m.parameters.len(),
+        m.scenarios.len(),
+        m.targets.len(),
+        structure.dim()
+    );
+    let _ = writeln!(
+        s_,
+        "numeraire: {}",
+        super::normaliser_name(m, &m.numeraire)
+            .unwrap_or_else(|| "(default: largest-income consumer)".into())
+    );
+    let _ = writeln!(
+        s_,
+        "\ncommodities (made by / used by / demanded by / endowed to):"
+    );
+    let inc = structure.incidence();
+    for (c, com) in m.commodities.iter().enumerate() {
+        // Names in incidence order, repeats dropped, "-" for none.
+        let listed = |mut v: Vec<&str>| -> String {
+            v.dedup();
+            if v.is_empty() {
+                "-".into()
+            } else {
+                v.join(" ")
+            }
+        };
+        let side = |output: bool| {
+            listed(
+                inc.leaves[c]
+                    .iter()
+                    .filter(|&&(s, _)| {
+                        m.sectors[s]
+                            .netputs
+                            .iter()
+                            .any(|np| np.commodity == c && np.output == output)
+                    })
+                    .map(|&(s, _)| m.sectors[s].name.as_str())
+                    .collect(),
+            )
+        };
+        let who = |list: &[(crate::ids::ConsumerId, usize)]| {
+            listed(
+                list.iter()
+                    .map(|&(h, _)| m.consumers[h].name.as_str())
+                    .collect(),
+            )
+        };
+        let _ = writeln!(
+            s_,
+            "  {:<10} {} / {} / {} / {}",
+            com.name,
+            side(true),
+            side(false),
+            who(&inc.demands[c]),
+            who(&inc.endowments[c])
+        );
+    }
+    for s in &m.sectors {
+        let _ = writeln!(
+            s_,
+            "\nsector {}{}",
+            s.name,
+            if s.description.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", s.description)
+            }
+        );
+        fn tree(
+            out: &mut String,
+            s: &crate::model::Sector,
+            m: &crate::model::Model,
+            nest: usize,
+            depth: usize,
+        ) {
+            let n = &s.nests[nest];
+            let label = if n.output { "η" } else { "σ" };
+            let _ = writeln!(
+                out,
+                "{}{} ({label} = {})",
+                "  ".repeat(depth + 1),
+                n.name,
+                m.names().print(&n.elasticity)
+            );
+            for np in s.netputs.iter().filter(|np| np.nest == nest) {
+                let taxes: Vec<String> = np
+                    .taxes
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "tax {} to {}",
+                            m.names().print(&t.rate),
+                            m.consumers[t.agent].name
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{}{} {} q = {}{}{}",
+                    "  ".repeat(depth + 2),
+                    if np.output { "out" } else { "in " },
+                    m.commodities[np.commodity].name,
+                    m.names().print(&np.quantity),
+                    if np.price == crate::expr::Expr::Num(1.0) {
+                        String::new()
+                    } else {
+                        format!(" p = {}", m.names().print(&np.price))
+                    },
+                    if taxes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", taxes.join("; "))
+                    }
+                );
+            }
+            for (j, c) in s.nests.iter().enumerate().skip(2) {
+                if c.parent == Some(nest) {
+                    tree(out, s, m, j, depth + 1);
+                }
+            }
+        }
+        tree(s_, s, m, 0, 0);
+        tree(s_, s, m, 1, 0);
+    }
+    for c in &m.consumers {
+        let _ = writeln!(
+            s_,
+            "\nconsumer {} (σ = {})",
+            c.name,
+            names.print(&c.elasticity)
+        );
+        for d in &c.demands {
+            let _ = writeln!(
+                s_,
+                "    demand {} q = {}",
+                m.commodities[d.commodity].name,
+                names.print(&d.quantity)
+            );
+        }
+        for e in &c.endowments {
+            let _ = writeln!(
+                s_,
+                "    endowment {} q = {}",
+                m.commodities[e.commodity].name,
+                names.print(&e.quantity)
+            );
+        }
+    }
+    for a in &m.auxiliaries {
+        let _ = writeln!(
+            s_,
+            "\nauxiliary {} in [{}, {}], start {}: {} = 0",
+            a.name,
+            names.print(&a.lower),
+            names.print(&a.upper),
+            names.print(&a.start),
+            names.print(&a.constraint)
+        );
+    }
+    if !m.scenarios.is_empty() {
+        let _ = writeln!(s_, "\nscenarios:");
+        for s in &m.scenarios {
+            let _ = writeln!(s_, "  {:<28} {}", s.name, s.description);
+        }
+    }
+    if !coef.pruned().is_empty() {
+        let _ = writeln!(s_, "\npruned:");
+        for p in coef.pruned() {
+            let _ = writeln!(s_, "  {}", p.what);
+        }
+    }
+    out
+}

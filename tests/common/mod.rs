@@ -1,0 +1,37 @@
+//! Helpers shared by the integration-test binaries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The crate's root directory.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The nine published reference models, sorted by name.
+pub fn reference_models() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("models/reference"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every model the engine checks must pass: the references, the flagship and a stress model
+/// with deep input and output nests, joint products, endogenous taxes and a bounded auxiliary.
+pub fn all_models() -> Vec<PathBuf> {
+    let mut v = reference_models();
+    let flagship = root().join("models/token_economy.toml");
+    if flagship.exists() {
+        v.push(flagship);
+    }
+    v.push(root().join("tests/data/nested_stress.toml"));
+    assert!(
+        v.len() >= 9,
+        "expected the nine reference models, found {}",
+        v.len()
+    );
+    v
+}
