@@ -247,6 +247,29 @@ fn solve_from(
     settings: &NewtonSettings,
     ws: &mut Workspace,
 ) -> (Vec<f64>, McpSolution) {
+    solve_from_observed(
+        structure,
+        coef,
+        mask,
+        x0,
+        settings,
+        ws,
+        None::<solve::TracingObserver>,
+    )
+}
+
+fn solve_from_observed<Obs>(
+    structure: &Structure,
+    coef: &Coefficients,
+    mask: &[bool],
+    x0: &[f64],
+    settings: &NewtonSettings,
+    ws: &mut Workspace,
+    observer: Option<Obs>,
+) -> (Vec<f64>, McpSolution)
+where
+    Obs: argmin::core::observers::Observe<solve::NewtonState> + 'static,
+{
     let system = structure.with(coef);
     let bounds = match system.bounds() {
         Ok(b) => b,
@@ -271,9 +294,35 @@ fn solve_from(
     };
     let reduced = Reduced::new(&full, x0, mask);
     let start = reduced.restrict(x0);
-    let sol = solve::solve_mcp(&reduced, &start, settings, solver);
+    let sol = solve::solve_mcp_observed(&reduced, &start, settings, solver, observer);
     let x = reduced.expand(&sol.x);
     (x, sol)
+}
+
+/// The direct solve of a scenario from its benchmark point (no continuation), with an observer
+/// of every Newton iteration.
+pub fn solve_observed<Obs>(
+    structure: &Structure,
+    coef: &Coefficients,
+    scenario: &Scenario,
+    settings: &NewtonSettings,
+    ws: &mut Workspace,
+    observer: Obs,
+) -> McpSolution
+where
+    Obs: argmin::core::observers::Observe<solve::NewtonState> + 'static,
+{
+    let mask = fixed_mask(coef, scenario);
+    solve_from_observed(
+        structure,
+        coef,
+        &mask,
+        &scenario.start,
+        settings,
+        ws,
+        Some(observer),
+    )
+    .1
 }
 
 /// Margins and residuals of a point under a scenario (for reports and the benchmark check).

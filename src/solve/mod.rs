@@ -14,7 +14,7 @@ mod state;
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use argmin::core::observers::ObserverMode;
+use argmin::core::observers::{Observe, ObserverMode};
 use argmin::core::{Executor, State, TerminationReason};
 
 pub use linalg::{Backend, LinearSolveError};
@@ -253,6 +253,17 @@ pub fn solve_mcp<P: ComplementarityProblem>(
     settings: &NewtonSettings,
     ws: &mut SolverWorkspace,
 ) -> McpSolution {
+    solve_mcp_observed(problem, x0, settings, ws, None::<TracingObserver>)
+}
+
+/// [`solve_mcp`] with an extra observer of every iteration (tests, progress displays).
+pub fn solve_mcp_observed<P: ComplementarityProblem, Obs: Observe<NewtonState> + 'static>(
+    problem: P,
+    x0: &[f64],
+    settings: &NewtonSettings,
+    ws: &mut SolverWorkspace,
+    observer: Option<Obs>,
+) -> McpSolution {
     let started = Instant::now();
     let n = problem.dim();
     let mut x: Vec<f64> = (0..n)
@@ -277,7 +288,13 @@ pub fn solve_mcp<P: ComplementarityProblem>(
     state.max_iters = settings.max_iterations;
     std::mem::swap(&mut state.x, &mut x);
     state.f = f0;
-    let mut exec = Executor::new(problem, solver).configure(|_| state);
+    // argmin's timer (needed only for a timeout) builds a record per iteration for observers.
+    let mut exec = Executor::new(problem, solver)
+        .configure(|_| state)
+        .timer(settings.timeout.is_some());
+    if let Some(o) = observer {
+        exec = exec.add_observer(o, ObserverMode::Always);
+    }
     // Observers only when tracing wants their events: argmin builds a key-value record per
     // iteration for observers, which would allocate in the hot loop.
     if tracing::enabled!(target: "tokencge::solve", tracing::Level::DEBUG) {

@@ -268,6 +268,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             None,
         );
         ws.history.clear();
+        ws.history.reserve(self.settings.memory.max(1) + 1);
         ws.history.push_back(merit(&ws.phi));
         Ok((state, None))
     }
