@@ -160,10 +160,15 @@ pub fn flatten(model: &Model) -> String {
             .iter()
             .map(|d| {
                 format!(
-                    "{{ commodity = {}, quantity = {}, price = {} }}",
+                    "{{ commodity = {}, quantity = {}, price = {}{} }}",
                     quote(&model.commodities[d.commodity].name),
                     value(model, &d.quantity),
-                    value(model, &d.price)
+                    value(model, &d.price),
+                    // Stone–Geary has no plain-contract form: the extension is kept.
+                    d.subsistence
+                        .as_ref()
+                        .map(|g| format!(", subsistence = {}", value(model, g)))
+                        .unwrap_or_default()
                 )
             })
             .collect();

@@ -453,3 +453,65 @@ fn contract_json_of_every_scenario_equals_the_recorded_one() {
         assert!(diffs.is_empty(), "{}", diffs.join("\n"));
     }
 }
+
+#[test]
+fn stone_geary_demand_matches_the_hand_derived_solution() {
+    // tests/data/stone_geary.toml: PX = PY = PL = 1 without the tax; γ = (20, 10), shares of
+    // supernumerary income β = (40, 30)/70. Doubling labour: M = 200, M* = 170,
+    // X = 20 + 4/7·170, EV = Σγ + 70·(170/70) − 100 = 100. A 20% output tax on X: PX = 1.25,
+    // M = 100 + 0.25·X, X = 20 + (4/7)(M − 35)/1.25, so X = 1740/31, M = 3535/31, Y = 1360/31.
+    let path = common::root().join("tests/data/stone_geary.toml");
+    let structure = build(&path);
+    let m = structure.model();
+    let layout = structure.layout();
+    let mut ws = Workspace::new(&structure);
+    let solve_named = |name: &str, ws: &mut Workspace| {
+        tokencge::batch::solve_one(
+            &structure,
+            m.scenario_index(name),
+            &NewtonSettings::default(),
+            ws,
+        )
+        .unwrap()
+    };
+    // The solver stops at a scaled residual of 1e-9: quantities of order 10² are good to ~1e-7.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-8 * b.abs().max(1.0);
+    let s = solve_named("double_labour", &mut ws);
+    assert!(s.solution.converged());
+    let x = &s.solution.x;
+    let level = |name: &str| s.report.sectors[name];
+    assert!(
+        close(level("X") * 60.0, 20.0 + 4.0 / 7.0 * 170.0),
+        "{}",
+        level("X")
+    );
+    assert!(close(level("Y") * 40.0, 10.0 + 3.0 / 7.0 * 170.0));
+    assert!(close(s.report.welfare["RA"].index, 170.0 / 70.0));
+    assert!(
+        close(s.report.welfare["RA"].ev, 100.0),
+        "{}",
+        s.report.welfare["RA"].ev
+    );
+    let ra = layout.consumer(tokencge::ids::ConsumerId::new(0)).index();
+    assert!(close(x[ra], 200.0));
+
+    let s = solve_named("output_tax_20", &mut ws);
+    assert!(s.solution.converged());
+    assert!(close(s.report.commodities["PX"], 1.25));
+    assert!(
+        close(s.report.sectors["X"] * 60.0, 1740.0 / 31.0),
+        "{}",
+        s.report.sectors["X"]
+    );
+    assert!(close(s.report.sectors["Y"] * 40.0, 1360.0 / 31.0));
+    assert!(close(s.report.consumers["RA"], 3535.0 / 31.0));
+    // Welfare: M* = 3535/31 − 35 = 2450/31; e = 1.25^(4/7); U = M*/(70 e).
+    let u = 2450.0 / 31.0 / (70.0 * 1.25f64.powf(4.0 / 7.0));
+    assert!(
+        close(s.report.welfare["RA"].index, u),
+        "{}",
+        s.report.welfare["RA"].index
+    );
+    // EV at benchmark prices: Σγ + 70·U − 100.
+    assert!(close(s.report.welfare["RA"].ev, 30.0 + 70.0 * u - 100.0));
+}

@@ -211,7 +211,7 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
                     price_var: layout.commodity(CommodityId::new(d.commodity)),
                     quantity: d.quantity.clone(),
                     price: d.price.clone(),
-                    subsistence: None,
+                    subsistence: d.subsistence.clone(),
                 })
                 .collect(),
             endowments: h
@@ -223,7 +223,7 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
                     quantity: e.quantity.clone(),
                 })
                 .collect(),
-            stone_geary: false,
+            stone_geary: h.demands.iter().any(|d| d.subsistence.is_some()),
         })
         .collect();
     let incidence = Incidence::build(

@@ -130,6 +130,9 @@ pub struct DemandFile {
     pub quantity: RawValue,
     #[serde(default)]
     pub price: Option<RawValue>,
+    /// Extension: subsistence quantity of Stone–Geary demand.
+    #[serde(default)]
+    pub subsistence: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
 }

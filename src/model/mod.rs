@@ -147,6 +147,8 @@ pub struct FinalDemand {
     pub commodity: usize,
     pub quantity: Expr,
     pub price: Expr,
+    /// Extension: subsistence quantity γ (Stone–Geary demand, `docs/format_extensions.md`).
+    pub subsistence: Option<Expr>,
 }
 
 #[derive(Debug, Clone)]

@@ -813,12 +813,19 @@ impl Builder {
                     }
                     None => Some(Expr::Num(1.0)),
                 };
+                // Extension: a subsistence quantity makes the consumer's demand Stone–Geary.
+                let subsistence = d.subsistence.as_ref().map(|g| {
+                    let e = self.value(g, Allow::Parameters, &pf("subsistence"));
+                    self.check_sign(&e, g, &pf("subsistence"), Sign::NonNegative);
+                    e
+                });
                 if let (Some(commodity), Some(quantity), Some(price)) = (commodity, quantity, price)
                 {
                     demands.push(FinalDemand {
                         commodity,
                         quantity,
                         price,
+                        subsistence: subsistence.flatten(),
                     });
                 }
             }

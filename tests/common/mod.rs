@@ -28,6 +28,8 @@ pub fn all_models() -> Vec<PathBuf> {
         v.push(flagship);
     }
     v.push(root().join("tests/data/nested_stress.toml"));
+    // Stone–Geary final demand (an extension).
+    v.push(root().join("tests/data/stone_geary.toml"));
     assert!(
         v.len() >= 9,
         "expected the nine reference models, found {}",
