@@ -218,65 +218,49 @@ pub struct Indicator {
     pub text: String,
 }
 
-/// The kind of a solver variable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VarKind {
-    Sector,
-    Commodity,
-    Consumer,
-    Auxiliary,
-}
+pub use crate::compile::VarKind;
 
 impl Model {
+    // The layout is `compile::Layout`'s; these delegate to it for code that holds only a Model.
+    fn layout(&self) -> crate::compile::Layout {
+        crate::compile::Layout::of(self)
+    }
     /// Number of solver variables: sectors, commodities, consumers, auxiliaries, in that order.
     pub fn n_vars(&self) -> usize {
-        self.sectors.len() + self.commodities.len() + self.consumers.len() + self.auxiliaries.len()
+        self.layout().dim()
     }
     pub fn sector_var(&self, s: usize) -> usize {
-        s
+        self.layout().sector(crate::ids::SectorId::new(s)).index()
     }
     pub fn commodity_var(&self, c: usize) -> usize {
-        self.sectors.len() + c
+        self.layout()
+            .commodity(crate::ids::CommodityId::new(c))
+            .index()
     }
     pub fn consumer_var(&self, h: usize) -> usize {
-        self.sectors.len() + self.commodities.len() + h
+        self.layout()
+            .consumer(crate::ids::ConsumerId::new(h))
+            .index()
     }
     pub fn aux_var(&self, a: usize) -> usize {
-        self.sectors.len() + self.commodities.len() + self.consumers.len() + a
+        self.layout().auxiliary(crate::ids::AuxId::new(a)).index()
     }
     /// Kind and index within its kind of a layout index.
     pub fn var_kind(&self, v: usize) -> (VarKind, usize) {
-        let (s, c, h) = (
-            self.sectors.len(),
-            self.commodities.len(),
-            self.consumers.len(),
-        );
-        if v < s {
-            (VarKind::Sector, v)
-        } else if v < s + c {
-            (VarKind::Commodity, v - s)
-        } else if v < s + c + h {
-            (VarKind::Consumer, v - s - c)
-        } else {
-            (VarKind::Auxiliary, v - s - c - h)
+        use crate::compile::Var;
+        match self.layout().var(crate::ids::VarId::new(v)) {
+            Var::Sector(i) => (VarKind::Sector, i.index()),
+            Var::Commodity(i) => (VarKind::Commodity, i.index()),
+            Var::Consumer(i) => (VarKind::Consumer, i.index()),
+            Var::Auxiliary(i) => (VarKind::Auxiliary, i.index()),
         }
     }
     pub fn var_name(&self, v: usize) -> &str {
-        match self.var_kind(v) {
-            (VarKind::Sector, i) => &self.sectors[i].name,
-            (VarKind::Commodity, i) => &self.commodities[i].name,
-            (VarKind::Consumer, i) => &self.consumers[i].name,
-            (VarKind::Auxiliary, i) => &self.auxiliaries[i].name,
-        }
+        self.layout().var_name(self, crate::ids::VarId::new(v))
     }
     /// Name of the equation paired with variable `v`, for messages.
     pub fn equation_name(&self, v: usize) -> String {
-        match self.var_kind(v) {
-            (VarKind::Sector, i) => format!("zero profit of {}", self.sectors[i].name),
-            (VarKind::Commodity, i) => format!("market clearance of {}", self.commodities[i].name),
-            (VarKind::Consumer, i) => format!("income balance of {}", self.consumers[i].name),
-            (VarKind::Auxiliary, i) => format!("constraint of {}", self.auxiliaries[i].name),
-        }
+        self.layout().equation_name(self, crate::ids::VarId::new(v))
     }
     pub fn scenario_index(&self, name: &str) -> Option<usize> {
         self.scenarios.iter().position(|s| s.name == name)
