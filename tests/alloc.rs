@@ -3,7 +3,6 @@
 //! N = 50.
 
 #[path = "../benches/common/peer_model.rs"]
-#[allow(dead_code)]
 mod peer_model;
 
 use std::alloc::{GlobalAlloc, Layout, System};
