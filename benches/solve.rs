@@ -118,6 +118,13 @@ fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
     (n, t, b)
 }
 
+/// One timed solve of tax1 from its benchmark point, reusing a workspace.
+fn solve_tax1(p: &Peer, settings: &NewtonSettings, ws: &mut Workspace) -> Vec<f64> {
+    let sol = scenario::solve(&p.structure, &p.tax1.1, black_box(&p.tax1.0), settings, ws);
+    assert!(sol.converged());
+    black_box(sol.x)
+}
+
 fn bench_peers(c: &mut Criterion) {
     let peers: Vec<Peer> = sizes().into_iter().map(peer).collect();
 
@@ -228,17 +235,7 @@ fn bench_peers(c: &mut Criterion) {
     for p in &peers {
         let mut ws = Workspace::new(&p.structure);
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
-            b.iter(|| {
-                let sol = scenario::solve(
-                    &p.structure,
-                    &p.tax1.1,
-                    black_box(&p.tax1.0),
-                    &settings,
-                    &mut ws,
-                );
-                assert!(sol.converged());
-                black_box(sol.x)
-            })
+            b.iter(|| solve_tax1(p, &settings, &mut ws))
         });
     }
     g.finish();
@@ -259,17 +256,7 @@ fn bench_peers(c: &mut Criterion) {
             let settings = NewtonSettings::default().with_backend(backend);
             let mut ws = Workspace::new(&p.structure);
             g.bench_with_input(BenchmarkId::new(label, p.n), &p.n, |b, _| {
-                b.iter(|| {
-                    let sol = scenario::solve(
-                        &p.structure,
-                        &p.tax1.1,
-                        black_box(&p.tax1.0),
-                        &settings,
-                        &mut ws,
-                    );
-                    assert!(sol.converged());
-                    black_box(sol.x)
-                })
+                b.iter(|| solve_tax1(p, &settings, &mut ws))
             });
         }
     }

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 
 use crate::calibrate::{self, eval_param, CalibrationError, Coefficients};
-use crate::compile::{EvalWorkspace, Structure, System, Var, VarKind};
+use crate::compile::{EvalWorkspace, Structure, System, VarKind};
 use crate::ids::{CommodityId, ConsumerId, VarId};
 use crate::model::Normaliser;
 use crate::solve::{
@@ -48,22 +48,19 @@ pub struct Scenario {
 }
 
 /// Every buffer a thread needs to solve scenarios: evaluation and Newton scratch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Workspace {
-    eval: Option<EvalWorkspace>,
+    eval: EvalWorkspace,
     solver: SolverWorkspace,
 }
 
 impl Workspace {
+    /// Scratch sized for one structure.
     pub fn new(structure: &Structure) -> Workspace {
         Workspace {
-            eval: Some(EvalWorkspace::new(structure)),
+            eval: EvalWorkspace::new(structure),
             solver: SolverWorkspace::default(),
         }
-    }
-    fn eval(&mut self, structure: &Structure) -> &mut EvalWorkspace {
-        self.eval
-            .get_or_insert_with(|| EvalWorkspace::new(structure))
     }
 }
 
@@ -238,27 +235,11 @@ fn fixed_mask(coef: &Coefficients, scenario: &Scenario) -> Vec<bool> {
     mask
 }
 
-/// Solves from `x0` with one set of coefficients; returns the full point.
-fn solve_from(
-    structure: &Structure,
-    coef: &Coefficients,
-    mask: &[bool],
-    x0: &[f64],
-    settings: &NewtonSettings,
-    ws: &mut Workspace,
-) -> (Vec<f64>, McpSolution) {
-    solve_from_observed(
-        structure,
-        coef,
-        mask,
-        x0,
-        settings,
-        ws,
-        None::<solve::TracingObserver>,
-    )
-}
+/// No observer beyond the tracing one (argmin wants a concrete type even for `None`).
+const NO_OBSERVER: Option<solve::TracingObserver> = None;
 
-fn solve_from_observed<Obs>(
+/// Solves from `x0` with one set of coefficients; returns the full point.
+fn solve_from<Obs>(
     structure: &Structure,
     coef: &Coefficients,
     mask: &[bool],
@@ -285,7 +266,6 @@ where
         }
     };
     let Workspace { eval, solver } = ws;
-    let eval = eval.get_or_insert_with(|| EvalWorkspace::new(structure));
     let full = SystemProblem {
         system,
         lower: bounds.lower,
@@ -313,7 +293,7 @@ where
     Obs: argmin::core::observers::Observe<solve::NewtonState> + 'static,
 {
     let mask = fixed_mask(coef, scenario);
-    solve_from_observed(
+    solve_from(
         structure,
         coef,
         &mask,
@@ -378,7 +358,15 @@ pub fn solve(
     ws: &mut Workspace,
 ) -> Solution {
     let mask = fixed_mask(coef, scenario);
-    let (mut x, mut sol) = solve_from(structure, coef, &mask, &scenario.start, settings, ws);
+    let (mut x, mut sol) = solve_from(
+        structure,
+        coef,
+        &mask,
+        &scenario.start,
+        settings,
+        ws,
+        NO_OBSERVER,
+    );
     let mut info = sol.info.clone();
     let mut steps = 0;
     if sol.status != SolveStatus::Converged {
@@ -454,7 +442,7 @@ fn continuation(
                 x0[v] = target_point[v];
             }
         }
-        let (xs, sol) = solve_from(structure, &coef, mask, &x0, settings, ws);
+        let (xs, sol) = solve_from(structure, &coef, mask, &x0, settings, ws, NO_OBSERVER);
         info.add(&sol.info);
         steps += 1;
         tracing::debug!(target: "tokencge::solve", lambda = next, status = sol.status.label(), "continuation step");
@@ -471,16 +459,4 @@ fn continuation(
         }
     }
     last.map(|s| (x, s, steps, info))
-}
-
-/// Kind of a variable (for reports and tests).
-pub fn var_of(structure: &Structure, v: VarId) -> Var {
-    structure.layout().var(v)
-}
-
-impl Workspace {
-    /// The evaluation workspace (for reports evaluating at a solution).
-    pub fn evaluation(&mut self, structure: &Structure) -> &mut EvalWorkspace {
-        self.eval(structure)
-    }
 }
