@@ -33,6 +33,7 @@ fn inline(model: &Model, e: &Expr) -> Expr {
         Expr::Bin(op, a, b) => {
             Expr::Bin(*op, Box::new(inline(model, a)), Box::new(inline(model, b)))
         }
+        Expr::Math(f, args) => Expr::Math(*f, args.iter().map(|a| inline(model, a)).collect()),
         other => other.clone(),
     }
 }

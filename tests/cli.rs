@@ -377,6 +377,42 @@ fn bad_input_is_exit_2_with_file_line_and_field() {
             "'benchmark' is reserved",
         ),
         ("name = \"base\"", "name = \"base\"\n[[[", "model.toml:"),
+        // Function names are reserved, calls are checked against the table of functions.
+        (
+            "tx = 0.0",
+            "tx = 0.0\nln = 1",
+            "model.toml:9:6: parameters.ln: 'ln' is the name of a function",
+        ),
+        (
+            "[sectors.Y]",
+            "[sectors.max]",
+            "'max' is the name of a function",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "ln(20, 2)" }"#,
+            "ln() is called as ln(x)",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "max(20)" }"#,
+            "max() is called as max(x, y, ...)",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "log(20)" }"#,
+            "unknown function 'log' (known: ln, exp, sqrt, max, min, demand",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "ln(0) + 20" }"#,
+            "ln(0) is outside the function's domain",
+        ),
+        (
+            "quantity = 20 }",
+            r#"quantity = "sqrt(PX)" }"#,
+            "'PX' is a commodity: only parameters may stand here",
+        ),
     ];
     for (from, to, expect) in cases {
         let (code, out, err) = check_variant(from, to);
@@ -389,6 +425,31 @@ fn bad_input_is_exit_2_with_file_line_and_field() {
         assert!(
             out.is_empty() || !out.contains("passed"),
             "nothing is checked on bad input: {out}"
+        );
+    }
+}
+
+#[test]
+fn math_functions_calibrate_and_deep_expressions_are_located_errors() {
+    // ln/exp/sqrt/max/min of parameters give the same benchmark as the numbers they compute.
+    let (code, out, err) = check_variant(
+        "quantity = 20 }",
+        r#"quantity = "max(ln(exp(20)), sqrt(16)) * min(1, 2)" }"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Nesting a few thousand levels deep is a located error, never a stack overflow.
+    for deep in [
+        format!("{}20{}", "(".repeat(5000), ")".repeat(5000)),
+        format!("{}20", "-".repeat(5000)),
+        vec!["1"; 5000].join(" + "),
+        vec!["1"; 5000].join("^"),
+        format!("{}20{}", "sqrt(".repeat(5000), ")".repeat(5000)),
+    ] {
+        let (code, _, err) = check_variant("quantity = 20 }", &format!("quantity = \"{deep}\" }}"));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("model.toml:18:") && err.contains("nested deeper than 256"),
+            "{err}"
         );
     }
 }

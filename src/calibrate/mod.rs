@@ -45,7 +45,7 @@ impl EvalContext for ParamOnly<'_> {
         f64::NAN
     }
     fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
-        Err(EvalError("functions are not allowed here".into()))
+        Err(EvalError::NoFunctions)
     }
 }
 

@@ -151,7 +151,7 @@ impl EvalContext for VarCtx<'_> {
         self.x[i]
     }
     fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
-        Err(EvalError("functions are not allowed here".into()))
+        Err(EvalError::NoFunctions)
     }
 }
 
@@ -864,9 +864,7 @@ impl EvalContext for FuncCtx<'_> {
                         v += st.quantity[l];
                         if let Some(g) = grad.as_deref_mut() {
                             if !st.has_grad {
-                                return Err(EvalError(
-                                    "gradient of demand() requested without derivatives".into(),
-                                ));
+                                return Err(EvalError::NoDerivatives);
                             }
                             sys.leaf_grad(sector, st, l, scale, g);
                         }

@@ -286,7 +286,7 @@ pub struct Names<'a> {
 impl Names<'_> {
     /// Writes an expression as text of the contract's format.
     pub fn print(&self, e: &Expr) -> String {
-        use crate::expr::{fmt_num, BinOp, Func};
+        use crate::expr::{fmt_num, functions, BinOp, Func};
         let m = self.model;
         fn prec(e: &Expr) -> u8 {
             match e {
@@ -316,45 +316,45 @@ impl Names<'_> {
             Expr::Param(i) => m.parameters[*i].name.clone(),
             Expr::Var(v) => m.var_name(*v).to_string(),
             Expr::Indicator(i) => m.indicators[*i].name.clone(),
-            Expr::Func(f) => match f {
-                Func::Demand {
-                    sector,
-                    commodity,
-                    nest: n,
-                } => format!(
-                    "demand({}, {}{})",
-                    m.sectors[*sector].name,
-                    m.commodities[*commodity].name,
-                    nest(*sector, n)
-                ),
-                Func::Supply {
-                    sector,
-                    commodity,
-                    nest: n,
-                } => format!(
-                    "supply({}, {}{})",
-                    m.sectors[*sector].name,
-                    m.commodities[*commodity].name,
-                    nest(*sector, n)
-                ),
-                Func::Final {
-                    consumer,
-                    commodity,
-                } => format!(
-                    "final({}, {})",
-                    m.consumers[*consumer].name, m.commodities[*commodity].name
-                ),
-                Func::Endowment {
-                    consumer,
-                    commodity,
-                } => format!(
-                    "endowment({}, {})",
-                    m.consumers[*consumer].name, m.commodities[*commodity].name
-                ),
-                Func::Revenue { consumer } => format!("revenue({})", m.consumers[*consumer].name),
-                Func::Welfare { consumer } => format!("welfare({})", m.consumers[*consumer].name),
-                Func::Ev { consumer } => format!("ev({})", m.consumers[*consumer].name),
-            },
+            Expr::Func(f) => {
+                let name = functions::function(f.builtin()).name;
+                let args = match f {
+                    Func::Demand {
+                        sector,
+                        commodity,
+                        nest: n,
+                    }
+                    | Func::Supply {
+                        sector,
+                        commodity,
+                        nest: n,
+                    } => format!(
+                        "{}, {}{}",
+                        m.sectors[*sector].name,
+                        m.commodities[*commodity].name,
+                        nest(*sector, n)
+                    ),
+                    Func::Final {
+                        consumer,
+                        commodity,
+                    }
+                    | Func::Endowment {
+                        consumer,
+                        commodity,
+                    } => format!(
+                        "{}, {}",
+                        m.consumers[*consumer].name, m.commodities[*commodity].name
+                    ),
+                    Func::Revenue { consumer }
+                    | Func::Welfare { consumer }
+                    | Func::Ev { consumer } => m.consumers[*consumer].name.clone(),
+                };
+                format!("{name}({args})")
+            }
+            Expr::Math(f, args) => {
+                let args: Vec<String> = args.iter().map(|a| self.print(a)).collect();
+                format!("{}({})", f.name(), args.join(", "))
+            }
             Expr::Neg(a) => format!("-{}", wrap(a, 4, false)),
             Expr::Bin(op, a, b) => match op {
                 BinOp::Add => format!("{} + {}", wrap(a, 1, false), wrap(b, 1, true)),

@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use super::file::{ModelFile, RawTable, RawValue};
 use super::*;
 use crate::calibrate::ParamOnly;
+use crate::expr::functions::{self, ArgKind, Builtin, Scope};
 use crate::expr::{self, Expr, Func, Syntax};
 use crate::sam::Sam;
 
@@ -155,6 +156,13 @@ impl Builder {
                 format!("'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*)"),
             );
         }
+        if functions::lookup(name).is_some() {
+            self.diag_at(
+                offset,
+                field,
+                format!("'{name}' is the name of a function; function names are reserved"),
+            );
+        }
         if let Some(prev) = self.symbols.get(name) {
             let msg = format!(
                 "duplicate name '{name}': already declared as a {}; names are unique across parameters, commodities, sectors, consumers and auxiliaries",
@@ -180,7 +188,7 @@ impl Builder {
                         self.diag_at(
                             base + e.offset,
                             field,
-                            format!("bad expression \"{s}\": {}", e.message),
+                            format!("bad expression \"{s}\": {}", e.kind),
                         );
                         None
                     }
@@ -259,6 +267,7 @@ impl Builder {
         self.counts.2
     }
 
+    /// Resolves a call through the table of functions (`expr::functions`).
     fn call(
         &mut self,
         name: &str,
@@ -269,6 +278,35 @@ impl Builder {
         base: usize,
     ) -> Option<Expr> {
         let at = base + span.0;
+        let Some(fun) = functions::lookup(name) else {
+            let known: Vec<&str> = functions::names().collect();
+            self.diag_at(
+                at,
+                field,
+                format!("unknown function '{name}' (known: {})", known.join(", ")),
+            );
+            return None;
+        };
+        if !fun.takes(args.len()) {
+            self.diag_at(at, field, format!("{name}() is called as {}", fun.usage));
+            return None;
+        }
+        if fun.scope == Scope::Point && allow < Allow::Functions {
+            self.diag_at(
+                at,
+                field,
+                format!("{name}() may stand only in auxiliary constraints, targets and indicators"),
+            );
+            return None;
+        }
+        if let Builtin::Math(m) = fun.builtin {
+            let mut resolved = Vec::with_capacity(args.len());
+            for a in args {
+                resolved.push(self.resolve(a, allow, field, base));
+            }
+            return Some(Expr::Math(m, resolved.into_iter().collect::<Option<_>>()?));
+        }
+        // The other functions take names of entities.
         let mut arg_names = Vec::new();
         for a in args {
             match a {
@@ -277,165 +315,106 @@ impl Builder {
                     self.diag_at(
                         at,
                         field,
-                        format!("the arguments of {name}() must be names"),
+                        format!("the arguments of {name}() must be names: {}", fun.usage),
                     );
                     return None;
                 }
             }
         }
-        if name == "sam" {
-            let Some(sam) = &self.sam else {
-                self.diag_at(
-                    at,
-                    field,
-                    "sam() needs a [sam] table naming the SAM file".into(),
-                );
-                return None;
+        if fun.builtin == Builtin::Sam {
+            return self.sam_cell(arg_names[0], arg_names[1], at, field);
+        }
+        let lookup = |this: &mut Builder, n: &str, want: ArgKind| -> Option<usize> {
+            let want_kind = match want {
+                ArgKind::Sector => "sector",
+                ArgKind::Commodity => "commodity",
+                _ => "consumer",
             };
-            if arg_names.len() != 2 {
-                self.diag_at(
-                    at,
-                    field,
-                    "sam() takes two account names: sam(ROW, COL)".into(),
-                );
-                return None;
-            }
-            return match sam.get(arg_names[0], arg_names[1]) {
-                Some(v) => Some(Expr::Num(v)),
-                None => {
-                    let msg = format!(
-                        "sam({}, {}): no such account in the SAM (accounts: {})",
-                        arg_names[0],
-                        arg_names[1],
-                        sam.accounts().join(", ")
-                    );
-                    self.diag_at(at, field, msg);
-                    None
-                }
-            };
-        }
-        let known = [
-            "demand",
-            "supply",
-            "final",
-            "endowment",
-            "revenue",
-            "welfare",
-            "ev",
-        ];
-        if !known.contains(&name) {
-            self.diag_at(
-                at,
-                field,
-                format!(
-                    "unknown function '{name}' (known: {}, sam)",
-                    known.join(", ")
-                ),
-            );
-            return None;
-        }
-        if allow < Allow::Functions {
-            self.diag_at(
-                at,
-                field,
-                format!("{name}() may stand only in auxiliary constraints, targets and indicators"),
-            );
-            return None;
-        }
-        let lookup = |this: &mut Builder, n: &str, want: &str| -> Option<Sym> {
             match this.symbols.get(n).copied() {
-                Some(s) if s.kind() == want => Some(s),
+                Some(Sym::Sector(i)) if want == ArgKind::Sector => Some(i),
+                Some(Sym::Commodity(i)) if want == ArgKind::Commodity => Some(i),
+                Some(Sym::Consumer(i)) if want == ArgKind::Consumer => Some(i),
                 Some(s) => {
                     this.diag_at(
                         at,
                         field,
-                        format!("{name}(): '{n}' is a {}, expected a {want}", s.kind()),
+                        format!("{name}(): '{n}' is a {}, expected a {want_kind}", s.kind()),
                     );
                     None
                 }
                 None => {
-                    this.diag_at(at, field, format!("{name}(): unknown {want} '{n}'"));
+                    this.diag_at(at, field, format!("{name}(): unknown {want_kind} '{n}'"));
                     None
                 }
             }
         };
-        let arity_ok = match name {
-            "demand" | "supply" => args.len() == 2 || args.len() == 3,
-            "final" | "endowment" => args.len() == 2,
-            _ => args.len() == 1,
-        };
-        if !arity_ok {
-            let usage = match name {
-                "demand" | "supply" => "(SECTOR, COMMODITY[, NEST])",
-                "final" | "endowment" => "(CONSUMER, COMMODITY)",
-                _ => "(CONSUMER)",
-            };
-            self.diag_at(at, field, format!("{name}() takes {usage}"));
+        let mut ids = [0usize; 2];
+        let mut ok = true;
+        for k in 0..2.min(arg_names.len()) {
+            match lookup(self, arg_names[k], fun.arg_kind(k)) {
+                Some(i) => ids[k] = i,
+                None => ok = false,
+            }
+        }
+        if !ok {
             return None;
         }
-        match name {
-            "demand" | "supply" => {
-                let s = lookup(self, arg_names[0], "sector");
-                let c = lookup(self, arg_names[1], "commodity");
-                let (Some(Sym::Sector(s)), Some(Sym::Commodity(c))) = (s, c) else {
+        let nest = match arg_names.get(2) {
+            None => None,
+            Some(n) => match self.nest_names.get(ids[0]).and_then(|m| m.get(*n)) {
+                Some(i) => Some(*i),
+                None => {
+                    self.diag_at(at, field, format!("{name}(): sector has no nest '{n}'"));
                     return None;
-                };
-                let nest = if args.len() == 3 {
-                    match self.nest_names.get(s).and_then(|m| m.get(arg_names[2])) {
-                        Some(n) => Some(*n),
-                        None => {
-                            self.diag_at(
-                                at,
-                                field,
-                                format!("{name}(): sector has no nest '{}'", arg_names[2]),
-                            );
-                            return None;
-                        }
-                    }
-                } else {
-                    None
-                };
-                Some(Expr::Func(if name == "demand" {
-                    Func::Demand {
-                        sector: s,
-                        commodity: c,
-                        nest,
-                    }
-                } else {
-                    Func::Supply {
-                        sector: s,
-                        commodity: c,
-                        nest,
-                    }
-                }))
-            }
-            "final" | "endowment" => {
-                let h = lookup(self, arg_names[0], "consumer");
-                let c = lookup(self, arg_names[1], "commodity");
-                let (Some(Sym::Consumer(h)), Some(Sym::Commodity(c))) = (h, c) else {
-                    return None;
-                };
-                Some(Expr::Func(if name == "final" {
-                    Func::Final {
-                        consumer: h,
-                        commodity: c,
-                    }
-                } else {
-                    Func::Endowment {
-                        consumer: h,
-                        commodity: c,
-                    }
-                }))
-            }
-            _ => {
-                let Some(Sym::Consumer(h)) = lookup(self, arg_names[0], "consumer") else {
-                    return None;
-                };
-                Some(Expr::Func(match name {
-                    "revenue" => Func::Revenue { consumer: h },
-                    "welfare" => Func::Welfare { consumer: h },
-                    _ => Func::Ev { consumer: h },
-                }))
+                }
+            },
+        };
+        let [a, b] = ids;
+        Some(Expr::Func(match fun.builtin {
+            Builtin::Demand => Func::Demand {
+                sector: a,
+                commodity: b,
+                nest,
+            },
+            Builtin::Supply => Func::Supply {
+                sector: a,
+                commodity: b,
+                nest,
+            },
+            Builtin::Final => Func::Final {
+                consumer: a,
+                commodity: b,
+            },
+            Builtin::Endowment => Func::Endowment {
+                consumer: a,
+                commodity: b,
+            },
+            Builtin::Revenue => Func::Revenue { consumer: a },
+            Builtin::Welfare => Func::Welfare { consumer: a },
+            Builtin::Ev => Func::Ev { consumer: a },
+            Builtin::Math(_) | Builtin::Sam => unreachable!("handled above"),
+        }))
+    }
+
+    /// A SAM cell `sam(ROW, COL)`: its number.
+    fn sam_cell(&mut self, row: &str, col: &str, at: usize, field: &str) -> Option<Expr> {
+        let Some(sam) = &self.sam else {
+            self.diag_at(
+                at,
+                field,
+                "sam() needs a [sam] table naming the SAM file".into(),
+            );
+            return None;
+        };
+        match sam.get(row, col) {
+            Some(v) => Some(Expr::Num(v)),
+            None => {
+                let msg = format!(
+                    "sam({row}, {col}): no such account in the SAM (accounts: {})",
+                    sam.accounts().join(", ")
+                );
+                self.diag_at(at, field, msg);
+                None
             }
         }
     }

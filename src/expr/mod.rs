@@ -7,9 +7,20 @@
 //! calls of the contract's functions (`demand`, `supply`, ...). Evaluation is forward-mode: it
 //! returns the value and, where asked, the sparse gradient with respect to the solver's variables,
 //! which is how tax rates, endowments and auxiliary constraints that depend on variables enter the
-//! analytic Jacobian.
+//! analytic Jacobian. Gradients are appended to one buffer and rescaled in place, so evaluation
+//! allocates nothing once the buffer has grown.
+//!
+//! Every function a file may call is a row of the table in [`functions`].
 
 use std::fmt;
+
+pub mod functions;
+
+pub use functions::{Builtin, Math};
+
+/// The deepest an expression may nest (parentheses, signs, exponents and chained operators all
+/// count): deeper text is a located load error, never a stack overflow.
+pub const MAX_DEPTH: usize = 256;
 
 /// A parsed expression before names are resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,18 +49,43 @@ pub enum BinOp {
     Pow,
 }
 
+/// What is wrong with an expression's text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseErrorKind {
+    #[error("'{0}' is not a number")]
+    BadNumber(String),
+    #[error("unexpected character '{0}'")]
+    UnexpectedCharacter(char),
+    #[error("unexpected end of expression")]
+    UnexpectedEnd,
+    #[error("expected ')'")]
+    ExpectedClose,
+    #[error("expected ',' or ')' in a function call")]
+    ExpectedArgument,
+    #[error("unexpected '{0}'")]
+    Unexpected(char),
+    #[error("empty expression")]
+    Empty,
+    #[error("unexpected text after the expression")]
+    Trailing,
+    #[error("expression nested deeper than {MAX_DEPTH} levels (parentheses, signs, powers and chained operators count)")]
+    TooDeep,
+}
+
 /// A parse error with the byte offset in the expression text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError {
     pub offset: usize,
-    pub message: String,
+    pub kind: ParseErrorKind,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at character {})", self.message, self.offset + 1)
+        write!(f, "{} (at character {})", self.kind, self.offset + 1)
     }
 }
+
+impl std::error::Error for ParseError {}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -91,7 +127,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize, usize)>, ParseError> {
             let s = &text[start..i];
             let v: f64 = s.parse().map_err(|_| ParseError {
                 offset: start,
-                message: format!("'{s}' is not a number"),
+                kind: ParseErrorKind::BadNumber(s.to_string()),
             })?;
             out.push((Token::Num(v), start, i));
         } else if c.is_ascii_alphabetic() || c == '_' {
@@ -102,6 +138,8 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize, usize)>, ParseError> {
             }
             out.push((Token::Ident(text[start..i].to_string()), start, i));
         } else {
+            // The byte may start a multi-byte character: report the character itself.
+            let c = text[start..].chars().next().unwrap_or(c);
             let tok = match c {
                 '+' | '-' | '*' | '/' | '^' => Token::Op(c),
                 '(' => Token::LParen,
@@ -110,7 +148,7 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize, usize)>, ParseError> {
                 _ => {
                     return Err(ParseError {
                         offset: start,
-                        message: format!("unexpected character '{c}'"),
+                        kind: ParseErrorKind::UnexpectedCharacter(c),
                     })
                 }
             };
@@ -125,6 +163,9 @@ struct Parser {
     toks: Vec<(Token, usize, usize)>,
     pos: usize,
     end: usize,
+    /// Nesting so far (recursion levels plus links of the operator chains being built): bounds
+    /// the depth of the tree, hence of every recursive walk over it.
+    depth: usize,
 }
 
 impl Parser {
@@ -134,47 +175,64 @@ impl Parser {
     fn offset(&self) -> usize {
         self.toks.get(self.pos).map(|t| t.1).unwrap_or(self.end)
     }
-    fn err<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
+    fn err<T>(&self, kind: ParseErrorKind) -> Result<T, ParseError> {
         Err(ParseError {
             offset: self.offset(),
-            message: message.into(),
+            kind,
         })
+    }
+    /// One level deeper; an error past [`MAX_DEPTH`].
+    fn deeper(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(ParseErrorKind::TooDeep);
+        }
+        Ok(())
     }
     // sum := product (('+'|'-') product)*
     fn sum(&mut self) -> Result<Syntax, ParseError> {
+        let depth = self.depth;
         let mut lhs = self.product()?;
         while let Some(Token::Op(c @ ('+' | '-'))) = self.peek().cloned() {
+            self.deeper()?;
             self.pos += 1;
             let rhs = self.product()?;
             let op = if c == '+' { BinOp::Add } else { BinOp::Sub };
             lhs = Syntax::Bin(op, Box::new(lhs), Box::new(rhs));
         }
+        self.depth = depth;
         Ok(lhs)
     }
     // product := unary (('*'|'/') unary)*
     fn product(&mut self) -> Result<Syntax, ParseError> {
+        let depth = self.depth;
         let mut lhs = self.unary()?;
         while let Some(Token::Op(c @ ('*' | '/'))) = self.peek().cloned() {
+            self.deeper()?;
             self.pos += 1;
             let rhs = self.unary()?;
             let op = if c == '*' { BinOp::Mul } else { BinOp::Div };
             lhs = Syntax::Bin(op, Box::new(lhs), Box::new(rhs));
         }
+        self.depth = depth;
         Ok(lhs)
     }
     // unary := ('-'|'+') unary | power ; so -2^2 = -(2^2)
     fn unary(&mut self) -> Result<Syntax, ParseError> {
-        match self.peek() {
+        self.deeper()?;
+        let e = match self.peek() {
             Some(Token::Op('-')) => {
                 self.pos += 1;
-                Ok(Syntax::Neg(Box::new(self.unary()?)))
+                Syntax::Neg(Box::new(self.unary()?))
             }
             Some(Token::Op('+')) => {
                 self.pos += 1;
-                self.unary()
+                self.unary()?
             }
-            _ => self.power(),
-        }
+            _ => self.power()?,
+        };
+        self.depth -= 1;
+        Ok(e)
     }
     // power := atom ('^' unary)?   (right-associative; the exponent may carry a sign)
     fn power(&mut self) -> Result<Syntax, ParseError> {
@@ -188,7 +246,7 @@ impl Parser {
     }
     fn atom(&mut self) -> Result<Syntax, ParseError> {
         let Some((tok, start, end)) = self.toks.get(self.pos).cloned() else {
-            return self.err("unexpected end of expression");
+            return self.err(ParseErrorKind::UnexpectedEnd);
         };
         self.pos += 1;
         match tok {
@@ -200,7 +258,7 @@ impl Parser {
                         self.pos += 1;
                         Ok(inner)
                     }
-                    _ => self.err("expected ')'"),
+                    _ => self.err(ParseErrorKind::ExpectedClose),
                 }
             }
             Token::Ident(name) => {
@@ -218,7 +276,7 @@ impl Parser {
                                     self.pos += 1;
                                     break;
                                 }
-                                _ => return self.err("expected ',' or ')' in a function call"),
+                                _ => return self.err(ParseErrorKind::ExpectedArgument),
                             }
                         }
                     }
@@ -237,15 +295,15 @@ impl Parser {
             }
             Token::Op(c) => {
                 self.pos -= 1;
-                self.err(format!("unexpected '{c}'"))
+                self.err(ParseErrorKind::Unexpected(c))
             }
             Token::RParen => {
                 self.pos -= 1;
-                self.err("unexpected ')'")
+                self.err(ParseErrorKind::Unexpected(')'))
             }
             Token::Comma => {
                 self.pos -= 1;
-                self.err("unexpected ','")
+                self.err(ParseErrorKind::Unexpected(','))
             }
         }
     }
@@ -257,17 +315,18 @@ pub fn parse(text: &str) -> Result<Syntax, ParseError> {
     if toks.is_empty() {
         return Err(ParseError {
             offset: 0,
-            message: "empty expression".into(),
+            kind: ParseErrorKind::Empty,
         });
     }
     let mut p = Parser {
         toks,
         pos: 0,
         end: text.len(),
+        depth: 0,
     };
     let e = p.sum()?;
     if p.pos < p.toks.len() {
-        return p.err("unexpected text after the expression");
+        return p.err(ParseErrorKind::Trailing);
     }
     Ok(e)
 }
@@ -326,6 +385,21 @@ pub enum Func {
     },
 }
 
+impl Func {
+    /// The row of the table of functions this call belongs to.
+    pub fn builtin(&self) -> Builtin {
+        match self {
+            Func::Demand { .. } => Builtin::Demand,
+            Func::Supply { .. } => Builtin::Supply,
+            Func::Final { .. } => Builtin::Final,
+            Func::Endowment { .. } => Builtin::Endowment,
+            Func::Revenue { .. } => Builtin::Revenue,
+            Func::Welfare { .. } => Builtin::Welfare,
+            Func::Ev { .. } => Builtin::Ev,
+        }
+    }
+}
+
 /// A resolved expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -337,6 +411,8 @@ pub enum Expr {
     Indicator(usize),
     Neg(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
+    /// A mathematical function of values (`ln`, `exp`, `sqrt`, `max`, `min`).
+    Math(Math, Vec<Expr>),
 }
 
 /// A sparse gradient: (variable index, partial derivative), possibly with repeated indices.
@@ -351,19 +427,28 @@ pub trait EvalContext {
     fn func(&self, f: &Func, scale: f64, grad: Option<&mut Grad>) -> Result<f64, EvalError>;
     /// Value of an indicator; gradients are not needed for indicators.
     fn indicator(&self, _i: usize) -> Result<f64, EvalError> {
-        Err(EvalError("indicators are not available here".into()))
+        Err(EvalError::NoIndicators)
     }
 }
 
-/// A failure while evaluating: a negative base with a non-integer exponent, a division by zero,
-/// or a function that is not available in this context.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalError(pub String);
-
-impl fmt::Display for EvalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A failure while evaluating an expression.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("negative base {base} with non-integer exponent {exponent}")]
+    NegativeBase { base: f64, exponent: f64 },
+    #[error("{function}({argument}) is outside the function's domain")]
+    Domain {
+        function: &'static str,
+        argument: f64,
+    },
+    #[error("functions are not allowed here")]
+    NoFunctions,
+    #[error("indicators are not available here")]
+    NoIndicators,
+    #[error("gradient of demand() requested without derivatives")]
+    NoDerivatives,
 }
 
 impl Expr {
@@ -374,6 +459,7 @@ impl Expr {
             Expr::Var(_) | Expr::Func(_) | Expr::Indicator(_) => false,
             Expr::Neg(a) => a.is_parameter_only(),
             Expr::Bin(_, a, b) => a.is_parameter_only() && b.is_parameter_only(),
+            Expr::Math(_, args) => args.iter().all(Expr::is_parameter_only),
         }
     }
 
@@ -391,6 +477,10 @@ impl Expr {
     }
 
     /// Evaluates; when `grad` is given, pushes `scale ·` the gradient of this expression.
+    ///
+    /// Operands that need both values first (products, quotients, powers, functions) append
+    /// their gradients unscaled and rescale their own segment of `grad` in place afterwards,
+    /// so no buffer is allocated here.
     pub fn eval_grad(
         &self,
         ctx: &dyn EvalContext,
@@ -409,6 +499,7 @@ impl Expr {
             Expr::Func(f) => ctx.func(f, scale, grad),
             Expr::Indicator(i) => ctx.indicator(*i),
             Expr::Neg(a) => Ok(-a.eval_grad(ctx, -scale, grad)?),
+            Expr::Math(m, args) => eval_math(*m, args, ctx, scale, grad),
             Expr::Bin(op, a, b) => {
                 let Some(g) = grad else {
                     let x = a.eval(ctx)?;
@@ -427,19 +518,17 @@ impl Expr {
                         Ok(x - y)
                     }
                     _ => {
-                        // Product rules need both values first; evaluate each operand's
-                        // gradient unscaled into its own buffer, then combine.
-                        let mut ga = Grad::new();
-                        let mut gb = Grad::new();
-                        let x = a.eval_grad(ctx, 1.0, Some(&mut ga))?;
-                        let y = b.eval_grad(ctx, 1.0, Some(&mut gb))?;
+                        let start = g.len();
+                        let x = a.eval_grad(ctx, 1.0, Some(g))?;
+                        let mid = g.len();
+                        let y = b.eval_grad(ctx, 1.0, Some(g))?;
                         let v = apply(*op, x, y)?;
                         let (da, db) = match op {
                             BinOp::Mul => (y, x),
                             BinOp::Div => (1.0 / y, -x / (y * y)),
                             BinOp::Pow => {
                                 let da = if y == 0.0 { 0.0 } else { y * x.powf(y - 1.0) };
-                                let db = if gb.is_empty() {
+                                let db = if mid == g.len() {
                                     0.0
                                 } else if x > 0.0 {
                                     v * x.ln()
@@ -450,8 +539,8 @@ impl Expr {
                             }
                             _ => unreachable!(),
                         };
-                        g.extend(ga.into_iter().map(|(i, d)| (i, d * da * scale)));
-                        g.extend(gb.into_iter().map(|(i, d)| (i, d * db * scale)));
+                        rescale(&mut g[start..mid], da * scale);
+                        rescale(&mut g[mid..], db * scale);
                         Ok(v)
                     }
                 }
@@ -478,6 +567,18 @@ impl Expr {
                     _ => Expr::Bin(*op, Box::new(a), Box::new(b)),
                 }
             }
+            Expr::Math(m, args) => {
+                let args: Vec<Expr> = args.iter().map(|a| a.substitute_params(params)).collect();
+                let folded = if args.iter().all(|a| a.constant().is_some()) {
+                    eval_math(*m, &args, &NoContext, 1.0, None).ok()
+                } else {
+                    None
+                };
+                match folded {
+                    Some(v) => Expr::Num(v),
+                    None => Expr::Math(*m, args),
+                }
+            }
             e => e.clone(),
         }
     }
@@ -491,9 +592,85 @@ impl Expr {
                 a.vars(out);
                 b.vars(out);
             }
+            Expr::Math(_, args) => args.iter().for_each(|a| a.vars(out)),
             _ => {}
         }
     }
+}
+
+/// Multiplies a segment of gradient entries by `factor`.
+fn rescale(segment: &mut [(usize, f64)], factor: f64) {
+    for (_, d) in segment {
+        *d *= factor;
+    }
+}
+
+/// A context with nothing in it: for folding constants.
+struct NoContext;
+
+impl EvalContext for NoContext {
+    fn param(&self, _i: usize) -> f64 {
+        f64::NAN
+    }
+    fn var(&self, _i: VarIndex) -> f64 {
+        f64::NAN
+    }
+    fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
+        Err(EvalError::NoFunctions)
+    }
+}
+
+/// Evaluates a mathematical function of expressions, pushing `scale ·` its gradient.
+///
+/// `max` and `min` push the gradient entries of every argument, those of the arguments not
+/// selected with a zero factor, so the Jacobian's pattern does not depend on which one is.
+fn eval_math(
+    m: Math,
+    args: &[Expr],
+    ctx: &dyn EvalContext,
+    scale: f64,
+    grad: Option<&mut Grad>,
+) -> Result<f64, EvalError> {
+    if !m.is_selection() {
+        let Some(g) = grad else {
+            return m.unary(args[0].eval(ctx)?);
+        };
+        let start = g.len();
+        let x = args[0].eval_grad(ctx, 1.0, Some(g))?;
+        let v = m.unary(x)?;
+        let d = if start == g.len() {
+            0.0
+        } else {
+            m.unary_derivative(x, v)
+        };
+        rescale(&mut g[start..], d * scale);
+        return Ok(v);
+    }
+    let Some(g) = grad else {
+        let mut best = args[0].eval(ctx)?;
+        for a in &args[1..] {
+            let v = a.eval(ctx)?;
+            if m.prefers(v, best) {
+                best = v;
+            }
+        }
+        return Ok(best);
+    };
+    // One pass: keep the segment of the best argument so far, zero the others.
+    let mut best = f64::NAN;
+    let mut best_segment = (g.len(), g.len());
+    for (k, a) in args.iter().enumerate() {
+        let start = g.len();
+        let v = a.eval_grad(ctx, scale, Some(g))?;
+        if k == 0 || m.prefers(v, best) {
+            rescale(&mut g[best_segment.0..best_segment.1], 0.0);
+            best = v;
+            best_segment = (start, g.len());
+        } else {
+            rescale(&mut g[start..], 0.0);
+        }
+    }
+    Ok(best)
 }
 
 /// Applies a binary operator with the format's error rules.
@@ -504,16 +681,17 @@ pub fn apply(op: BinOp, x: f64, y: f64) -> Result<f64, EvalError> {
         BinOp::Mul => Ok(x * y),
         BinOp::Div => {
             if y == 0.0 {
-                Err(EvalError("division by zero".into()))
+                Err(EvalError::DivisionByZero)
             } else {
                 Ok(x / y)
             }
         }
         BinOp::Pow => {
             if x < 0.0 && y.fract() != 0.0 {
-                Err(EvalError(format!(
-                    "negative base {x} with non-integer exponent {y}"
-                )))
+                Err(EvalError::NegativeBase {
+                    base: x,
+                    exponent: y,
+                })
             } else {
                 Ok(x.powf(y))
             }
@@ -588,11 +766,11 @@ mod tests {
             [1.5, 4.0][i]
         }
         fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
-            Err(EvalError("no".into()))
+            Err(EvalError::NoFunctions)
         }
     }
 
-    fn num(s: &str) -> f64 {
+    fn expr(s: &str) -> Expr {
         fn conv(s: &Syntax) -> Expr {
             match s {
                 Syntax::Num(v) => Expr::Num(*v),
@@ -604,10 +782,107 @@ mod tests {
                 },
                 Syntax::Neg(a) => Expr::Neg(Box::new(conv(a))),
                 Syntax::Bin(o, a, b) => Expr::Bin(*o, Box::new(conv(a)), Box::new(conv(b))),
-                Syntax::Call { .. } => unreachable!(),
+                Syntax::Call { name, args, .. } => {
+                    let Some(Builtin::Math(m)) = functions::lookup(name).map(|f| f.builtin) else {
+                        unreachable!()
+                    };
+                    Expr::Math(m, args.iter().map(conv).collect())
+                }
             }
         }
-        conv(&parse(s).unwrap()).eval(&Ctx).unwrap()
+        conv(&parse(s).unwrap())
+    }
+
+    fn num(s: &str) -> f64 {
+        expr(s).eval(&Ctx).unwrap()
+    }
+
+    /// Value and dense gradient (two variables) of `scale ·` the expression.
+    fn value_and_gradient(s: &str, scale: f64) -> (f64, [f64; 2], usize) {
+        let mut g = Grad::new();
+        let v = expr(s).eval_grad(&Ctx, scale, Some(&mut g)).unwrap();
+        let mut d = [0.0; 2];
+        for &(i, x) in &g {
+            d[i] += x;
+        }
+        (v, d, g.len())
+    }
+
+    #[test]
+    fn math_functions_have_exact_values_and_gradients() {
+        // x = 1.5, y = 4
+        assert_eq!(num("ln(y)"), 4f64.ln());
+        assert_eq!(num("exp(x)"), 1.5f64.exp());
+        assert_eq!(num("sqrt(y)"), 2.0);
+        assert_eq!(num("max(x, y, a)"), 4.0);
+        assert_eq!(num("min(x, y, a)"), 1.5);
+        assert_eq!(num("ln(exp(2))"), 2.0);
+        let cases: [(&str, [f64; 2]); 6] = [
+            ("ln(x * y)", [1.0 / 1.5, 0.25]),
+            ("exp(x) * y", [1.5f64.exp() * 4.0, 1.5f64.exp()]),
+            ("sqrt(y) + x", [1.0, 0.25]),
+            ("max(x, y)", [0.0, 1.0]),
+            ("min(x, y)", [1.0, 0.0]),
+            ("x * max(y - 4, 0)", [0.0, 1.5]), // a tie: the first argument's gradient
+        ];
+        for (s, want) in cases {
+            let (_, d, _) = value_and_gradient(s, 2.0);
+            for k in 0..2 {
+                assert!(
+                    (d[k] - 2.0 * want[k]).abs() < 1e-12,
+                    "{s}: d{k} = {} not {}",
+                    d[k],
+                    2.0 * want[k]
+                );
+            }
+        }
+        // The pattern of max/min holds every argument's entries whichever is selected.
+        assert_eq!(value_and_gradient("max(x, y)", 1.0).2, 2);
+        assert_eq!(value_and_gradient("min(2 * x, y)", 1.0).2, 2);
+    }
+
+    #[test]
+    fn math_domain_errors() {
+        assert!(matches!(
+            expr("ln(x - 1.5)").eval(&Ctx),
+            Err(EvalError::Domain { function: "ln", .. })
+        ));
+        assert!(matches!(
+            expr("sqrt(-y)").eval(&Ctx),
+            Err(EvalError::Domain {
+                function: "sqrt",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!(
+            "{}1{}",
+            "(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert_eq!(parse(&deep).unwrap_err().kind, ParseErrorKind::TooDeep);
+        let chain = vec!["1"; MAX_DEPTH + 2].join(" + ");
+        assert_eq!(parse(&chain).unwrap_err().kind, ParseErrorKind::TooDeep);
+        let negs = format!("{}1", "-".repeat(5000));
+        assert_eq!(parse(&negs).unwrap_err().kind, ParseErrorKind::TooDeep);
+        let pows = vec!["1"; 5000].join("^");
+        assert_eq!(parse(&pows).unwrap_err().kind, ParseErrorKind::TooDeep);
+        let calls = format!("{}1{}", "ln(".repeat(5000), ")".repeat(5000));
+        assert_eq!(parse(&calls).unwrap_err().kind, ParseErrorKind::TooDeep);
+        // Within the limit it parses.
+        let ok = vec!["1"; MAX_DEPTH / 2].join(" + ");
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn non_ascii_characters_are_reported_whole() {
+        assert_eq!(
+            parse("1 × 2").unwrap_err().kind,
+            ParseErrorKind::UnexpectedCharacter('×')
+        );
     }
 
     #[test]
