@@ -811,6 +811,38 @@ fn changing_a_sam_cell_recalibrates_the_model() {
 }
 
 #[test]
+fn one_bad_sam_cell_is_one_message_and_a_non_utf8_model_is_located() {
+    // The SAM's problem is reported once, at the [sam] table; the many sam() cells that then
+    // cannot be read are not reported again one by one.
+    let (_dir, model) = flagship_with_sam(|s| set_cell(s, "CMP", "PLT", "forty"));
+    let o = run(&["check", model.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("token_economy.toml:"))
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("sam.file") && err.contains("forty"), "{err}");
+    // A byte that is not UTF-8 is located by line and column.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.toml");
+    let mut bytes = BASE.as_bytes().to_vec();
+    let at = BASE.find("tx = 0.0").unwrap();
+    bytes[at + 5] = 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let o = run(&["check", path.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model.toml:8:6:") && err.contains("not UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_unbalanced_sam_is_rejected_with_its_accounts_and_gaps() {
     let (_dir, model) = flagship_with_sam(|s| set_cell(s, "CMP", "PLT", "40"));
     let o = run(&["check", model.to_str().unwrap()]);

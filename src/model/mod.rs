@@ -5,6 +5,7 @@
 //! modeller fixes a file in one pass rather than one error per run.
 
 pub mod file;
+pub mod load;
 mod validate;
 
 use std::fmt;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::expr::Expr;
 
-pub use validate::{load, load_str};
+pub use validate::{load, load_str, validate};
 
 /// One problem in a model file.
 #[derive(Debug, Clone, PartialEq)]

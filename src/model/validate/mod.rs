@@ -1,0 +1,344 @@
+//! `Source` → `Model`: resolves names to ids, checks what may stand where, and collects every
+//! diagnostic with its line. One module per section of the file; this one holds the shared
+//! state (declared names, diagnostics), parameters and the declarations of the layout.
+
+mod auxiliaries;
+mod consumers;
+mod expressions;
+mod scenarios;
+mod sectors;
+mod targets;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::file::{ModelFile, RawTable, RawValue};
+use super::load::{self, LineIndex, SamInput, Source};
+use super::*;
+use crate::expr::functions;
+
+/// Reads and validates a model file.
+pub fn load(path: &Path) -> Result<Model, LoadError> {
+    validate(&load::read(path)?)
+}
+
+/// Validates model text; `path` names it in messages and anchors relative data paths.
+pub fn load_str(text: &str, path: &Path) -> Result<Model, LoadError> {
+    validate(&load::parse(text.to_string(), path)?)
+}
+
+/// Validates what the load stage read into a [`Model`], or every problem found.
+pub fn validate(src: &Source) -> Result<Model, LoadError> {
+    let mut b = Builder {
+        lines: LineIndex::new(&src.text),
+        diags: Vec::new(),
+        symbols: IndexMap::new(),
+        sam: SamInput::Absent,
+        params: Vec::new(),
+        nest_names: Vec::new(),
+        counts: (0, 0, 0),
+    };
+    let model = b.build(src);
+    if b.diags.is_empty() {
+        Ok(model)
+    } else {
+        b.diags.sort_by_key(|d| (d.line, d.column));
+        Err(LoadError {
+            file: src.path.display().to_string(),
+            diagnostics: b.diags,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sym {
+    Param(usize),
+    Commodity(usize),
+    Sector(usize),
+    Consumer(usize),
+    Aux(usize),
+    Indicator(usize),
+}
+
+impl Sym {
+    fn kind(&self) -> &'static str {
+        match self {
+            Sym::Param(_) => "parameter",
+            Sym::Commodity(_) => "commodity",
+            Sym::Sector(_) => "sector",
+            Sym::Consumer(_) => "consumer",
+            Sym::Aux(_) => "auxiliary variable",
+            Sym::Indicator(_) => "indicator",
+        }
+    }
+}
+
+/// What may stand in an expression field, from the narrowest to the widest.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+enum Allow {
+    /// Quantities, reference prices, elasticities, start levels, bounds, fix and target values.
+    Parameters,
+    /// Tax rates and endowment quantities.
+    Variables,
+    /// Auxiliary constraints.
+    Functions,
+    /// Targets and indicators: also earlier indicators.
+    Indicators,
+}
+
+struct Builder {
+    lines: LineIndex,
+    diags: Vec<Diagnostic>,
+    symbols: IndexMap<String, Sym>,
+    sam: SamInput,
+    params: Vec<f64>,
+    /// Per sector: nest name → index.
+    nest_names: Vec<HashMap<String, usize>>,
+    /// Numbers of sectors, commodities and consumers (the layout offsets).
+    counts: (usize, usize, usize),
+}
+
+fn is_description(key: &str) -> bool {
+    key == "description"
+}
+
+impl Builder {
+    fn diag_at(&mut self, offset: usize, field: &str, message: String) {
+        let (line, column) = self.lines.position(offset);
+        self.diags.push(Diagnostic {
+            line,
+            column,
+            field: field.to_string(),
+            message,
+        });
+    }
+
+    fn declare(&mut self, name: &str, sym: Sym, offset: usize, field: &str) {
+        if !valid_name(name) {
+            self.diag_at(
+                offset,
+                field,
+                format!("'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*)"),
+            );
+        }
+        if functions::lookup(name).is_some() {
+            self.diag_at(
+                offset,
+                field,
+                format!("'{name}' is the name of a function; function names are reserved"),
+            );
+        }
+        if let Some(prev) = self.symbols.get(name) {
+            let msg = format!(
+                "duplicate name '{name}': already declared as a {}; names are unique across parameters, commodities, sectors, consumers and auxiliaries",
+                prev.kind()
+            );
+            self.diag_at(offset, field, msg);
+        } else {
+            self.symbols.insert(name.to_string(), sym);
+        }
+    }
+
+    fn entries<'a>(&mut self, t: &'a RawTable) -> Vec<(&'a String, &'a RawValue)> {
+        t.get_ref()
+            .iter()
+            .filter(|(k, _)| !is_description(k))
+            .collect()
+    }
+
+    /// The SAM the load stage read: checked for balance, its cells then available to `sam()`.
+    fn sam(&mut self, src: &Source) -> Option<SamSource> {
+        let section = src.file.sam.as_ref()?;
+        let off = section.get_ref().file.span().start;
+        match &src.sam {
+            SamInput::Read { source, sam } => {
+                let tol = section.get_ref().tolerance.unwrap_or(1e-9);
+                if let Err(e) = sam.check_balanced(tol) {
+                    self.diag_at(off, "sam.file", format!("{e}"));
+                }
+                self.sam = SamInput::Read {
+                    source: source.clone(),
+                    sam: sam.clone(),
+                };
+                Some(source.clone())
+            }
+            SamInput::Failed { source, error } => {
+                self.diag_at(off, "sam.file", error.clone());
+                // Cells of a SAM that could not be read are not reported again one by one.
+                self.sam = SamInput::Failed {
+                    source: source.clone(),
+                    error: error.clone(),
+                };
+                Some(source.clone())
+            }
+            SamInput::Absent => None,
+        }
+    }
+
+    /// Parameters, each a number or an expression of earlier parameters.
+    fn parameters(&mut self, raw: &ModelFile) -> Vec<Parameter> {
+        let mut parameters = Vec::new();
+        if let Some(t) = &raw.parameters {
+            for (name, v) in self.entries(t) {
+                let field = format!("parameters.{name}");
+                let off = v.span().start;
+                let e = self.value(v, Allow::Parameters, &field);
+                let val = e
+                    .and_then(|e| self.number_now(&e, off, &field))
+                    .unwrap_or(0.0);
+                self.declare(name, Sym::Param(parameters.len()), off, &field);
+                parameters.push(Parameter {
+                    name: name.clone(),
+                    value: val,
+                });
+                self.params.push(val);
+            }
+        }
+        parameters
+    }
+
+    /// Declares every commodity, sector, consumer and auxiliary (the layout order), so any
+    /// field may name any of them.
+    fn declarations(&mut self, raw: &ModelFile) -> Vec<Commodity> {
+        let mut commodities = Vec::new();
+        for c in raw.commodities.get_ref() {
+            self.declare(
+                c.get_ref(),
+                Sym::Commodity(commodities.len()),
+                c.span().start,
+                "commodities",
+            );
+            commodities.push(Commodity {
+                name: c.get_ref().clone(),
+                start: Expr::Num(1.0),
+            });
+        }
+        for (i, (name, s)) in raw.sectors.iter().enumerate() {
+            self.declare(
+                name,
+                Sym::Sector(i),
+                s.span().start,
+                &format!("sectors.{name}"),
+            );
+        }
+        for (i, (name, c)) in raw.consumers.iter().enumerate() {
+            self.declare(
+                name,
+                Sym::Consumer(i),
+                c.span().start,
+                &format!("consumers.{name}"),
+            );
+        }
+        for (i, (name, a)) in raw.auxiliary.iter().enumerate() {
+            self.declare(
+                name,
+                Sym::Aux(i),
+                a.span().start,
+                &format!("auxiliary.{name}"),
+            );
+        }
+        // Layout offsets now that every variable is declared.
+        self.counts = (raw.sectors.len(), commodities.len(), raw.consumers.len());
+        commodities
+    }
+
+    fn build(&mut self, src: &Source) -> Model {
+        let raw = &src.file;
+        let sam = self.sam(src);
+        let parameters = self.parameters(raw);
+        let mut commodities = self.declarations(raw);
+        self.nest_names(raw);
+        let mut sectors = self.sectors(raw);
+        self.start_levels(raw, &mut sectors, &mut commodities);
+        let consumers = self.consumers(raw);
+        let auxiliaries = self.auxiliaries(raw);
+        let indicators = self.indicators(raw);
+        let numeraire = raw
+            .model
+            .get_ref()
+            .numeraire
+            .as_ref()
+            .and_then(|n| self.normaliser(n, "model.numeraire"));
+        let scenarios = self.scenarios(raw);
+        let targets = self.targets(raw, &scenarios);
+        Model {
+            name: raw.model.get_ref().name.get_ref().clone(),
+            description: raw.model.get_ref().description.clone().unwrap_or_default(),
+            path: src.path.clone(),
+            parameters,
+            commodities,
+            sectors,
+            consumers,
+            auxiliaries,
+            numeraire,
+            scenarios,
+            targets,
+            indicators,
+            sam,
+        }
+    }
+
+    fn commodity(&mut self, name: &toml::Spanned<String>, field: &str) -> Option<usize> {
+        match self.symbols.get(name.get_ref()).copied() {
+            Some(Sym::Commodity(i)) => Some(i),
+            Some(other) => {
+                let msg = format!(
+                    "'{}' is a {}, expected a commodity",
+                    name.get_ref(),
+                    other.kind()
+                );
+                self.diag_at(name.span().start, field, msg);
+                None
+            }
+            None => {
+                self.diag_at(
+                    name.span().start,
+                    field,
+                    format!(
+                        "unknown commodity '{}' (declare it in `commodities`)",
+                        name.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn normaliser(&mut self, n: &toml::Spanned<String>, field: &str) -> Option<Normaliser> {
+        match self.symbols.get(n.get_ref()).copied() {
+            Some(Sym::Commodity(i)) => Some(Normaliser::Commodity(i)),
+            Some(Sym::Consumer(i)) => Some(Normaliser::Consumer(i)),
+            Some(other) => {
+                let msg = format!(
+                    "numeraire '{}' is a {}: it must be a commodity or a consumer",
+                    n.get_ref(),
+                    other.kind()
+                );
+                self.diag_at(n.span().start, field, msg);
+                None
+            }
+            None => {
+                self.diag_at(
+                    n.span().start,
+                    field,
+                    format!("unknown numeraire '{}'", n.get_ref()),
+                );
+                None
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sign {
+    NonNegative,
+    Positive,
+}
+
+fn valid_name(s: &str) -> bool {
+    let mut ch = s.chars();
+    matches!(ch.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && ch.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,95 @@
+//! Scenarios: parameter values, numeraire and fixed variables.
+
+use super::{Allow, Builder, Sym};
+use crate::model::file::ModelFile;
+use crate::model::Scenario;
+
+impl Builder {
+    /// Every scenario; `benchmark` is reserved for the model as written.
+    pub(super) fn scenarios(&mut self, raw: &ModelFile) -> Vec<Scenario> {
+        let (ns, nc, nh) = self.counts;
+        let mut scenarios = Vec::new();
+        for (name, sc) in &raw.scenarios {
+            let off = sc.span().start;
+            if name == "benchmark" {
+                self.diag_at(
+                    off,
+                    &format!("scenarios.{name}"),
+                    "'benchmark' is reserved for the model as written".into(),
+                );
+                continue;
+            }
+            let sc = sc.get_ref();
+            let mut parameters = Vec::new();
+            if let Some(t) = &sc.parameters {
+                for (p, v) in self.entries(t) {
+                    let field = format!("scenarios.{name}.parameters.{p}");
+                    let Some(Sym::Param(i)) = self.symbols.get(p).copied() else {
+                        self.diag_at(
+                            v.span().start,
+                            &field,
+                            format!("'{p}' is not a declared parameter"),
+                        );
+                        continue;
+                    };
+                    match v.get_ref() {
+                        toml::Value::Integer(x) => parameters.push((i, *x as f64)),
+                        toml::Value::Float(x) => parameters.push((i, *x)),
+                        _ => {
+                            let e = self.value(v, Allow::Parameters, &field);
+                            if let Some(x) =
+                                e.and_then(|e| self.number_now(&e, v.span().start, &field))
+                            {
+                                parameters.push((i, x));
+                            }
+                        }
+                    }
+                }
+            }
+            let numeraire = sc
+                .numeraire
+                .as_ref()
+                .and_then(|n| self.normaliser(n, &format!("scenarios.{name}.numeraire")));
+            let mut fix = Vec::new();
+            if let Some(t) = &sc.fix {
+                for (var, v) in self.entries(t) {
+                    let field = format!("scenarios.{name}.fix.{var}");
+                    let e = self.value(v, Allow::Parameters, &field);
+                    let idx = match self.symbols.get(var).copied() {
+                        Some(Sym::Sector(i)) => Some(i),
+                        Some(Sym::Commodity(i)) => Some(ns + i),
+                        Some(Sym::Consumer(i)) => Some(ns + nc + i),
+                        Some(Sym::Aux(i)) => Some(ns + nc + nh + i),
+                        Some(other) => {
+                            self.diag_at(
+                                v.span().start,
+                                &field,
+                                format!("'{var}' is a {}, not a variable", other.kind()),
+                            );
+                            None
+                        }
+                        None => {
+                            self.diag_at(
+                                v.span().start,
+                                &field,
+                                format!("unknown variable '{var}'"),
+                            );
+                            None
+                        }
+                    };
+                    if let (Some(idx), Some(e)) = (idx, e) {
+                        fix.push((idx, e));
+                    }
+                }
+            }
+            scenarios.push(Scenario {
+                name: name.clone(),
+                description: sc.description.clone().unwrap_or_default(),
+                parameters,
+                numeraire,
+                fix,
+            });
+        }
+        scenarios
+    }
+}

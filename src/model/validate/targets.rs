@@ -1,0 +1,102 @@
+//! Targets: an expression, the scenario it is checked in, and a value with a tolerance or a range.
+
+use super::{Allow, Builder};
+use crate::expr::Expr;
+use crate::model::file::{ModelFile, RawValue};
+use crate::model::{Scenario, Target, TargetCheck};
+
+impl Builder {
+    /// Every target, resolved against the scenarios.
+    pub(super) fn targets(&mut self, raw: &ModelFile, scenarios: &[Scenario]) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for (k, t) in raw.targets.iter().enumerate() {
+            let off = t.span().start;
+            let t = t.get_ref();
+            let f = |x: &str| format!("targets[{k}].{x}");
+            let scenario = match &t.scenario {
+                None => Some(None),
+                Some(s) if s.get_ref() == "benchmark" => Some(None),
+                Some(s) => match scenarios.iter().position(|x| &x.name == s.get_ref()) {
+                    Some(i) => Some(Some(i)),
+                    None => {
+                        self.diag_at(
+                            s.span().start,
+                            &f("scenario"),
+                            format!("unknown scenario '{}'", s.get_ref()),
+                        );
+                        None
+                    }
+                },
+            };
+            let expr = self.value(&t.expr, Allow::Indicators, &f("expr"));
+            let text = match t.expr.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let pv = |this: &mut Builder, v: &Option<RawValue>, x: &str| {
+                v.as_ref()
+                    .and_then(|v| this.value(v, Allow::Parameters, &f(x)))
+            };
+            let check = match (&t.value, &t.min, &t.max) {
+                (Some(_), None, None) => {
+                    let value = pv(self, &t.value, "value");
+                    let tolerance = match &t.tolerance {
+                        Some(_) => pv(self, &t.tolerance, "tolerance"),
+                        None => Some(Expr::Num(1e-6)),
+                    };
+                    match (value, tolerance) {
+                        (Some(value), Some(tolerance)) => {
+                            Some(TargetCheck::Value { value, tolerance })
+                        }
+                        _ => None,
+                    }
+                }
+                (None, None, None) => {
+                    self.diag_at(
+                        off,
+                        &f("value"),
+                        "a target needs `value`, or `min` and/or `max`".into(),
+                    );
+                    None
+                }
+                (None, _, _) => {
+                    if t.tolerance.is_some() {
+                        self.diag_at(
+                            off,
+                            &f("tolerance"),
+                            "tolerance goes with `value`, not with min/max".into(),
+                        );
+                    }
+                    Some(TargetCheck::Range {
+                        min: pv(self, &t.min, "min"),
+                        max: pv(self, &t.max, "max"),
+                    })
+                }
+                (Some(_), _, _) => {
+                    self.diag_at(
+                        off,
+                        &f("value"),
+                        "a target has either `value` or `min`/`max`, not both".into(),
+                    );
+                    None
+                }
+            };
+            let line = self.lines.position(off).0;
+            if let (Some(scenario), Some(expr), Some(check)) = (scenario, expr, check) {
+                let sname = scenario
+                    .map(|i: usize| scenarios[i].name.clone())
+                    .unwrap_or_else(|| "benchmark".into());
+                let name = t.name.clone().unwrap_or_else(|| format!("{sname}: {text}"));
+                targets.push(Target {
+                    name,
+                    scenario,
+                    expr,
+                    text,
+                    check,
+                    line,
+                });
+            }
+        }
+        targets
+    }
+}
