@@ -223,7 +223,10 @@ pub fn flatten(model: &Model) -> String {
             let f: Vec<String> = sc
                 .fix
                 .iter()
-                .map(|(v, e)| format!("{} = {}", model.var_name(*v), value(model, e)))
+                .map(|(v, e)| {
+                    let name = crate::compile::Layout::entity_name(model, *v);
+                    format!("{name} = {}", value(model, e))
+                })
                 .collect();
             let _ = writeln!(s, "fix = {{ {} }}", f.join(", "));
         }

@@ -92,3 +92,44 @@ mod tests {
         assert_eq!(all, vec![0, 1, 2]);
     }
 }
+
+/// The family of a variable and of the function paired with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VarKind {
+    Sector,
+    Commodity,
+    Consumer,
+    Auxiliary,
+}
+
+impl VarKind {
+    /// The family's name in reports (`sector`, `commodity`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            VarKind::Sector => "sector",
+            VarKind::Commodity => "commodity",
+            VarKind::Consumer => "consumer",
+            VarKind::Auxiliary => "auxiliary",
+        }
+    }
+}
+
+/// A solver variable resolved to the model entity it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Var {
+    Sector(SectorId),
+    Commodity(CommodityId),
+    Consumer(ConsumerId),
+    Auxiliary(AuxId),
+}
+
+impl Var {
+    pub fn kind(self) -> VarKind {
+        match self {
+            Var::Sector(_) => VarKind::Sector,
+            Var::Commodity(_) => VarKind::Commodity,
+            Var::Consumer(_) => VarKind::Consumer,
+            Var::Auxiliary(_) => VarKind::Auxiliary,
+        }
+    }
+}

@@ -125,12 +125,9 @@ pub fn resolve(
     };
     let mut start = coef.start().to_vec();
     let fix_normalises = sc.is_some_and(|s| {
-        s.fix.iter().any(|(v, _)| {
-            matches!(
-                layout.kind(VarId::new(*v)),
-                VarKind::Commodity | VarKind::Consumer
-            )
-        })
+        s.fix
+            .iter()
+            .any(|(v, _)| matches!(v.kind(), VarKind::Commodity | VarKind::Consumer))
     });
     let numeraire = match sc.and_then(|s| s.numeraire) {
         Some(n) => Some(n),
@@ -153,7 +150,7 @@ pub fn resolve(
     }
     if let Some(sc) = sc {
         for (v, e) in &sc.fix {
-            let v = VarId::new(*v);
+            let v = layout.index_of(*v);
             let val = eval_param(e, &params).map_err(|error| ScenarioError::Fix {
                 name: structure.var_name(v).to_string(),
                 error,

@@ -4,11 +4,10 @@
 //! bit). [`Instance::to_toml`] renders it as a model file in the contract format
 //! (`MODEL_FORMAT.md`), with scenarios `tax1` and `notax` as parameter overrides.
 //!
-//! Shared by `benches/solve.rs` and `tests/peers.rs` (included with `#[path]`); it uses only
-//! `std`. The peers' JSON files are read by the small scanner at the end ([`json_vec`] and
-//! friends) rather than by `serde_json`: without its `float_roundtrip` feature (not enabled in
-//! this crate) serde_json's float parsing is not correctly rounded (it reads the reference value
-//! 0.9177941680033793 as 0.9177941680033792), and these comparisons want the exact numbers.
+//! Shared by `benches/solve.rs` and `tests/peers.rs` (included with `#[path]`). The peers' JSON
+//! files are read with serde_json, whose `float_roundtrip` feature (enabled in Cargo.toml) makes
+//! float parsing correctly rounded: without it the reference value 0.9177941680033793 reads as
+//! 0.9177941680033792, and these comparisons want the exact numbers.
 //!
 //! The economy (README of the peers, section 2): sector j is Leontief over intermediates
 //! `x0[i][j]` of every good and a value-added nest CES(L, K) with `sigma_va[j]`; it produces
@@ -415,103 +414,52 @@ impl Reference {
     }
 }
 
-// ---- a minimal reader for the peers' flat JSON files (numbers, lists of numbers, lists of
-// lists, strings), numbers parsed with `str::parse::<f64>` (correctly rounded).
+// ---- the peers' JSON files, read with serde_json (`float_roundtrip`: correctly rounded).
 
-/// The raw text of the value of top-level field `key`.
-pub fn json_raw<'a>(text: &'a str, key: &str) -> Result<&'a str, String> {
-    let pat = format!("\"{key}\"");
-    let mut from = 0;
-    while let Some(k) = text[from..].find(&pat) {
-        let after = from + k + pat.len();
-        let rest = text[after..].trim_start();
-        if let Some(value) = rest.strip_prefix(':') {
-            let value = value.trim_start();
-            let bytes = value.as_bytes();
-            let end = match bytes.first() {
-                Some(b'[') => {
-                    let mut depth = 0usize;
-                    let mut end = None;
-                    for (i, &c) in bytes.iter().enumerate() {
-                        match c {
-                            b'[' => depth += 1,
-                            b']' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    end = Some(i + 1);
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    end.ok_or_else(|| format!("{key}: unterminated list"))?
-                }
-                Some(b'"') => {
-                    1 + value[1..]
-                        .find('"')
-                        .ok_or_else(|| format!("{key}: unterminated string"))?
-                        + 1
-                }
-                _ => value.find([',', '}', '\n']).unwrap_or(value.len()),
-            };
-            return Ok(value[..end].trim());
-        }
-        from = after;
-    }
-    Err(format!("field {key} missing"))
+/// Field `key` of a JSON object text.
+fn json_field(text: &str, key: &str) -> Result<serde_json::Value, String> {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    doc.get_mut(key)
+        .map(serde_json::Value::take)
+        .ok_or_else(|| format!("field {key} missing"))
 }
 
-fn parse_num(s: &str, key: &str) -> Result<f64, String> {
-    s.trim()
-        .parse::<f64>()
-        .map_err(|_| format!("{key}: {s:?} is not a number"))
+fn as_number(v: &serde_json::Value, key: &str) -> Result<f64, String> {
+    v.as_f64()
+        .ok_or_else(|| format!("{key}: {v} is not a number"))
+}
+
+fn as_list(v: &serde_json::Value, key: &str) -> Result<Vec<f64>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("{key}: not a list"))?
+        .iter()
+        .map(|x| as_number(x, key))
+        .collect()
 }
 
 pub fn json_number(text: &str, key: &str) -> Result<f64, String> {
-    parse_num(json_raw(text, key)?, key)
+    as_number(&json_field(text, key)?, key)
 }
 
 pub fn json_string(text: &str, key: &str) -> Result<String, String> {
-    let raw = json_raw(text, key)?;
-    raw.strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .map(str::to_string)
-        .ok_or_else(|| format!("{key}: not a string"))
-}
-
-fn parse_list(raw: &str, key: &str) -> Result<Vec<f64>, String> {
-    let inner = raw
-        .trim()
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .ok_or_else(|| format!("{key}: not a list"))?;
-    if inner.trim().is_empty() {
-        return Ok(Vec::new());
+    match json_field(text, key)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(format!("{key}: not a string")),
     }
-    inner.split(',').map(|t| parse_num(t, key)).collect()
 }
 
 /// A list of numbers.
 pub fn json_vec(text: &str, key: &str) -> Result<Vec<f64>, String> {
-    parse_list(json_raw(text, key)?, key)
+    as_list(&json_field(text, key)?, key)
 }
 
 /// A list of lists of numbers (row-major).
 pub fn json_matrix(text: &str, key: &str) -> Result<Vec<Vec<f64>>, String> {
-    let raw = json_raw(text, key)?;
-    let inner = raw
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .ok_or_else(|| format!("{key}: not a list"))?;
-    let mut rows = Vec::new();
-    let mut rest = inner;
-    while let Some(a) = rest.find('[') {
-        let b = a + rest[a..]
-            .find(']')
-            .ok_or_else(|| format!("{key}: unterminated row"))?;
-        rows.push(parse_list(&rest[a..=b], key)?);
-        rest = &rest[b + 1..];
-    }
-    Ok(rows)
+    json_field(text, key)?
+        .as_array()
+        .ok_or_else(|| format!("{key}: not a list"))?
+        .iter()
+        .map(|row| as_list(row, key))
+        .collect()
 }

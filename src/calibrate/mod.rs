@@ -41,8 +41,11 @@ impl EvalContext for ParamOnly<'_> {
     fn param(&self, i: usize) -> f64 {
         self.0[i]
     }
-    fn var(&self, _i: usize) -> f64 {
+    fn var(&self, _v: crate::ids::Var) -> f64 {
         f64::NAN
+    }
+    fn var_index(&self, _v: crate::ids::Var) -> usize {
+        0
     }
     fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
         Err(EvalError::NoFunctions)

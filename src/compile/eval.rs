@@ -13,10 +13,11 @@
 
 use super::forms::demand::{DemandState, Wrt};
 use super::forms::nest::{ces, pw};
+use super::Layout;
 use super::{SectorBlock, Structure};
 use crate::calibrate::{Coefficients, SectorCoef};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
-use crate::ids::{ConsumerId, SectorId, VarId};
+use crate::ids::{ConsumerId, SectorId, Var, VarId};
 
 /// Why a point could not be evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -140,6 +141,7 @@ pub struct System<'a> {
 
 struct VarCtx<'a> {
     params: &'a [f64],
+    layout: &'a Layout,
     x: &'a [f64],
 }
 
@@ -147,8 +149,11 @@ impl EvalContext for VarCtx<'_> {
     fn param(&self, i: usize) -> f64 {
         self.params[i]
     }
-    fn var(&self, i: usize) -> f64 {
-        self.x[i]
+    fn var(&self, v: Var) -> f64 {
+        self.x[self.var_index(v)]
+    }
+    fn var_index(&self, v: Var) -> usize {
+        self.layout.index_of(v).index()
     }
     fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
         Err(EvalError::NoFunctions)
@@ -191,6 +196,7 @@ impl<'a> System<'a> {
         let c: &SectorCoef = &self.coef.sectors[si];
         let ctx = VarCtx {
             params: self.coef.params(),
+            layout: self.structure.layout(),
             x,
         };
         let nl = b.leaves.len();
@@ -390,6 +396,7 @@ impl<'a> System<'a> {
             })?;
         let ctx = VarCtx {
             params: self.coef.params(),
+            layout: self.structure.layout(),
             x,
         };
         st.endowment.clear();
@@ -833,8 +840,11 @@ impl EvalContext for FuncCtx<'_> {
     fn param(&self, i: usize) -> f64 {
         self.sys.coef.params()[i]
     }
-    fn var(&self, i: usize) -> f64 {
-        self.x[i]
+    fn var(&self, v: Var) -> f64 {
+        self.x[self.var_index(v)]
+    }
+    fn var_index(&self, v: Var) -> usize {
+        self.sys.structure.layout().index_of(v).index()
     }
     fn indicator(&self, i: usize) -> Result<f64, EvalError> {
         self.sys.model().indicators[i].expr.eval(self)

@@ -4,48 +4,8 @@
 //! constraint).
 
 use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, VarId};
+pub use crate::ids::{Var, VarKind};
 use crate::model::Model;
-
-/// The family of a variable and of the function paired with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VarKind {
-    Sector,
-    Commodity,
-    Consumer,
-    Auxiliary,
-}
-
-impl VarKind {
-    /// The family's name in reports (`sector`, `commodity`, ...).
-    pub fn label(self) -> &'static str {
-        match self {
-            VarKind::Sector => "sector",
-            VarKind::Commodity => "commodity",
-            VarKind::Consumer => "consumer",
-            VarKind::Auxiliary => "auxiliary",
-        }
-    }
-}
-
-/// A solver variable resolved to the model entity it stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Var {
-    Sector(SectorId),
-    Commodity(CommodityId),
-    Consumer(ConsumerId),
-    Auxiliary(AuxId),
-}
-
-impl Var {
-    pub fn kind(self) -> VarKind {
-        match self {
-            Var::Sector(_) => VarKind::Sector,
-            Var::Commodity(_) => VarKind::Commodity,
-            Var::Consumer(_) => VarKind::Consumer,
-            Var::Auxiliary(_) => VarKind::Auxiliary,
-        }
-    }
-}
 
 /// Offsets of the four variable blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +76,11 @@ impl Layout {
 /// Names of variables and their functions, for messages and reports.
 impl Layout {
     pub fn var_name<'m>(&self, model: &'m Model, v: VarId) -> &'m str {
-        match self.var(v) {
+        Self::entity_name(model, self.var(v))
+    }
+    /// The name of the entity a variable stands for.
+    pub fn entity_name(model: &Model, v: Var) -> &str {
+        match v {
             Var::Sector(s) => &model.sectors[s.index()].name,
             Var::Commodity(c) => &model.commodities[c.index()].name,
             Var::Consumer(h) => &model.consumers[h.index()].name,

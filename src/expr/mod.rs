@@ -347,8 +347,7 @@ impl Syntax {
     }
 }
 
-/// Which variable kind a resolved name refers to; the index is the position in the layout.
-pub type VarIndex = usize;
+pub use crate::ids::Var;
 
 /// The contract's functions, with their arguments resolved to ids.
 #[derive(Debug, Clone, PartialEq)]
@@ -405,7 +404,9 @@ impl Func {
 pub enum Expr {
     Num(f64),
     Param(usize),
-    Var(VarIndex),
+    /// A variable of the model (an activity level, price, income or auxiliary), by entity: the
+    /// evaluation context maps it to the solver's layout.
+    Var(Var),
     Func(Func),
     /// A named indicator (an extension): the index into the model's indicator list.
     Indicator(usize),
@@ -421,7 +422,9 @@ pub type Grad = Vec<(usize, f64)>;
 /// What an expression needs from its surroundings to evaluate.
 pub trait EvalContext {
     fn param(&self, i: usize) -> f64;
-    fn var(&self, i: VarIndex) -> f64;
+    fn var(&self, v: Var) -> f64;
+    /// The position of a variable in the gradient (the solver's layout).
+    fn var_index(&self, v: Var) -> usize;
     /// Value of a function at the current point; its gradient is pushed into `grad` scaled by
     /// `scale` when `grad` is given.
     fn func(&self, f: &Func, scale: f64, grad: Option<&mut Grad>) -> Result<f64, EvalError>;
@@ -490,11 +493,11 @@ impl Expr {
         match self {
             Expr::Num(v) => Ok(*v),
             Expr::Param(i) => Ok(ctx.param(*i)),
-            Expr::Var(i) => {
+            Expr::Var(v) => {
                 if let Some(g) = grad {
-                    g.push((*i, scale));
+                    g.push((ctx.var_index(*v), scale));
                 }
-                Ok(ctx.var(*i))
+                Ok(ctx.var(*v))
             }
             Expr::Func(f) => ctx.func(f, scale, grad),
             Expr::Indicator(i) => ctx.indicator(*i),
@@ -584,7 +587,7 @@ impl Expr {
     }
 
     /// Collects the variable indices this expression reads directly.
-    pub fn vars(&self, out: &mut Vec<VarIndex>) {
+    pub fn vars(&self, out: &mut Vec<Var>) {
         match self {
             Expr::Var(i) => out.push(*i),
             Expr::Neg(a) => a.vars(out),
@@ -612,8 +615,11 @@ impl EvalContext for NoContext {
     fn param(&self, _i: usize) -> f64 {
         f64::NAN
     }
-    fn var(&self, _i: VarIndex) -> f64 {
+    fn var(&self, _v: Var) -> f64 {
         f64::NAN
+    }
+    fn var_index(&self, _v: Var) -> usize {
+        0
     }
     fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
         Err(EvalError::NoFunctions)
@@ -762,12 +768,22 @@ mod tests {
         fn param(&self, i: usize) -> f64 {
             [2.0, 3.0][i]
         }
-        fn var(&self, i: usize) -> f64 {
-            [1.5, 4.0][i]
+        fn var(&self, v: Var) -> f64 {
+            [1.5, 4.0][self.var_index(v)]
+        }
+        fn var_index(&self, v: Var) -> usize {
+            match v {
+                Var::Sector(s) => s.index(),
+                _ => unreachable!(),
+            }
         }
         fn func(&self, _f: &Func, _s: f64, _g: Option<&mut Grad>) -> Result<f64, EvalError> {
             Err(EvalError::NoFunctions)
         }
+    }
+
+    fn x(i: usize) -> Expr {
+        Expr::Var(Var::Sector(crate::ids::SectorId::new(i)))
     }
 
     fn expr(s: &str) -> Expr {
@@ -777,8 +793,8 @@ mod tests {
                 Syntax::Name { name, .. } => match name.as_str() {
                     "a" => Expr::Param(0),
                     "b" => Expr::Param(1),
-                    "x" => Expr::Var(0),
-                    _ => Expr::Var(1),
+                    "x" => x(0),
+                    _ => x(1),
                 },
                 Syntax::Neg(a) => Expr::Neg(Box::new(conv(a))),
                 Syntax::Bin(o, a, b) => Expr::Bin(*o, Box::new(conv(a)), Box::new(conv(b))),
@@ -910,14 +926,10 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let e = Expr::Bin(
             BinOp::Div,
-            Box::new(Expr::Bin(
-                BinOp::Pow,
-                Box::new(Expr::Var(0)),
-                Box::new(Expr::Var(1)),
-            )),
+            Box::new(Expr::Bin(BinOp::Pow, Box::new(x(0)), Box::new(x(1)))),
             Box::new(Expr::Bin(
                 BinOp::Sub,
-                Box::new(Expr::Var(1)),
+                Box::new(x(1)),
                 Box::new(Expr::Num(0.5)),
             )),
         );

@@ -185,7 +185,7 @@ pub struct Scenario {
     pub parameters: Vec<(usize, f64)>,
     pub numeraire: Option<Normaliser>,
     /// Fixed variables (layout index, parameter expression).
-    pub fix: Vec<(usize, Expr)>,
+    pub fix: Vec<(crate::ids::Var, Expr)>,
 }
 
 #[derive(Debug, Clone)]
@@ -315,7 +315,7 @@ impl Names<'_> {
         match e {
             Expr::Num(v) => fmt_num(*v),
             Expr::Param(i) => m.parameters[*i].name.clone(),
-            Expr::Var(v) => m.var_name(*v).to_string(),
+            Expr::Var(v) => crate::compile::Layout::entity_name(m, *v).to_string(),
             Expr::Indicator(i) => m.indicators[*i].name.clone(),
             Expr::Func(f) => {
                 let name = functions::function(f.builtin()).name;

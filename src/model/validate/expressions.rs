@@ -5,6 +5,7 @@ use super::{Allow, Builder, SamInput, Sign, Sym};
 use crate::calibrate::ParamOnly;
 use crate::expr::functions::{self, ArgKind, Builtin, Scope};
 use crate::expr::{self, Expr, Func, Syntax};
+use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, Var};
 use crate::model::file::RawValue;
 
 impl Builder {
@@ -83,28 +84,14 @@ impl Builder {
                         );
                         None
                     }
-                    Sym::Sector(i) => Some(Expr::Var(i)),
-                    Sym::Commodity(i) => Some(Expr::Var(self.n_sectors() + i)),
-                    Sym::Consumer(i) => {
-                        Some(Expr::Var(self.n_sectors() + self.n_commodities() + i))
-                    }
-                    Sym::Aux(i) => Some(Expr::Var(
-                        self.n_sectors() + self.n_commodities() + self.n_consumers() + i,
-                    )),
+                    Sym::Sector(i) => Some(Expr::Var(Var::Sector(SectorId::new(i)))),
+                    Sym::Commodity(i) => Some(Expr::Var(Var::Commodity(CommodityId::new(i)))),
+                    Sym::Consumer(i) => Some(Expr::Var(Var::Consumer(ConsumerId::new(i)))),
+                    Sym::Aux(i) => Some(Expr::Var(Var::Auxiliary(AuxId::new(i)))),
                 }
             }
             Syntax::Call { name, args, span } => self.call(name, args, *span, allow, field, base),
         }
-    }
-
-    pub(super) fn n_sectors(&self) -> usize {
-        self.counts.0
-    }
-    pub(super) fn n_commodities(&self) -> usize {
-        self.counts.1
-    }
-    pub(super) fn n_consumers(&self) -> usize {
-        self.counts.2
     }
 
     /// Resolves a call through the table of functions (`expr::functions`).

@@ -38,7 +38,6 @@ pub fn validate(src: &Source) -> Result<Model, LoadError> {
         sam: SamInput::Absent,
         params: Vec::new(),
         nest_names: Vec::new(),
-        counts: (0, 0, 0),
     };
     let model = b.build(src);
     if b.diags.is_empty() {
@@ -96,8 +95,6 @@ struct Builder {
     params: Vec<f64>,
     /// Per sector: nest name → index.
     nest_names: Vec<HashMap<String, usize>>,
-    /// Numbers of sectors, commodities and consumers (the layout offsets).
-    counts: (usize, usize, usize),
 }
 
 fn is_description(key: &str) -> bool {
@@ -240,7 +237,6 @@ impl Builder {
             );
         }
         // Layout offsets now that every variable is declared.
-        self.counts = (raw.sectors.len(), commodities.len(), raw.consumers.len());
         commodities
     }
 

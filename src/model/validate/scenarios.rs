@@ -1,13 +1,13 @@
 //! Scenarios: parameter values, numeraire and fixed variables.
 
 use super::{Allow, Builder, Sym};
+use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, Var};
 use crate::model::file::ModelFile;
 use crate::model::Scenario;
 
 impl Builder {
     /// Every scenario; `benchmark` is reserved for the model as written.
     pub(super) fn scenarios(&mut self, raw: &ModelFile) -> Vec<Scenario> {
-        let (ns, nc, nh) = self.counts;
         let mut scenarios = Vec::new();
         for (name, sc) in &raw.scenarios {
             let off = sc.span().start;
@@ -56,10 +56,10 @@ impl Builder {
                     let field = format!("scenarios.{name}.fix.{var}");
                     let e = self.value(v, Allow::Parameters, &field);
                     let idx = match self.symbols.get(var).copied() {
-                        Some(Sym::Sector(i)) => Some(i),
-                        Some(Sym::Commodity(i)) => Some(ns + i),
-                        Some(Sym::Consumer(i)) => Some(ns + nc + i),
-                        Some(Sym::Aux(i)) => Some(ns + nc + nh + i),
+                        Some(Sym::Sector(i)) => Some(Var::Sector(SectorId::new(i))),
+                        Some(Sym::Commodity(i)) => Some(Var::Commodity(CommodityId::new(i))),
+                        Some(Sym::Consumer(i)) => Some(Var::Consumer(ConsumerId::new(i))),
+                        Some(Sym::Aux(i)) => Some(Var::Auxiliary(AuxId::new(i))),
                         Some(other) => {
                             self.diag_at(
                                 v.span().start,
