@@ -17,6 +17,24 @@ pub struct Solved {
     pub report: SolutionReport,
 }
 
+/// A scenario that could not be set up (its calibration or a fixed value failed to evaluate):
+/// reported beside the solved ones, never stopping the batch.
+#[derive(Debug, Clone)]
+pub struct Unsolved {
+    pub scenario: String,
+    pub error: ScenarioError,
+}
+
+impl Unsolved {
+    /// A report with status `evaluation_failed` and the reason.
+    pub fn report(&self, structure: &Structure) -> SolutionReport {
+        SolutionReport::unsolved(structure.model(), &self.scenario, self.error.to_string())
+    }
+}
+
+/// What solving one scenario gave.
+pub type Outcome = Result<Solved, Unsolved>;
+
 /// Calibrates, solves and reports one scenario (None = the benchmark).
 pub fn solve_one(
     structure: &Structure,
@@ -41,13 +59,19 @@ pub fn solve_all(
     indices: &[Option<usize>],
     settings: &NewtonSettings,
     progress: &(dyn Fn() + Sync),
-) -> Vec<Result<Solved, ScenarioError>> {
+) -> Vec<Outcome> {
+    let model = structure.model();
     indices
         .par_iter()
         .map_init(
             || Workspace::new(structure),
             |ws, &idx| {
-                let r = solve_one(structure, idx, settings, ws);
+                let r = solve_one(structure, idx, settings, ws).map_err(|error| Unsolved {
+                    scenario: idx
+                        .map(|i| model.scenarios[i].name.clone())
+                        .unwrap_or_else(|| "benchmark".into()),
+                    error,
+                });
                 progress();
                 r
             },

@@ -45,6 +45,10 @@ pub struct Scenario {
     pub fixed: Vec<(VarId, f64)>,
     /// The scenario's benchmark point (fixed values applied).
     pub start: Vec<f64>,
+    /// The normalising variable whose function is dropped from the solve (the numeraire, or
+    /// the one commodity or consumer `fix` holds): by Walras' law that function holds at an
+    /// equilibrium, so verification checks it.
+    pub walras: Option<VarId>,
 }
 
 /// Every buffer a thread needs to solve scenarios: evaluation and Newton scratch.
@@ -72,8 +76,12 @@ pub struct Solution {
     pub x: Vec<f64>,
     /// Scaled function values at `x` (the margins), 0 for fixed variables.
     pub f: Vec<f64>,
-    /// Largest box residual over the free variables.
+    /// Largest box residual over the free variables, recomputed at `x` independently of the
+    /// solver's bookkeeping.
     pub residual: f64,
+    /// |scaled value| of the dropped normalising function at `x` (Walras' law), when there is
+    /// one.
+    pub walras_residual: Option<f64>,
     pub info: SolveInfo,
     /// Number of continuation steps used (0 when the direct solve converged).
     pub continuation_steps: usize,
@@ -163,6 +171,22 @@ pub fn resolve(
     for &(v, val) in &fixed {
         start[v.index()] = val;
     }
+    let walras = match numeraire {
+        Some(Normaliser::Commodity(c)) => Some(layout.commodity(CommodityId::new(c))),
+        Some(Normaliser::Consumer(h)) => Some(layout.consumer(ConsumerId::new(h))),
+        None => {
+            let mut normalising = fixed
+                .iter()
+                .map(|&(v, _)| v)
+                .filter(|&v| matches!(layout.kind(v), VarKind::Commodity | VarKind::Consumer));
+            match (normalising.next(), normalising.next()) {
+                (Some(v), None) => Some(v),
+                // Several fixed prices or incomes: the others are restrictions, not a
+                // normalisation, and their functions need not hold.
+                _ => None,
+            }
+        }
+    };
     Ok(Scenario {
         name,
         index,
@@ -170,6 +194,7 @@ pub fn resolve(
         numeraire,
         fixed,
         start,
+        walras,
     })
 }
 
@@ -302,13 +327,41 @@ where
     .1
 }
 
-/// Margins and residuals of a point under a scenario (for reports and the benchmark check).
+/// The independent check of a point: every function recomputed from `x` in the
+/// cancellation-free box form (fixed variables excluded), and the dropped normalising function
+/// (Walras' law).
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// Scaled function values, 0 for fixed variables.
+    pub f: Vec<f64>,
+    /// Box residuals, 0 for fixed variables.
+    pub r: Vec<f64>,
+    pub residual: f64,
+    pub walras_residual: Option<f64>,
+}
+
+impl Assessment {
+    /// True when the point is an equilibrium to `tolerance`. The dropped function is a sum of
+    /// all the others weighted by prices and levels, so its tolerance is wider by
+    /// [`WALRAS_FACTOR`]; a false convergence misses it by orders of magnitude more.
+    pub fn verified(&self, tolerance: f64) -> bool {
+        self.residual <= tolerance
+            && self
+                .walras_residual
+                .is_none_or(|w| w <= tolerance * WALRAS_FACTOR)
+    }
+}
+
+/// How much wider than the solver's tolerance the check of the dropped function is.
+pub const WALRAS_FACTOR: f64 = 1e3;
+
+/// Recomputes every function at `x` for a scenario.
 pub fn assess(
     structure: &Structure,
     coef: &Coefficients,
     scenario: &Scenario,
     x: &[f64],
-) -> Result<(Vec<f64>, Vec<f64>), crate::compile::EvaluationError> {
+) -> Result<Assessment, crate::compile::EvaluationError> {
     let system = structure.with(coef);
     let mask = fixed_mask(coef, scenario);
     let mut f = vec![0.0; x.len()];
@@ -320,6 +373,14 @@ pub fn assess(
             what: "bounds".into(),
             error,
         })?;
+    let walras_residual = scenario.walras.map(|v| {
+        let w = f[v.index()].abs();
+        if w.is_nan() {
+            f64::INFINITY
+        } else {
+            w
+        }
+    });
     let mut r = box_residuals(x, &f, &b.lower, &b.upper);
     for i in 0..x.len() {
         if mask[i] {
@@ -327,7 +388,13 @@ pub fn assess(
             r[i] = 0.0;
         }
     }
-    Ok((f, r))
+    let residual = r.iter().fold(0.0f64, |a, b| a.max(*b));
+    Ok(Assessment {
+        f,
+        r,
+        residual,
+        walras_residual,
+    })
 }
 
 fn worst(r: &[f64], k: usize) -> Vec<(VarId, f64)> {
@@ -374,25 +441,44 @@ pub fn solve(
             info.add(&inf);
         }
     }
-    let (f, r) = match assess(structure, coef, scenario, &x) {
-        Ok(v) => v,
-        Err(_) => (vec![f64::NAN; x.len()], vec![f64::INFINITY; x.len()]),
+    let a = match assess(structure, coef, scenario, &x) {
+        Ok(a) => a,
+        Err(_) => Assessment {
+            f: vec![f64::NAN; x.len()],
+            r: vec![f64::INFINITY; x.len()],
+            residual: f64::INFINITY,
+            walras_residual: scenario.walras.map(|_| f64::INFINITY),
+        },
     };
-    let residual = r.iter().fold(0.0f64, |a, b| a.max(*b));
-    let status = if residual <= settings.tolerance {
+    let status = if a.verified(settings.tolerance) {
         SolveStatus::Converged
     } else if sol.status == SolveStatus::Converged {
-        SolveStatus::LineSearchFailed
+        tracing::warn!(
+            target: "tokencge::solve",
+            scenario = scenario.name.as_str(),
+            residual = a.residual,
+            walras = a.walras_residual,
+            "the solver's point fails the independent check"
+        );
+        SolveStatus::VerificationFailed
     } else {
         sol.status.clone()
     };
+    let mut worst_r = a.r.clone();
+    if let (Some(v), Some(w)) = (scenario.walras, a.walras_residual) {
+        // The dropped function is listed among the worst when it fails.
+        if w > settings.tolerance * WALRAS_FACTOR {
+            worst_r[v.index()] = w;
+        }
+    }
     Solution {
         scenario: scenario.clone(),
         status,
-        worst: worst(&r, 5),
+        worst: worst(&worst_r, 5),
         x,
-        f,
-        residual,
+        f: a.f,
+        residual: a.residual,
+        walras_residual: a.walras_residual,
         info,
         continuation_steps: steps,
     }

@@ -78,6 +78,7 @@ fn solve_json_follows_the_output_contract() {
             "status",
             "iterations",
             "residual",
+            "walras_residual",
             "numeraire",
             "fixed",
             "sectors",
@@ -746,21 +747,29 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
     );
 }
 
-/// A copy of the flagship model and its data in a temporary directory, with the SAM edited.
-fn flagship_with_sam(edit: impl Fn(&str) -> String) -> (tempfile::TempDir, PathBuf) {
+/// A copy of the flagship model and its data in a temporary directory, both edited.
+fn flagship_copy(
+    edit_model: impl Fn(&str) -> String,
+    edit_sam: impl Fn(&str) -> String,
+) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::create_dir_all(dir.path().join("models")).unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    std::fs::copy(
-        root.join("models/token_economy.toml"),
-        dir.path().join("models/token_economy.toml"),
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let model = dir.path().join("models/token_economy.toml");
+    std::fs::write(&model, edit_model(&read("models/token_economy.toml"))).unwrap();
+    std::fs::write(
+        dir.path().join("data/token_economy_sam.csv"),
+        edit_sam(&read("data/token_economy_sam.csv")),
     )
     .unwrap();
-    let sam = std::fs::read_to_string(root.join("data/token_economy_sam.csv")).unwrap();
-    std::fs::write(dir.path().join("data/token_economy_sam.csv"), edit(&sam)).unwrap();
-    let model = dir.path().join("models/token_economy.toml");
     (dir, model)
+}
+
+/// The flagship with its SAM edited.
+fn flagship_with_sam(edit: impl Fn(&str) -> String) -> (tempfile::TempDir, PathBuf) {
+    flagship_copy(str::to_string, edit)
 }
 
 /// Replaces cell (row, col) of a SAM text.
@@ -934,4 +943,99 @@ fn invalid_settings_are_bad_input() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(text(&o).1.contains("error:"), "{args:?}");
     }
+}
+
+/// The flagship with one more scenario `adv` setting `params` (TOML inline-table body).
+fn flagship_with_scenario(params: &str) -> (tempfile::TempDir, PathBuf) {
+    flagship_copy(
+        |text| {
+            text.replacen(
+                "[scenarios.token_tax_3]",
+                &format!("[scenarios.adv]\nparameters = {{ {params} }}\n\n[scenarios.token_tax_3]"),
+                1,
+            )
+        },
+        str::to_string,
+    )
+}
+
+#[test]
+fn pruning_is_decided_per_scenario() {
+    // tests/data/scenario_pruning.toml: a final demand, an input and an endowment zero as
+    // written and positive in a scenario (their markets must clear), and the reverse.
+    let o = run(&["check", "tests/data/scenario_pruning.toml"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("12 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn a_point_that_fails_walras_law_is_never_reported_as_converged() {
+    // A 99.9% token tax: the solver used to stop at a collapsed point where every equation it
+    // solves is met but the numeraire's dropped market is off by 21% of its scale.
+    let (_dir, model) = flagship_with_scenario("tok_tax = 0.999");
+    let o = run(&[
+        "solve",
+        model.to_str().unwrap(),
+        "--scenario",
+        "adv",
+        "--format",
+        "json",
+    ]);
+    let (out, err) = text(&o);
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let status = v["status"].as_str().unwrap();
+    let walras = v["walras_residual"].as_f64().unwrap();
+    let residual = v["residual"].as_f64().unwrap();
+    if status == "converged" {
+        assert!(walras <= 1e-6 && residual <= 1e-9, "{v}");
+        assert_eq!(o.status.code(), Some(0));
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("market clearance of PC (dropped)"), "{err}");
+        if status == "verification_failed" {
+            assert!(walras > 1e-6 || residual > 1e-9, "{v}");
+        }
+    }
+}
+
+#[test]
+fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
+    // A 100% compute subsidy makes the scenario's calibration non-finite: that scenario is
+    // `evaluation_failed` with its reason, every other scenario is still solved and reported.
+    let (_dir, model) = flagship_with_scenario("sub_cmp = 1.0");
+    let m = model.to_str().unwrap();
+    let o = run(&["solve", m, "--all", "--format", "json"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let all = v.as_array().unwrap();
+    let n_scenarios = tokencge::model::load(&model).unwrap().scenarios.len();
+    assert_eq!(all.len(), n_scenarios + 1);
+    for r in all {
+        if r["scenario"] == "adv" {
+            assert_eq!(r["status"], "evaluation_failed");
+            assert!(r["reason"].as_str().unwrap().contains("NaN"), "{r}");
+        } else {
+            assert_eq!(r["status"], "converged", "{}", r["scenario"]);
+        }
+    }
+    assert!(err.contains("scenario adv: not solved"), "{err}");
+    // compare: the column is there with its status.
+    let o = run(&[
+        "compare",
+        m,
+        "--scenarios",
+        "adv,token_tax_3",
+        "--format",
+        "json",
+    ]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["status"],
+        serde_json::json!(["converged", "evaluation_failed", "converged"])
+    );
 }

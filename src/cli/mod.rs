@@ -213,12 +213,13 @@ fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// Solves scenarios in parallel through the library; a progress bar shows on an interactive
-/// terminal. A scenario that cannot be set up is reported as `file: scenario NAME: reason`.
+/// terminal. A scenario that cannot be set up is reported on stderr as
+/// `file: scenario NAME: reason` and comes back as `Err` beside the others.
 fn solve_many(
     structure: &Structure,
     indices: &[Option<usize>],
     settings: &NewtonSettings,
-) -> Vec<Result<batch::Solved, String>> {
+) -> Vec<batch::Outcome> {
     use indicatif::{ProgressBar, ProgressStyle};
     use std::io::IsTerminal;
     let bar = if std::io::stderr().is_terminal() && indices.len() > 1 {
@@ -230,26 +231,45 @@ fn solve_many(
     } else {
         ProgressBar::hidden()
     };
-    let m = structure.model();
-    let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1))
-        .into_iter()
-        .zip(indices)
-        .map(|(r, idx)| {
-            r.map_err(|e| {
-                let name = idx
-                    .map(|i| m.scenarios[i].name.as_str())
-                    .unwrap_or("benchmark");
-                format!("{}: scenario {name}: {e}", m.path.display())
-            })
-        })
-        .collect();
+    let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1));
     bar.finish_and_clear();
+    for r in &out {
+        match r {
+            Ok(solved) if !solved.solution.converged() => {
+                report_non_convergence(structure, &solved.solution)
+            }
+            Ok(_) => {}
+            Err(u) => eprintln!(
+                "{}: scenario {}: not solved: {}",
+                structure.model().path.display(),
+                u.scenario,
+                u.error
+            ),
+        }
+    }
     out
 }
 
+/// The report of an outcome, solved or not.
+fn report_of(structure: &Structure, outcome: &batch::Outcome) -> report::SolutionReport {
+    match outcome {
+        Ok(solved) => solved.report.clone(),
+        Err(u) => u.report(structure),
+    }
+}
+
+/// True when an outcome is a verified equilibrium.
+fn solved_ok(outcome: &batch::Outcome) -> bool {
+    outcome.as_ref().is_ok_and(|s| s.solution.converged())
+}
+
 fn report_non_convergence(structure: &Structure, sol: &Solution) {
+    let walras = match (sol.scenario.walras, sol.walras_residual) {
+        (Some(v), Some(w)) => format!(", {} (dropped) {w:.3e}", structure.equation_name(v)),
+        _ => String::new(),
+    };
     eprintln!(
-        "{}: scenario {}: did not converge ({}, residual {:.3e} after {} iterations); worst equations:",
+        "{}: scenario {}: did not converge ({}, residual {:.3e}{walras} after {} iterations); worst equations:",
         structure.model().path.display(),
         sol.scenario.name,
         sol.status.label(),
@@ -302,25 +322,18 @@ fn cmd_solve(
         let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
     }
     let mut text = String::new();
-    for result in solve_many(&structure, &indices, settings) {
-        let solved = match result {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("{e}");
-                return BAD_INPUT;
-            }
-        };
-        if !solved.solution.converged() {
-            report_non_convergence(&structure, &solved.solution);
+    for outcome in solve_many(&structure, &indices, settings) {
+        if !solved_ok(&outcome) {
             code = FAILED;
         }
+        let report = report_of(&structure, &outcome);
         match format {
-            Format::Json => json_out.push(solved.report.to_json()),
+            Format::Json => json_out.push(report.to_json()),
             Format::Csv => {
-                let _ = solved.report.csv_rows(&mut csv_out);
+                let _ = report.csv_rows(&mut csv_out);
             }
             Format::Table => {
-                text.push_str(&solved.report.table());
+                text.push_str(&report.table());
                 text.push('\n');
             }
         }
@@ -384,24 +397,23 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
         }
     }
     let mut results = Vec::new();
-    for (idx, result) in order.iter().zip(solve_many(&structure, &order, settings)) {
-        let solved = match result {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("{e}");
-                return BAD_INPUT;
+    for (idx, outcome) in order.iter().zip(solve_many(&structure, &order, settings)) {
+        match outcome {
+            Ok(solved) => {
+                let sol = &solved.solution;
+                tracing::info!(scenario = %sol.scenario.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
+                results.extend(report::check_targets(
+                    structure.with(&solved.coefficients),
+                    sol,
+                    *idx,
+                ));
             }
-        };
-        let sol = &solved.solution;
-        if !sol.converged() {
-            report_non_convergence(&structure, sol);
+            Err(u) => results.extend(report::unsolved_targets(
+                structure.model(),
+                *idx,
+                &u.error.to_string(),
+            )),
         }
-        tracing::info!(scenario = %sol.scenario.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
-        results.extend(report::check_targets(
-            structure.with(&solved.coefficients),
-            sol,
-            *idx,
-        ));
     }
     let failed = results.iter().filter(|r| !r.pass).count();
     let w = results
@@ -476,20 +488,11 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
         .collect();
     let mut code = OK;
     let mut reports = Vec::new();
-    for result in solve_many(&structure, &all, settings) {
-        match result {
-            Ok(solved) => {
-                if !solved.solution.converged() {
-                    report_non_convergence(&structure, &solved.solution);
-                    code = FAILED;
-                }
-                reports.push(solved.report);
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                return BAD_INPUT;
-            }
+    for outcome in solve_many(&structure, &all, settings) {
+        if !solved_ok(&outcome) {
+            code = FAILED;
         }
+        reports.push(report_of(&structure, &outcome));
     }
     let bench = reports.remove(0);
     let cmp = compare::build(&bench, &reports);

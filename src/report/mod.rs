@@ -18,6 +18,7 @@ use crate::compile::{Bounds, EvaluationError, System, VarKind};
 use crate::ids::{ConsumerId, VarId};
 use crate::model::{Model, Normaliser, TargetCheck};
 use crate::scenario::{Scenario, Solution};
+use crate::solve::SolveStatus;
 
 /// Name of a normaliser.
 pub fn normaliser_name(model: &Model, n: &Option<Normaliser>) -> Option<String> {
@@ -60,7 +61,10 @@ pub struct SolutionReport {
     pub scenario: String,
     pub status: &'static str,
     pub iterations: u64,
+    /// The largest residual, recomputed at the returned point independently of the solver.
     pub residual: f64,
+    /// The residual of the dropped normalising function (Walras' law); null without one.
+    pub walras_residual: Option<f64>,
     pub numeraire: Option<String>,
     pub fixed: IndexMap<String, f64>,
     pub sectors: IndexMap<String, f64>,
@@ -73,6 +77,9 @@ pub struct SolutionReport {
     pub indicators: Option<IndexMap<String, f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst: Option<Vec<WorstEquation>>,
+    /// Why the scenario could not be solved at all (its calibration failed to evaluate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Levels, margins and products, in layout order (table and CSV).
     #[serde(skip)]
     pub variables: Vec<VariableRow>,
@@ -100,6 +107,33 @@ fn slack(kind: VarKind, bounds: Option<&Bounds>, v: usize, x: f64) -> f64 {
 }
 
 impl SolutionReport {
+    /// The report of a scenario that could not be set up: status `evaluation_failed`, the
+    /// reason, no levels.
+    pub fn unsolved(model: &Model, scenario: &str, reason: String) -> SolutionReport {
+        SolutionReport {
+            model: model.name.clone(),
+            scenario: scenario.to_string(),
+            status: SolveStatus::EvaluationFailed(String::new()).label(),
+            iterations: 0,
+            residual: f64::NAN,
+            walras_residual: None,
+            numeraire: None,
+            fixed: IndexMap::new(),
+            sectors: IndexMap::new(),
+            commodities: IndexMap::new(),
+            consumers: IndexMap::new(),
+            auxiliary: IndexMap::new(),
+            welfare: IndexMap::new(),
+            pruned: Vec::new(),
+            indicators: None,
+            worst: None,
+            reason: Some(reason),
+            variables: Vec::new(),
+            indicator_errors: IndexMap::new(),
+            converged: false,
+        }
+    }
+
     /// Builds the report of a solution; `system` carries the scenario's coefficients.
     pub fn new(system: System<'_>, sol: &Solution) -> SolutionReport {
         let structure = system.structure;
@@ -112,6 +146,7 @@ impl SolutionReport {
             status: sol.status.label(),
             iterations: sol.info.iterations,
             residual: sol.residual,
+            walras_residual: sol.walras_residual,
             numeraire: normaliser_name(m, &sol.scenario.numeraire),
             fixed: sol
                 .scenario
@@ -132,6 +167,10 @@ impl SolutionReport {
                 .collect(),
             indicators: None,
             worst: None,
+            reason: match &sol.status {
+                SolveStatus::EvaluationFailed(why) if !why.is_empty() => Some(why.clone()),
+                _ => None,
+            },
             variables: Vec::new(),
             indicator_errors: IndexMap::new(),
             converged: sol.converged(),
@@ -214,10 +253,13 @@ impl SolutionReport {
         let _ = writeln!(s, "model {}  scenario {}", self.model, self.scenario);
         let _ = writeln!(
             s,
-            "status {}  iterations {}  residual {:.3e}  numeraire {}",
+            "status {}  iterations {}  residual {:.3e}  walras {}  numeraire {}",
             self.status,
             self.iterations,
             self.residual,
+            self.walras_residual
+                .map(|w| format!("{w:.3e}"))
+                .unwrap_or_else(|| "-".into()),
             self.numeraire.as_deref().unwrap_or("(fix)")
         );
         if !self.fixed.is_empty() {
@@ -370,6 +412,26 @@ pub struct TargetResult {
     pub note: String,
 }
 
+/// The targets of a scenario that could not be set up: each fails, with the reason.
+pub fn unsolved_targets(model: &Model, scenario: Option<usize>, reason: &str) -> Vec<TargetResult> {
+    let name = scenario
+        .map(|i| model.scenarios[i].name.clone())
+        .unwrap_or_else(|| "benchmark".into());
+    model
+        .targets
+        .iter()
+        .filter(|t| t.scenario == scenario)
+        .map(|t| TargetResult {
+            name: t.name.clone(),
+            scenario: name.clone(),
+            value: None,
+            expected: String::new(),
+            pass: false,
+            note: format!("scenario not solved: {reason}"),
+        })
+        .collect()
+}
+
 /// Evaluates the targets of one scenario at its solution (`system` carries the scenario's
 /// coefficients).
 pub fn check_targets(
@@ -466,7 +528,8 @@ pub fn benchmark_failures(
     scenario: &Scenario,
     tol: f64,
 ) -> Result<Vec<BenchmarkFailure>, EvaluationError> {
-    let (f, r) = crate::scenario::assess(system.structure, system.coef, scenario, &scenario.start)?;
+    let a = crate::scenario::assess(system.structure, system.coef, scenario, &scenario.start)?;
+    let (f, r) = (&a.f, &a.r);
     let mut bad: Vec<BenchmarkFailure> = (0..r.len())
         .filter(|&i| r[i] > tol || r[i].is_nan())
         .map(|i| {
@@ -474,6 +537,12 @@ pub fn benchmark_failures(
             (v, r[i], f[i] * system.coef.scale_of(v))
         })
         .collect();
+    // The numeraire's market is dropped from the solve but must balance at the benchmark too.
+    if let (Some(v), Some(w)) = (scenario.walras, a.walras_residual) {
+        if w > tol {
+            bad.push((v, w, w * system.coef.scale_of(v)));
+        }
+    }
     bad.sort_by(|a, b| {
         b.1.partial_cmp(&a.1)
             .unwrap_or(std::cmp::Ordering::Equal)

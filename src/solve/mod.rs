@@ -167,6 +167,10 @@ pub enum SolveStatus {
     /// The start point (or a Jacobian) could not be evaluated.
     EvaluationFailed(String),
     Timeout,
+    /// The solver stopped at a point that the independent check of every function (the
+    /// dropped numeraire equation included) rejects. Set by the caller that verifies a solve;
+    /// the solver itself never returns it.
+    VerificationFailed,
 }
 
 impl SolveStatus {
@@ -179,6 +183,7 @@ impl SolveStatus {
             SolveStatus::NonFinite => "non_finite",
             SolveStatus::EvaluationFailed(_) => "evaluation_failed",
             SolveStatus::Timeout => "timeout",
+            SolveStatus::VerificationFailed => "verification_failed",
         }
     }
 }
