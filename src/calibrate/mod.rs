@@ -160,17 +160,17 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         let mut netput_active = vec![false; s.netputs.len()];
         for l in &b.leaves {
             let cname = &m.commodities[l.commodity.index()].name;
-            let field = || format!("sectors.{name}.netput[{}].quantity", l.netput);
+            let site = &s.netputs[l.netput].site;
+            let field = || format!("{}.quantity (line {})", site.field, site.line);
+            let price_field = || format!("{}.price (line {})", site.field, site.line);
             let q = value(&l.quantity, &field)?;
-            let p = value(&l.price, &|| {
-                format!("sectors.{name}.netput[{}].price", l.netput)
-            })?;
+            let p = value(&l.price, &price_field)?;
             if !(q >= 0.0) || !q.is_finite() {
                 return Err(bad(field(), format!("netput quantity of {cname} is {q}")));
             }
             if !(p > 0.0) || !p.is_finite() {
                 return Err(bad(
-                    format!("sectors.{name}.netput[{}].price", l.netput),
+                    price_field(),
                     format!("reference price of {cname} is {p}"),
                 ));
             }
@@ -260,7 +260,8 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         let (mut q, mut p, mut g) = (Vec::new(), Vec::new(), Vec::new());
         for (k, d) in b.demands.iter().enumerate() {
             let cname = &m.commodities[d.commodity.index()].name;
-            let field = || format!("consumers.{name}.demands[{k}]");
+            let site = &h.demands[k].site;
+            let field = || format!("{} (line {})", site.field, site.line);
             let qk = value(&d.quantity, &field)?;
             let pk = value(&d.price, &field)?;
             if !(qk >= 0.0) || !(pk > 0.0) || !qk.is_finite() || !pk.is_finite() {

@@ -214,9 +214,10 @@ impl<'a> System<'a> {
         }
         let rate_error = |leaf: &super::Leaf, error: EvalError| EvaluationError::Expression {
             what: format!(
-                "{}: tax rate on {}",
+                "{}: tax rate on {} ({})",
                 self.model().sectors[si].name,
-                self.model().commodities[leaf.commodity].name
+                self.model().commodities[leaf.commodity].name,
+                self.model().sectors[si].netputs[leaf.netput].site
             ),
             error,
         };
@@ -298,9 +299,10 @@ impl<'a> System<'a> {
         for (l, q) in st.quantity.iter().enumerate() {
             finite(*q, || {
                 format!(
-                    "{}: quantity of {}",
+                    "{}: quantity of {} ({})",
                     name(),
-                    self.model().commodities[b.leaves[l].commodity].name
+                    self.model().commodities[b.leaves[l].commodity].name,
+                    self.model().sectors[si].netputs[b.leaves[l].netput].site
                 )
             })?;
         }
@@ -414,22 +416,35 @@ impl<'a> System<'a> {
                 e.quantity
                     .eval_grad(&ctx, 1.0, Some(&mut st.endowment_grad))
                     .map_err(|error| EvaluationError::Expression {
-                        what: format!("endowment of {}", name()),
+                        what: format!(
+                            "endowment of {} ({})",
+                            name(),
+                            self.model().consumers[h].endowments[k].site
+                        ),
                         error,
                     })?
             } else {
                 e.quantity
                     .eval(&ctx)
                     .map_err(|error| EvaluationError::Expression {
-                        what: format!("endowment of {}", name()),
+                        what: format!(
+                            "endowment of {} ({})",
+                            name(),
+                            self.model().consumers[h].endowments[k].site
+                        ),
                         error,
                     })?
             };
             if grad {
                 st.endowment_grad_start.push(st.endowment_grad.len());
             }
-            st.endowment
-                .push(finite(v, || format!("endowment of {}", name()))?);
+            st.endowment.push(finite(v, || {
+                format!(
+                    "endowment of {} ({})",
+                    name(),
+                    self.model().consumers[h].endowments[k].site
+                )
+            })?);
             if c.endowment_active[k] {
                 st.endowment_value += v * x[e.price_var];
             }
@@ -656,11 +671,11 @@ impl<'a> System<'a> {
             }
         }
         {
-            let ctx = FuncCtx { sys: *self, x, st };
+            let ctx = FuncCtx::new(*self, x, st);
             let layout = self.structure.layout();
             for (a, aux) in self.model().auxiliaries.iter().enumerate() {
                 let row = layout.auxiliary(crate::ids::AuxId::new(a));
-                let what = || format!("constraint of {}", aux.name);
+                let what = || format!("constraint of {} ({})", aux.name, aux.site);
                 let v = if grad {
                     aux.constraint.eval_grad(&ctx, 1.0, Some(g))
                 } else {
@@ -700,7 +715,7 @@ impl<'a> System<'a> {
     /// Evaluates an expression (target, indicator, constraint) at `x` with its point state
     /// already computed.
     pub fn eval_expr_at(&self, x: &[f64], st: &PointState, e: &Expr) -> Result<f64, EvalError> {
-        e.eval(&FuncCtx { sys: *self, x, st })
+        e.eval(&FuncCtx::new(*self, x, st))
     }
 
     /// Variable bounds: S ≥ 0, P ≥ 0, M free, auxiliaries as declared.
@@ -834,6 +849,21 @@ struct FuncCtx<'a> {
     sys: System<'a>,
     x: &'a [f64],
     st: &'a PointState,
+    /// Indicator values computed so far at this point: indicators form a DAG (each may use
+    /// earlier ones several times), evaluated once each, never expanded. Empty (and never
+    /// allocated) where no indicator is used, as in the constraints of the Newton loop.
+    indicators: std::cell::RefCell<Vec<Option<Result<f64, EvalError>>>>,
+}
+
+impl<'a> FuncCtx<'a> {
+    fn new(sys: System<'a>, x: &'a [f64], st: &'a PointState) -> Self {
+        FuncCtx {
+            sys,
+            x,
+            st,
+            indicators: std::cell::RefCell::new(Vec::new()),
+        }
+    }
 }
 
 impl EvalContext for FuncCtx<'_> {
@@ -847,7 +877,18 @@ impl EvalContext for FuncCtx<'_> {
         self.sys.structure.layout().index_of(v).index()
     }
     fn indicator(&self, i: usize) -> Result<f64, EvalError> {
-        self.sys.model().indicators[i].expr.eval(self)
+        if let Some(Some(known)) = self.indicators.borrow().get(i) {
+            return known.clone();
+        }
+        // Indicators refer only to earlier ones, so this recursion is as deep as the chain
+        // and each indicator is evaluated once.
+        let value = self.sys.model().indicators[i].expr.eval(self);
+        let mut cache = self.indicators.borrow_mut();
+        if cache.len() <= i {
+            cache.resize(i + 1, None);
+        }
+        cache[i] = Some(value.clone());
+        value
     }
     fn func(&self, f: &Func, scale: f64, mut grad: Option<&mut Grad>) -> Result<f64, EvalError> {
         let sys = self.sys;

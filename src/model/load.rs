@@ -96,14 +96,86 @@ pub fn read(path: &Path) -> Result<Source, LoadError> {
     parse(text, path)
 }
 
+/// The top-level keys of a model file: written after a `[table]` header, TOML reads them as
+/// part of that table.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "commodities",
+    "start",
+    "parameters",
+    "sam",
+    "sectors",
+    "consumers",
+    "auxiliary",
+    "scenarios",
+    "targets",
+    "indicators",
+];
+
+/// The dotted key written at `offset`: the nearest table header above it and the key before
+/// the `=` on its line (serde's messages name the type, not the key).
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let line = &line[..line.find('\n').unwrap_or(line.len())];
+    let key = line
+        .find('=')
+        .filter(|&eq| line_start + eq < offset)
+        .map(|eq| line[..eq].trim().trim_matches('"').to_string())
+        .unwrap_or_default();
+    let header = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| {
+            let l = l.split('#').next().unwrap_or(l).trim();
+            l.trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim()
+                .to_string()
+        });
+    match (header, key.is_empty()) {
+        (Some(h), false) => format!("{h}.{key}"),
+        (Some(h), true) => h,
+        (None, _) => key,
+    }
+}
+
+/// serde's wording made a modeller's: types named as they are written, and a hint for a
+/// top-level key caught under a table header.
+fn explain(message: &str) -> String {
+    let mut m = message.to_string();
+    for (from, to) in [("a sequence", "a list"), ("a map", "a table")] {
+        m = m.replace(from, to);
+    }
+    // "expected struct SectorFile" → "expected a table"
+    while let Some(i) = m.find("struct ") {
+        let end = m[i + 7..]
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .map_or(m.len(), |j| i + 7 + j);
+        m.replace_range(i..end, "a table");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or("");
+        if TOP_LEVEL_KEYS.contains(&name) {
+            m.push_str(&format!(
+                "; hint: `{name}` is a top-level key, but TOML reads every key written after a [table] header as part of that table: move it above the first header"
+            ));
+        }
+    }
+    m
+}
+
 /// Parses model text; `path` names it in messages and anchors relative data paths.
 pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
     let file: ModelFile = toml::from_str(&text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| LineIndex::new(&text).position(s.start))
+        let offset = e.span().map(|s| s.start);
+        let (line, column) = offset
+            .map(|o| LineIndex::new(&text).position(o))
             .unwrap_or((0, 0));
-        error(path, line, column, "", e.message().trim().to_string())
+        let field = offset.map(|o| key_at(&text, o)).unwrap_or_default();
+        error(path, line, column, &field, explain(e.message().trim()))
     })?;
     let sam = match &file.sam {
         None => SamInput::Absent,

@@ -118,6 +118,9 @@ pub struct Nest {
 
 #[derive(Debug, Clone)]
 pub struct Netput {
+    /// Where it is written (`sectors.X.inputs[1]`), for messages raised when a scenario
+    /// evaluates it.
+    pub site: Site,
     pub commodity: usize,
     pub quantity: Expr,
     /// Reference price (tax-inclusive for inputs, net of tax for outputs).
@@ -127,8 +130,24 @@ pub struct Netput {
     pub output: bool,
 }
 
+/// Where a value is written in the model file: its field path and line, so that a failure to
+/// evaluate it in some scenario names the place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Site {
+    pub field: String,
+    pub line: usize,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (line {})", self.field, self.line)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Tax {
+    /// Where the rate is written.
+    pub site: Site,
     pub agent: usize,
     /// May depend on variables (endogenous taxes).
     pub rate: Expr,
@@ -145,6 +164,7 @@ pub struct Consumer {
 
 #[derive(Debug, Clone)]
 pub struct FinalDemand {
+    pub site: Site,
     pub commodity: usize,
     pub quantity: Expr,
     pub price: Expr,
@@ -154,6 +174,7 @@ pub struct FinalDemand {
 
 #[derive(Debug, Clone)]
 pub struct Endowment {
+    pub site: Site,
     pub commodity: usize,
     /// May be negative and may depend on variables.
     pub quantity: Expr,
@@ -161,6 +182,8 @@ pub struct Endowment {
 
 #[derive(Debug, Clone)]
 pub struct Auxiliary {
+    /// Where the constraint is written.
+    pub site: Site,
     pub name: String,
     pub description: String,
     pub start: Expr,

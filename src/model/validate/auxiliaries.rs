@@ -14,24 +14,42 @@ impl Builder {
             let a = a.get_ref();
             let f = |x: &str| format!("auxiliary.{name}.{x}");
             let bound = |this: &mut Builder, v: &Option<RawValue>, x: &str, default: f64| match v {
-                Some(v) => this
+                Some(v) if x == "start" => this
                     .value(v, Allow::Parameters, &f(x))
                     .unwrap_or(Expr::Num(default)),
+                Some(v) => this.bound(v, &f(x)).unwrap_or(Expr::Num(default)),
                 None => Expr::Num(default),
             };
             let start = bound(self, &a.start, "start", 0.0);
             let lower = bound(self, &a.lower, "lower", f64::NEG_INFINITY);
             let upper = bound(self, &a.upper, "upper", f64::INFINITY);
             let ctx = ParamOnly(&self.params);
+            let at = |v: &Option<RawValue>| {
+                v.as_ref()
+                    .map(|v| v.span().start)
+                    .unwrap_or(a.constraint.span().start)
+            };
             if let (Ok(s), Ok(l), Ok(u)) = (start.eval(&ctx), lower.eval(&ctx), upper.eval(&ctx)) {
-                let off = a
-                    .start
-                    .as_ref()
-                    .map(|s| s.span().start)
-                    .unwrap_or(a.constraint.span().start);
-                if l > u {
+                let off = at(&a.start);
+                if s.is_nan() || l.is_nan() || u.is_nan() {
+                    let which = if s.is_nan() {
+                        "start"
+                    } else if l.is_nan() {
+                        "lower"
+                    } else {
+                        "upper"
+                    };
+                    let off = at(match which {
+                        "start" => &a.start,
+                        "lower" => &a.lower,
+                        _ => &a.upper,
+                    });
+                    self.diag_at(off, &f(which), "evaluates to NaN".into());
+                } else if !s.is_finite() {
+                    self.diag_at(off, &f("start"), format!("must be finite (is {s})"));
+                } else if l > u {
                     self.diag_at(
-                        off,
+                        at(&a.lower),
                         &f("lower"),
                         format!("lower bound {l} exceeds upper bound {u}"),
                     );
@@ -47,6 +65,7 @@ impl Builder {
                 .value(&a.constraint, Allow::Functions, &f("constraint"))
                 .unwrap_or(Expr::Num(0.0));
             auxiliaries.push(Auxiliary {
+                site: self.site(f("constraint"), a.constraint.span().start),
                 name: name.clone(),
                 description: a.description.clone().unwrap_or_default(),
                 start,

@@ -52,6 +52,7 @@ impl Builder {
                 if let (Some(commodity), Some(quantity), Some(price)) = (commodity, quantity, price)
                 {
                     demands.push(FinalDemand {
+                        site: self.site(f(&format!("demands[{k}]")), d.quantity.span().start),
                         commodity,
                         quantity,
                         price,
@@ -67,6 +68,7 @@ impl Builder {
                 let quantity = self.value(&d.quantity, Allow::Variables, &pf("quantity"));
                 if let (Some(commodity), Some(quantity)) = (commodity, quantity) {
                     endowments.push(Endowment {
+                        site: self.site(f(&format!("endowments[{k}]")), d.quantity.span().start),
                         commodity,
                         quantity,
                     });

@@ -9,11 +9,15 @@ use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, Var};
 use crate::model::file::RawValue;
 
 impl Builder {
-    /// Resolves a number or expression string.
+    /// Resolves a number or expression string; numbers must be finite.
     pub(super) fn value(&mut self, raw: &RawValue, allow: Allow, field: &str) -> Option<Expr> {
         let offset = raw.span().start;
         match raw.get_ref() {
             toml::Value::Integer(i) => Some(Expr::Num(*i as f64)),
+            toml::Value::Float(f) if !f.is_finite() => {
+                self.diag_at(offset, field, format!("must be a finite number, not {f}"));
+                None
+            }
             toml::Value::Float(f) => Some(Expr::Num(*f)),
             toml::Value::String(s) => {
                 let base = offset + 1;
@@ -289,6 +293,29 @@ impl Builder {
             };
             self.diag_at(offset, field, format!("{what} (is {v})"));
         }
+    }
+
+    /// A bound: a value as [`Builder::value`], or `inf` / `-inf` (never `nan`).
+    pub(super) fn bound(&mut self, raw: &RawValue, field: &str) -> Option<Expr> {
+        match raw.get_ref() {
+            toml::Value::Float(f) if f.is_infinite() => Some(Expr::Num(*f)),
+            _ => self.value(raw, Allow::Parameters, field),
+        }
+    }
+
+    /// A parameter-only value evaluated now (model parameters) when it is one: `None` when it
+    /// depends on something else or failed (the failure already reported).
+    pub(super) fn now_if_constant(
+        &mut self,
+        e: &Option<Expr>,
+        raw: &RawValue,
+        field: &str,
+    ) -> Option<f64> {
+        let e = e.as_ref()?;
+        if !e.is_parameter_only() {
+            return None;
+        }
+        self.number_now(e, raw.span().start, field)
     }
 
     /// Entries of a name → value table, without the reserved `description`.

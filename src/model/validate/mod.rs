@@ -112,6 +112,14 @@ impl Builder {
         });
     }
 
+    /// The site of a field written at `offset`.
+    fn site(&self, field: String, offset: usize) -> Site {
+        Site {
+            field,
+            line: self.lines.position(offset).0,
+        }
+    }
+
     fn declare(&mut self, name: &str, sym: Sym, offset: usize, field: &str) {
         if !valid_name(name) {
             self.diag_at(
@@ -199,6 +207,20 @@ impl Builder {
     /// Declares every commodity, sector, consumer and auxiliary (the layout order), so any
     /// field may name any of them.
     fn declarations(&mut self, raw: &ModelFile) -> Vec<Commodity> {
+        if raw.commodities.get_ref().is_empty() {
+            self.diag_at(
+                raw.commodities.span().start,
+                "commodities",
+                "a model needs at least one commodity".into(),
+            );
+        }
+        if raw.consumers.is_empty() {
+            self.diag_at(
+                raw.model.span().start,
+                "consumers",
+                "a model needs at least one consumer (a [consumers.NAME] table with demands and endowments)".into(),
+            );
+        }
         let mut commodities = Vec::new();
         for c in raw.commodities.get_ref() {
             self.declare(

@@ -34,7 +34,7 @@ impl Builder {
                     };
                     match v.get_ref() {
                         toml::Value::Integer(x) => parameters.push((i, *x as f64)),
-                        toml::Value::Float(x) => parameters.push((i, *x)),
+                        toml::Value::Float(x) if x.is_finite() => parameters.push((i, *x)),
                         _ => {
                             let e = self.value(v, Allow::Parameters, &field);
                             if let Some(x) =
@@ -78,7 +78,22 @@ impl Builder {
                         }
                     };
                     if let (Some(idx), Some(e)) = (idx, e) {
-                        fix.push((idx, e));
+                        // Evaluated with this scenario's parameters: it must be a finite level.
+                        let mut values = self.params.clone();
+                        for &(p, x) in &parameters {
+                            values[p] = x;
+                        }
+                        match crate::calibrate::eval_param(&e, &values) {
+                            Ok(x) if x.is_finite() => fix.push((idx, e)),
+                            Ok(x) => {
+                                self.diag_at(v.span().start, &field, format!("evaluates to {x}"))
+                            }
+                            Err(err) => self.diag_at(
+                                v.span().start,
+                                &field,
+                                format!("cannot evaluate: {err}"),
+                            ),
+                        }
                     }
                 }
             }

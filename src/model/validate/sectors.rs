@@ -172,13 +172,19 @@ impl Builder {
                         let rate =
                             self.value(&t.rate, Allow::Variables, &pf(&format!("taxes[{j}].rate")));
                         if let (Some(agent), Some(rate)) = (agent, rate) {
-                            taxes.push(Tax { agent, rate });
+                            taxes.push(Tax {
+                                site: self
+                                    .site(pf(&format!("taxes[{j}].rate")), t.rate.span().start),
+                                agent,
+                                rate,
+                            });
                         }
                     }
                     if let (Some(commodity), Some(quantity), Some(price), Some(nest)) =
                         (commodity, quantity, price, nest)
                     {
                         netputs.push(Netput {
+                            site: self.site(f(&format!("{label}[{k}]")), np.quantity.span().start),
                             commodity,
                             quantity,
                             price,

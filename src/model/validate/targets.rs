@@ -1,6 +1,6 @@
 //! Targets: an expression, the scenario it is checked in, and a value with a tolerance or a range.
 
-use super::{Allow, Builder};
+use super::{Allow, Builder, Sign};
 use crate::expr::Expr;
 use crate::model::file::{ModelFile, RawValue};
 use crate::model::{Scenario, Target, TargetCheck};
@@ -41,7 +41,11 @@ impl Builder {
                 (Some(_), None, None) => {
                     let value = pv(self, &t.value, "value");
                     let tolerance = match &t.tolerance {
-                        Some(_) => pv(self, &t.tolerance, "tolerance"),
+                        Some(raw) => {
+                            let e = pv(self, &t.tolerance, "tolerance");
+                            self.check_sign(&e, raw, &f("tolerance"), Sign::NonNegative);
+                            e
+                        }
                         None => Some(Expr::Num(1e-6)),
                     };
                     match (value, tolerance) {
@@ -67,10 +71,30 @@ impl Builder {
                             "tolerance goes with `value`, not with min/max".into(),
                         );
                     }
-                    Some(TargetCheck::Range {
-                        min: pv(self, &t.min, "min"),
-                        max: pv(self, &t.max, "max"),
-                    })
+                    // A bound that is given must resolve: a bad one is never silently dropped.
+                    let bound = |this: &mut Builder, v: &Option<RawValue>, x: &str| match v {
+                        None => Ok(None),
+                        Some(raw) => this.bound(raw, &f(x)).map(Some).ok_or(()),
+                    };
+                    let min = bound(self, &t.min, "min");
+                    let max = bound(self, &t.max, "max");
+                    if let (Ok(Some(lo)), Ok(Some(hi)), Some(raw)) = (&min, &max, &t.max) {
+                        let lo = self.now_if_constant(&Some(lo.clone()), raw, &f("min"));
+                        let hi = self.now_if_constant(&Some(hi.clone()), raw, &f("max"));
+                        if let (Some(lo), Some(hi)) = (lo, hi) {
+                            if lo > hi {
+                                self.diag_at(
+                                    raw.span().start,
+                                    &f("max"),
+                                    format!("max {hi} is below min {lo}"),
+                                );
+                            }
+                        }
+                    }
+                    match (min, max) {
+                        (Ok(min), Ok(max)) => Some(TargetCheck::Range { min, max }),
+                        _ => None,
+                    }
                 }
                 (Some(_), _, _) => {
                     self.diag_at(
