@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::expr::Expr;
+use crate::expr::{Expr, MAX_DEPTH};
 use crate::model::{Model, Normaliser, TargetCheck};
 
 fn quote(s: &str) -> String {
@@ -52,8 +52,52 @@ fn normaliser(model: &Model, n: Normaliser) -> String {
     }
 }
 
-/// The model as plain contract-format TOML.
-pub fn flatten(model: &Model) -> String {
+/// Why a model cannot be written in the plain format.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlattenError {
+    /// Inlining the indicators a target uses would write an expression too large to read back
+    /// (the plain format has no indicators).
+    #[error("targets[{target}] ({name}): inlining its indicators would write an expression of {nodes:.0} nodes nested {depth} deep; the plain format has no indicators and holds at most {MAX_DEPTH} levels, so this model cannot be flattened")]
+    TooLarge {
+        target: usize,
+        name: String,
+        nodes: f64,
+        depth: usize,
+    },
+    /// The written text does not load back: a defect of `flatten`, reported rather than
+    /// written.
+    #[error("the flattened model does not load back: {0}")]
+    DoesNotLoad(crate::model::LoadError),
+}
+
+/// The largest inlined target expression `flatten` writes, in nodes.
+const MAX_INLINED_NODES: f64 = 1e5;
+
+/// The model as plain contract-format TOML; the text is checked to load back.
+pub fn flatten(model: &Model) -> Result<String, FlattenError> {
+    let mut measures: Vec<(usize, f64)> = Vec::with_capacity(model.indicators.len());
+    for ind in &model.indicators {
+        let m = ind.expr.measure(&|i| measures[i]);
+        measures.push(m);
+    }
+    for (k, t) in model.targets.iter().enumerate() {
+        let (depth, nodes) = t.expr.measure(&|i| measures[i]);
+        // Printing parenthesises, and the parser counts each level: keep a margin.
+        if nodes > MAX_INLINED_NODES || 2 * depth > MAX_DEPTH {
+            return Err(FlattenError::TooLarge {
+                target: k,
+                name: t.name.clone(),
+                nodes,
+                depth,
+            });
+        }
+    }
+    let text = write(model);
+    crate::model::load_str(&text, &model.path).map_err(FlattenError::DoesNotLoad)?;
+    Ok(text)
+}
+
+fn write(model: &Model) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -1039,3 +1039,90 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
         serde_json::json!(["converged", "evaluation_failed", "converged"])
     );
 }
+
+/// What a file of the bad-input catalogue must produce: read from its `# exit:`,
+/// `# stderr:` and `# diagnostics:` header lines.
+struct Expectation {
+    exit: i32,
+    fragments: Vec<String>,
+    diagnostics: Option<usize>,
+}
+
+fn expectation(path: &Path) -> Expectation {
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let mut e = Expectation {
+        exit: -1,
+        fragments: Vec::new(),
+        diagnostics: None,
+    };
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        if let Some(v) = line.strip_prefix("# exit: ") {
+            e.exit = v.trim().parse().unwrap();
+        } else if let Some(v) = line.strip_prefix("# stderr: ") {
+            e.fragments.push(v.to_string());
+        } else if let Some(v) = line.strip_prefix("# diagnostics: ") {
+            e.diagnostics = Some(v.trim().parse().unwrap());
+        }
+    }
+    assert!(e.exit >= 0, "{}: no `# exit:` line", path.display());
+    e
+}
+
+#[test]
+fn the_bad_input_catalogue_gives_each_file_its_exit_code_and_messages() {
+    // tests/bad_inputs: one defect per file, each with the exit code, the message fragments
+    // (with line and column where the defect is in the file) and the number of diagnostics it
+    // must produce: one message per defect, never a panic, nothing checked on bad input.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_inputs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 60, "the catalogue has {} files", files.len());
+    let mut failures = Vec::new();
+    for path in &files {
+        let want = expectation(path);
+        let shown = path.to_str().unwrap();
+        let o = run(&["check", shown]);
+        let (out, err) = text(&o);
+        let mut problems = Vec::new();
+        if o.status.code() != Some(want.exit) {
+            problems.push(format!(
+                "exit {:?}, expected {}",
+                o.status.code(),
+                want.exit
+            ));
+        }
+        for f in &want.fragments {
+            if !err.contains(f.as_str()) {
+                problems.push(format!("no '{f}'"));
+            }
+        }
+        if let Some(n) = want.diagnostics {
+            let got = err
+                .lines()
+                .filter(|l| l.starts_with(&format!("{shown}:")))
+                .count();
+            if got != n {
+                problems.push(format!("{got} diagnostics, expected {n}"));
+            }
+        }
+        if err.contains("panicked") {
+            problems.push("panicked".into());
+        }
+        if want.exit == 2 && out.contains("passed") {
+            problems.push("checked targets on bad input".into());
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}: {}\n{err}",
+                path.display(),
+                problems.join("; ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

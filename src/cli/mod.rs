@@ -575,7 +575,13 @@ fn cmd_flatten(path: &Path, output: &Path) -> i32 {
             return BAD_INPUT;
         }
     };
-    let text = tokencge::flatten::flatten(&model);
+    let text = match tokencge::flatten::flatten(&model) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return BAD_INPUT;
+        }
+    };
     if let Err(e) = write_atomic(output, text.as_bytes()) {
         eprintln!("{}: cannot write: {e}", output.display());
         return BAD_INPUT;

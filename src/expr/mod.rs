@@ -586,6 +586,29 @@ impl Expr {
         }
     }
 
+    /// Depth and node count of the tree, an indicator counting as the measure of its own
+    /// expression (`indicator(i)`, memoised by the caller): what evaluating or inlining it
+    /// costs, computed without expanding anything.
+    pub fn measure(&self, indicator: &dyn Fn(usize) -> (usize, f64)) -> (usize, f64) {
+        match self {
+            Expr::Indicator(i) => indicator(*i),
+            Expr::Neg(a) => {
+                let (d, n) = a.measure(indicator);
+                (d + 1, n + 1.0)
+            }
+            Expr::Bin(_, a, b) => {
+                let (da, na) = a.measure(indicator);
+                let (db, nb) = b.measure(indicator);
+                (da.max(db) + 1, na + nb + 1.0)
+            }
+            Expr::Math(_, args) => args.iter().fold((1, 1.0), |(d, n), a| {
+                let (da, na) = a.measure(indicator);
+                (d.max(da + 1), n + na)
+            }),
+            _ => (1, 1.0),
+        }
+    }
+
     /// Collects the variable indices this expression reads directly.
     pub fn vars(&self, out: &mut Vec<Var>) {
         match self {

@@ -84,6 +84,12 @@ impl Builder {
             for (name, v) in self.entries(t) {
                 let field = format!("indicators.{name}");
                 let e = self.value(v, Allow::Indicators, &field);
+                match &e {
+                    Some(e) => {
+                        self.check_indicator_depth(e, v.span().start, &field);
+                    }
+                    None => self.indicator_measures.push((1, 1.0)),
+                }
                 self.declare(
                     name,
                     Sym::Indicator(indicators.len()),

@@ -38,6 +38,7 @@ pub fn validate(src: &Source) -> Result<Model, LoadError> {
         sam: SamInput::Absent,
         params: Vec::new(),
         nest_names: Vec::new(),
+        indicator_measures: Vec::new(),
     };
     let model = b.build(src);
     if b.diags.is_empty() {
@@ -95,7 +96,13 @@ struct Builder {
     params: Vec<f64>,
     /// Per sector: nest name → index.
     nest_names: Vec<HashMap<String, usize>>,
+    /// Per indicator so far: depth and node count with the indicators it uses counted in.
+    indicator_measures: Vec<(usize, f64)>,
 }
+
+/// How deep an expression may nest counting the indicators it uses (each evaluated through
+/// its own expression): bounds the recursion of evaluating it.
+pub const MAX_INDICATOR_DEPTH: usize = 4 * crate::expr::MAX_DEPTH;
 
 fn is_description(key: &str) -> bool {
     key == "description"
@@ -110,6 +117,36 @@ impl Builder {
             field: field.to_string(),
             message,
         });
+    }
+
+    /// Records an indicator's (or checks a target's) measure: an error past
+    /// [`MAX_INDICATOR_DEPTH`] levels through the indicators it uses.
+    fn check_indicator_depth(&mut self, e: &Expr, offset: usize, field: &str) -> (usize, f64) {
+        let m = {
+            let known = &self.indicator_measures;
+            e.measure(&|i| known.get(i).copied().unwrap_or((1, 1.0)))
+        };
+        if m.0 > MAX_INDICATOR_DEPTH {
+            self.diag_at(
+                offset,
+                field,
+                format!(
+                    "nests {} levels deep through the indicators it uses (at most {MAX_INDICATOR_DEPTH})",
+                    m.0
+                ),
+            );
+        }
+        if field.starts_with("indicators.") {
+            // Past the limit the indicator is reported once; those built on it are not
+            // reported again for the same depth.
+            let recorded = if m.0 > MAX_INDICATOR_DEPTH {
+                (1, 1.0)
+            } else {
+                m
+            };
+            self.indicator_measures.push(recorded);
+        }
+        m
     }
 
     /// The site of a field written at `offset`.

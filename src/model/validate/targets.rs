@@ -29,6 +29,9 @@ impl Builder {
                 },
             };
             let expr = self.value(&t.expr, Allow::Indicators, &f("expr"));
+            if let Some(e) = &expr {
+                self.check_indicator_depth(e, t.expr.span().start, &f("expr"));
+            }
             let text = match t.expr.get_ref() {
                 toml::Value::String(s) => s.clone(),
                 other => other.to_string(),
