@@ -517,3 +517,196 @@ fn stone_geary_demand_matches_the_hand_derived_solution() {
     // EV at benchmark prices: Σγ + 70·U − 100.
     assert!(close(s.report.welfare["RA"].ev, 30.0 + 70.0 * u - 100.0));
 }
+
+mod random_economies {
+    //! Random small economies, balanced by construction: goods produced by one sector each
+    //! from labour, capital (in a value-added nest) and intermediates, ad-valorem output taxes
+    //! paid to random consumers, several consumers with endowments and proportional demands,
+    //! and an idle activity that is unprofitable at the benchmark.
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use tokencge::solve::NewtonSettings;
+
+    #[derive(Debug, Clone)]
+    pub struct Economy {
+        goods: usize,
+        consumers: usize,
+        /// Per sector: labour, capital, top σ, value-added σ, output tax, tax agent.
+        sectors: Vec<(f64, f64, f64, f64, f64, usize)>,
+        /// Intermediate use x[i][j] as a fraction of sector j's value added / goods.
+        inter: Vec<Vec<f64>>,
+        /// Per consumer: share of labour, share of capital, σ of demand.
+        households: Vec<(f64, f64, f64)>,
+        /// The shock: sector, new tax rate, endowment factor of consumer 0.
+        shock: (usize, f64, f64),
+    }
+
+    pub fn economy() -> impl Strategy<Value = Economy> {
+        (2usize..=4, 1usize..=3).prop_flat_map(|(g, h)| {
+            (
+                proptest::collection::vec(
+                    (
+                        1.0..50.0f64,
+                        1.0..50.0f64,
+                        prop_oneof![Just(0.0), Just(0.5), Just(1.0), 0.1..3.0f64],
+                        0.0..3.0f64,
+                        0.0..0.3f64,
+                        0..h,
+                    ),
+                    g,
+                ),
+                proptest::collection::vec(proptest::collection::vec(0.0..1.0f64, g), g),
+                proptest::collection::vec((0.1..1.0f64, 0.1..1.0f64, 0.2..3.0f64), h),
+                (0..g, 0.0..0.95f64, 0.5..2.0f64),
+            )
+                .prop_map(move |(sectors, inter, households, shock)| Economy {
+                    goods: g,
+                    consumers: h,
+                    sectors,
+                    inter,
+                    households,
+                    shock,
+                })
+        })
+    }
+
+    impl Economy {
+        /// The model file; every flow is a number computed so that the benchmark balances.
+        pub fn toml(&self) -> String {
+            let (g, h) = (self.goods, self.consumers);
+            let va: Vec<f64> = self.sectors.iter().map(|s| s.0 + s.1).collect();
+            // x[i][j] ≤ 0.2 · va[i] / g keeps every good's final demand positive.
+            let x: Vec<Vec<f64>> = (0..g)
+                .map(|i| {
+                    (0..g)
+                        .map(|j| self.inter[i][j] * 0.2 * va[i] / g as f64)
+                        .collect()
+                })
+                .collect();
+            let y: Vec<f64> = (0..g)
+                .map(|j| (va[j] + (0..g).map(|i| x[i][j]).sum::<f64>()) / (1.0 - self.sectors[j].4))
+                .collect();
+            let final_use: Vec<f64> = (0..g)
+                .map(|i| y[i] - (0..g).map(|j| x[i][j]).sum::<f64>())
+                .collect();
+            let labour: f64 = self.sectors.iter().map(|s| s.0).sum();
+            let capital: f64 = self.sectors.iter().map(|s| s.1).sum();
+            let (sl, sk): (f64, f64) = self
+                .households
+                .iter()
+                .fold((0.0, 0.0), |(a, b), hh| (a + hh.0, b + hh.1));
+            let income: Vec<f64> = (0..h)
+                .map(|k| {
+                    let taxes: f64 = (0..g)
+                        .filter(|&j| self.sectors[j].5 == k)
+                        .map(|j| self.sectors[j].4 * y[j])
+                        .sum();
+                    labour * self.households[k].0 / sl + capital * self.households[k].1 / sk + taxes
+                })
+                .collect();
+            let total: f64 = income.iter().sum();
+            let mut s = String::new();
+            let goods: Vec<String> = (0..g).map(|i| format!("\"P{i}\"")).collect();
+            let _ = writeln!(s, "commodities = [{}, \"PL\", \"PK\"]", goods.join(", "));
+            let _ = writeln!(s, "start = {{ IDLE = 0 }}\n\n[model]\nname = \"random\"\nnumeraire = \"PL\"\n\n[parameters]");
+            for j in 0..g {
+                let _ = writeln!(s, "t{j} = {}", self.sectors[j].4);
+            }
+            let _ = writeln!(s, "emul = 1");
+            for j in 0..g {
+                let (l, k, top, sva, _, agent) = self.sectors[j];
+                let _ = writeln!(s, "\n[sectors.S{j}]\nelasticity = {top}");
+                let _ = writeln!(
+                    s,
+                    "nests = [{{ name = \"va\", parent = \"s\", elasticity = {sva} }}]"
+                );
+                let _ = writeln!(
+                    s,
+                    "outputs = [{{ commodity = \"P{j}\", quantity = {}, price = {}, taxes = [{{ agent = \"H{agent}\", rate = \"t{j}\" }}] }}]",
+                    y[j],
+                    1.0 - self.sectors[j].4
+                );
+                let mut inputs = vec![
+                    format!("{{ commodity = \"PL\", quantity = {l}, nest = \"va\" }}"),
+                    format!("{{ commodity = \"PK\", quantity = {k}, nest = \"va\" }}"),
+                ];
+                for (i, row) in x.iter().enumerate() {
+                    if row[j] > 0.0 {
+                        inputs.push(format!("{{ commodity = \"P{i}\", quantity = {} }}", row[j]));
+                    }
+                }
+                let _ = writeln!(s, "inputs = [{}]", inputs.join(", "));
+            }
+            // Idle: makes good 0 from labour at 1.5 times the cost; stays at zero.
+            let _ = writeln!(s, "\n[sectors.IDLE]\noutputs = [{{ commodity = \"P0\", quantity = 1 }}]\ninputs = [{{ commodity = \"PL\", quantity = 1.5 }}]");
+            for (k, (&(al, ak, sigma), m)) in self.households.iter().zip(&income).enumerate() {
+                let demands: Vec<String> = (0..g)
+                    .map(|i| {
+                        format!(
+                            "{{ commodity = \"P{i}\", quantity = {} }}",
+                            final_use[i] * m / total
+                        )
+                    })
+                    .collect();
+                let mul = if k == 0 { " * emul" } else { "" };
+                let _ = writeln!(
+                    s,
+                    "\n[consumers.H{k}]\nelasticity = {sigma}\ndemands = [{}]\nendowments = [{{ commodity = \"PL\", quantity = \"{}{mul}\" }}, {{ commodity = \"PK\", quantity = \"{}{mul}\" }}]",
+                    demands.join(", "),
+                    labour * al / sl,
+                    capital * ak / sk
+                );
+            }
+            let (j, rate, emul) = self.shock;
+            let _ = writeln!(
+                s,
+                "\n[scenarios.shock]\nparameters = {{ t{j} = {rate}, emul = {emul} }}"
+            );
+            s
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The benchmark replicates (every function, the numeraire's market included, within
+        /// 1e-9 with no iteration), and a random shock ends either in a verified equilibrium
+        /// (finite, homogeneous: doubling prices and incomes keeps it one) or a failure status.
+        #[test]
+        fn balanced_random_economies_replicate_and_shocks_verify(e in economy()) {
+            let text = e.toml();
+            let model = tokencge::model::load_str(&text, Path::new("random.toml"))
+                .map_err(|err| TestCaseError::fail(format!("{err}\n{text}")))?;
+            let (structure, coef) = tokencge::build_model(model)
+                .map_err(|err| TestCaseError::fail(format!("{err}\n{text}")))?;
+            let setup = tokencge::scenario::resolve(&structure, &coef, None).unwrap();
+            let bad = tokencge::report::benchmark_failures(structure.with(&coef), &setup, 1e-9).unwrap();
+            prop_assert!(bad.is_empty(), "benchmark does not replicate: {bad:?}\n{text}");
+            let settings = NewtonSettings::default();
+            let mut ws = tokencge::scenario::Workspace::new(&structure);
+            let solved = tokencge::batch::solve_one(&structure, Some(0), &settings, &mut ws).unwrap();
+            let sol = &solved.solution;
+            if sol.converged() {
+                prop_assert!(sol.x.iter().all(|v| v.is_finite()));
+                prop_assert!(sol.residual <= settings.tolerance);
+                prop_assert!(sol.walras_residual.unwrap() <= settings.tolerance * 1e3);
+                let layout = structure.layout();
+                let mut doubled = sol.x.clone();
+                for v in layout.vars() {
+                    if matches!(layout.kind(v), tokencge::ids::VarKind::Commodity | tokencge::ids::VarKind::Consumer) {
+                        doubled[v.index()] *= 2.0;
+                    }
+                }
+                let a = tokencge::scenario::assess(&structure, &solved.coefficients, &sol.scenario, &doubled).unwrap();
+                prop_assert!(a.verified(settings.tolerance * 10.0), "doubled: {a:?}\n{text}");
+                // Activities are never negative (the idle one may start when a tax on
+                // sector 0 lifts P0 above its unit cost of 1.5).
+                prop_assert!(sol.x[0..structure.model().sectors.len()].iter().all(|&s| s >= 0.0));
+            } else {
+                prop_assert!(!sol.status.label().is_empty());
+            }
+        }
+    }
+}
