@@ -1002,8 +1002,9 @@ fn a_point_that_fails_walras_law_is_never_reported_as_converged() {
 
 #[test]
 fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
-    // A 100% compute subsidy makes the scenario's calibration non-finite: that scenario is
-    // `evaluation_failed` with its reason, every other scenario is still solved and reported.
+    // A 100% compute subsidy makes compute free to its buyers (no equilibrium): that scenario
+    // is `evaluation_failed` with its reason and place, every other scenario is still solved
+    // and reported.
     let (_dir, model) = flagship_with_scenario("sub_cmp = 1.0");
     let m = model.to_str().unwrap();
     let o = run(&["solve", m, "--all", "--format", "json"]);
@@ -1016,7 +1017,11 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
     for r in all {
         if r["scenario"] == "adv" {
             assert_eq!(r["status"], "evaluation_failed");
-            assert!(r["reason"].as_str().unwrap().contains("NaN"), "{r}");
+            let reason = r["reason"].as_str().unwrap();
+            assert!(
+                reason.contains("sectors.PLT.inputs[0]") && reason.contains("subsidy of 100 %"),
+                "{r}"
+            );
         } else {
             assert_eq!(r["status"], "converged", "{}", r["scenario"]);
         }

@@ -28,6 +28,10 @@ pub enum EvaluationError {
     /// An expression (tax rate, endowment, constraint) failed.
     #[error("{what}: {error}")]
     Expression { what: String, error: EvalError },
+    /// Taxes that make an input free or paid for by its use (a subsidy of 100 % or more):
+    /// its demand is unbounded, so there is no equilibrium to look for.
+    #[error("{what}: the tax rates add up to {total}, a subsidy of 100 % or more: the input is free to its buyer and its demand unbounded, so no equilibrium exists")]
+    PriceWedge { what: String, total: f64 },
 }
 
 /// Values of one sector at a point.
@@ -240,6 +244,18 @@ impl<'a> System<'a> {
             }
             let sign = if leaf.output { -1.0 } else { 1.0 };
             let factor = 1.0 + sign * total;
+            // An input made free (or paid for) by subsidies has unbounded demand: no
+            // equilibrium to look for. (An output taxed at 100 % or more merely shuts its
+            // sector down.)
+            if c.leaf_active[l] && !leaf.output && factor <= 0.0 {
+                let what = format!(
+                    "{}: taxes on {} ({})",
+                    self.model().sectors[si].name,
+                    self.model().commodities[leaf.commodity].name,
+                    self.model().sectors[si].netputs[leaf.netput].site
+                );
+                return Err(EvaluationError::PriceWedge { what, total });
+            }
             let pbar = c.price[l];
             st.pi[l] = p * factor / pbar;
             if grad {
