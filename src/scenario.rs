@@ -507,6 +507,7 @@ fn continuation(
     let mut info = SolveInfo::default();
     let mut steps = 0;
     let mut last = None;
+    let mut previous: Option<(f64, Vec<f64>)> = None;
     while lambda < 1.0 {
         let next = (lambda + step).min(1.0);
         let params: Vec<f64> = base_params
@@ -515,7 +516,20 @@ fn continuation(
             .map(|(a, b)| a + next * (b - a))
             .collect();
         let coef = calibrate::calibrate(structure, &params).ok()?;
+        // Secant predictor: extrapolate the path through the last two converged points (in
+        // logs for positive levels, which follow taxes multiplicatively), then project.
         let mut x0 = x.clone();
+        if let Some((lp, xp)) = &previous {
+            let r = (next - lambda) / (lambda - lp);
+            for (i, v) in x0.iter_mut().enumerate() {
+                let (a, b) = (xp[i], x[i]);
+                *v = if a > 0.0 && b > 0.0 {
+                    b * (b / a).powf(r)
+                } else {
+                    (b + r * (b - a)).max(0.0)
+                };
+            }
+        }
         for &(v, _) in &scenario.fixed {
             let v = v.index();
             x0[v] = base_point[v] + next * (target_point[v] - base_point[v]);
@@ -530,8 +544,8 @@ fn continuation(
         steps += 1;
         tracing::debug!(target: "tokencge::solve", lambda = next, status = sol.status.label(), "continuation step");
         if sol.status == SolveStatus::Converged {
+            previous = Some((lambda, std::mem::replace(&mut x, xs)));
             lambda = next;
-            x = xs;
             step = (step * 2.0).min(1.0);
             last = Some(sol);
         } else {
