@@ -87,6 +87,10 @@ pub struct Solution {
     pub continuation_steps: usize,
     /// The functions with the largest residuals, largest first (variable, residual).
     pub worst: Vec<(VarId, f64)>,
+    /// When not converged: the free levels furthest from the scenario's benchmark, by a factor
+    /// beyond 10⁴ either way (variable, level / benchmark level), furthest first. Prices
+    /// running off or activities collapsing say where an equilibrium at finite prices fails.
+    pub runaway: Vec<(VarId, f64)>,
 }
 
 impl Solution {
@@ -397,6 +401,24 @@ pub fn assess(
     })
 }
 
+/// Free levels that moved by more than a factor 10⁴ from `start`, furthest first.
+fn runaway(x: &[f64], start: &[f64], fixed: &[bool], k: usize) -> Vec<(VarId, f64)> {
+    let mut far: Vec<(VarId, f64)> = (0..x.len())
+        .filter(|&i| !fixed[i] && start[i] > 0.0 && x[i].is_finite() && x[i] >= 0.0)
+        .map(|i| (VarId::new(i), x[i] / start[i]))
+        .filter(|&(_, r)| !(1e-4..=1e4).contains(&r))
+        .collect();
+    let distance = |r: f64| if r > 0.0 { r.ln().abs() } else { f64::INFINITY };
+    far.sort_by(|a, b| {
+        distance(b.1)
+            .partial_cmp(&distance(a.1))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.0.cmp(&b.0))
+    });
+    far.truncate(k);
+    far
+}
+
 fn worst(r: &[f64], k: usize) -> Vec<(VarId, f64)> {
     let mut idx: Vec<usize> = (0..r.len())
         .filter(|&i| r[i] > 0.0 || r[i].is_nan())
@@ -471,10 +493,16 @@ pub fn solve(
             worst_r[v.index()] = w;
         }
     }
+    let far = if status == SolveStatus::Converged {
+        Vec::new()
+    } else {
+        runaway(&x, &scenario.start, &fixed_mask(coef, scenario), 5)
+    };
     Solution {
         scenario: scenario.clone(),
         status,
         worst: worst(&worst_r, 5),
+        runaway: far,
         x,
         f: a.f,
         residual: a.residual,

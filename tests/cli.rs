@@ -994,6 +994,14 @@ fn a_point_that_fails_walras_law_is_never_reported_as_converged() {
     } else {
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("market clearance of PC (dropped)"), "{err}");
+        // The levels that ran off say where it fails: the platforms collapse.
+        let runaway = v["runaway"].as_array().unwrap();
+        assert!(
+            runaway
+                .iter()
+                .any(|r| r["variable"] == "PLT" || r["variable"] == "PPLT"),
+            "{v}"
+        );
         if status == "verification_failed" {
             assert!(walras > 1e-6 || residual > 1e-9, "{v}");
         }

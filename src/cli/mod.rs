@@ -279,6 +279,17 @@ fn report_non_convergence(structure: &Structure, sol: &Solution) {
     for &(v, r) in &sol.worst {
         eprintln!("  {:<44} residual {:.3e}", structure.equation_name(v), r);
     }
+    if !sol.runaway.is_empty() {
+        let far: Vec<String> = sol
+            .runaway
+            .iter()
+            .map(|&(v, r)| format!("{} ×{r:.2e}", structure.var_name(v)))
+            .collect();
+        eprintln!(
+            "  levels that ran off from the benchmark (no equilibrium at finite prices?): {}",
+            far.join(", ")
+        );
+    }
 }
 
 fn cmd_solve(

@@ -42,6 +42,14 @@ pub struct WorstEquation {
     pub residual: f64,
 }
 
+/// A level far from its benchmark at a failed solve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Runaway {
+    pub variable: String,
+    /// Level over the scenario's benchmark level.
+    pub ratio: f64,
+}
+
 /// One variable with its paired function: level, margin and slack·margin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariableRow {
@@ -77,6 +85,10 @@ pub struct SolutionReport {
     pub indicators: Option<IndexMap<String, f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worst: Option<Vec<WorstEquation>>,
+    /// When not converged: levels that ran off from the scenario's benchmark (by a factor
+    /// beyond 10⁴), furthest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runaway: Option<Vec<Runaway>>,
     /// Why the scenario could not be solved at all (its calibration failed to evaluate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -127,6 +139,7 @@ impl SolutionReport {
             pruned: Vec::new(),
             indicators: None,
             worst: None,
+            runaway: None,
             reason: Some(reason),
             variables: Vec::new(),
             indicator_errors: IndexMap::new(),
@@ -167,6 +180,7 @@ impl SolutionReport {
                 .collect(),
             indicators: None,
             worst: None,
+            runaway: None,
             reason: match &sol.status {
                 SolveStatus::EvaluationFailed(why) if !why.is_empty() => Some(why.clone()),
                 _ => None,
@@ -227,6 +241,17 @@ impl SolutionReport {
                 }
             }
             r.indicators = Some(values);
+        }
+        if !sol.runaway.is_empty() {
+            r.runaway = Some(
+                sol.runaway
+                    .iter()
+                    .map(|&(v, ratio)| Runaway {
+                        variable: structure.var_name(v).to_string(),
+                        ratio,
+                    })
+                    .collect(),
+            );
         }
         if !sol.converged() {
             r.worst = Some(
