@@ -9,12 +9,11 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(load_model parse_expr read_sam)
 mkdir -p fuzz/corpus/load_model fuzz/corpus/parse_expr fuzz/corpus/read_sam
-n=0
 for f in models/*.toml models/reference/*.toml tests/data/*.toml tests/bad_inputs/*.toml; do
   cp "$f" "fuzz/corpus/load_model/seed_$(basename "$f")"
   # every quoted string of a model is an expression seed
-  grep -o '"[^"]*"' "$f" | tr -d '"' | while read -r e; do
-    n=$((n + 1)); printf '%s' "$e" > "fuzz/corpus/parse_expr/seed_$(basename "$f" .toml)_$(printf '%s' "$e" | cksum | cut -d' ' -f1)"
+  { grep -o '"[^"]*"' "$f" || true; } | tr -d '"' | while read -r e; do
+    printf '%s' "$e" > "fuzz/corpus/parse_expr/seed_$(basename "$f" .toml)_$(printf '%s' "$e" | cksum | cut -d' ' -f1)"
   done
 done
 for f in data/*.csv tests/data/*.csv; do
