@@ -1038,6 +1038,21 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
         }
     }
     assert!(err.contains("scenario adv: not solved"), "{err}");
+    // CSV: every scenario has its status row, the unsolved one included.
+    let o = run(&["solve", m, "--all", "--format", "csv"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("adv,status,evaluation_failed,")),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.split(',').nth(1) == Some("status"))
+            .count(),
+        n_scenarios + 1
+    );
     // compare: the column is there with its status.
     let o = run(&[
         "compare",

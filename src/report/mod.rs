@@ -372,6 +372,8 @@ impl SolutionReport {
     /// `indicator`).
     pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
         let sc = self.scenario.as_str();
+        // Every scenario has its status row (with the verified residual), solved or not.
+        out.write_record([sc, "status", self.status, &csv_num(self.residual), ""])?;
         for v in &self.variables {
             out.write_record([
                 sc,
