@@ -16,6 +16,10 @@
 //! reason), and `wrong` when a reported convergence fails the independent check: the point
 //! with every price and income doubled must also be verified (homogeneity of degree zero), and
 //! every level must be finite. The target is zero `wrong`.
+//!
+//! `ROBUSTNESS_VERBOSE=1` prints every failed shock; `ROBUSTNESS_LAMBDA` (the penalised
+//! Fischer–Burmeister weight) and `ROBUSTNESS_MEMORY` (the non-monotone line search's memory)
+//! override the solver's defaults, to measure their effect.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -242,7 +246,13 @@ fn main() {
         paths.extend(refs);
         paths.push(Path::new("models/token_economy.toml").to_path_buf());
     }
-    let settings = NewtonSettings::default();
+    let mut settings = NewtonSettings::default();
+    if let Some(l) = std::env::var("ROBUSTNESS_LAMBDA").ok().and_then(|v| v.parse().ok()) {
+        settings = settings.with_penalty_lambda(l).unwrap();
+    }
+    if let Some(m) = std::env::var("ROBUSTNESS_MEMORY").ok().and_then(|v| v.parse().ok()) {
+        settings.memory = m;
+    }
     println!("| model | shocks | solved | failed (status) | rejected at setup | wrong answers | mean iterations |");
     println!("|---|---:|---:|---|---:|---:|---:|");
     let mut total_wrong = 0;
