@@ -247,10 +247,16 @@ fn main() {
         paths.push(Path::new("models/token_economy.toml").to_path_buf());
     }
     let mut settings = NewtonSettings::default();
-    if let Some(l) = std::env::var("ROBUSTNESS_LAMBDA").ok().and_then(|v| v.parse().ok()) {
+    if let Some(l) = std::env::var("ROBUSTNESS_LAMBDA")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         settings = settings.with_penalty_lambda(l).unwrap();
     }
-    if let Some(m) = std::env::var("ROBUSTNESS_MEMORY").ok().and_then(|v| v.parse().ok()) {
+    if let Some(m) = std::env::var("ROBUSTNESS_MEMORY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         settings.memory = m;
     }
     println!("| model | shocks | solved | failed (status) | rejected at setup | wrong answers | mean iterations |");

@@ -496,7 +496,7 @@ pub fn solve(
     let far = if status == SolveStatus::Converged {
         Vec::new()
     } else {
-        runaway(&x, &scenario.start, &fixed_mask(coef, scenario), 5)
+        runaway(&x, &scenario.start, &mask, 5)
     };
     Solution {
         scenario: scenario.clone(),
@@ -545,7 +545,8 @@ fn continuation(
             .collect();
         let coef = calibrate::calibrate(structure, &params).ok()?;
         // Secant predictor: extrapolate the path through the last two converged points (in
-        // logs for positive levels, which follow taxes multiplicatively), then project.
+        // logs for positive levels, which follow taxes multiplicatively); the solver projects
+        // the start into the box.
         let mut x0 = x.clone();
         if let Some((lp, xp)) = &previous {
             let r = (next - lambda) / (lambda - lp);
@@ -554,7 +555,7 @@ fn continuation(
                 *v = if a > 0.0 && b > 0.0 {
                     b * (b / a).powf(r)
                 } else {
-                    (b + r * (b - a)).max(0.0)
+                    b + r * (b - a)
                 };
             }
         }

@@ -161,8 +161,8 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         for l in &b.leaves {
             let cname = &m.commodities[l.commodity.index()].name;
             let site = &s.netputs[l.netput].site;
-            let field = || format!("{}.quantity (line {})", site.field, site.line);
-            let price_field = || format!("{}.price (line {})", site.field, site.line);
+            let field = || site.part("quantity");
+            let price_field = || site.part("price");
             let q = value(&l.quantity, &field)?;
             let p = value(&l.price, &price_field)?;
             if !(q >= 0.0) || !q.is_finite() {
@@ -261,7 +261,7 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         for (k, d) in b.demands.iter().enumerate() {
             let cname = &m.commodities[d.commodity.index()].name;
             let site = &h.demands[k].site;
-            let field = || format!("{} (line {})", site.field, site.line);
+            let field = || site.to_string();
             let qk = value(&d.quantity, &field)?;
             let pk = value(&d.price, &field)?;
             if !(qk >= 0.0) || !(pk > 0.0) || !qk.is_finite() || !pk.is_finite() {

@@ -251,9 +251,9 @@ fn solve_many(
 }
 
 /// The report of an outcome, solved or not.
-fn report_of(structure: &Structure, outcome: &batch::Outcome) -> report::SolutionReport {
+fn report_of(structure: &Structure, outcome: batch::Outcome) -> report::SolutionReport {
     match outcome {
-        Ok(solved) => solved.report.clone(),
+        Ok(solved) => solved.report,
         Err(u) => u.report(structure),
     }
 }
@@ -337,7 +337,7 @@ fn cmd_solve(
         if !solved_ok(&outcome) {
             code = FAILED;
         }
-        let report = report_of(&structure, &outcome);
+        let report = report_of(&structure, outcome);
         match format {
             Format::Json => json_out.push(report.to_json()),
             Format::Csv => {
@@ -503,7 +503,7 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
         if !solved_ok(&outcome) {
             code = FAILED;
         }
-        reports.push(report_of(&structure, &outcome));
+        reports.push(report_of(&structure, outcome));
     }
     let bench = reports.remove(0);
     let cmp = compare::build(&bench, &reports);

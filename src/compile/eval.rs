@@ -398,6 +398,10 @@ impl<'a> System<'a> {
         let b = &self.structure.consumers[h];
         let c = &self.coef.consumers[h];
         let name = || self.model().consumers[h].name.clone();
+        let endowment = |k: usize| {
+            let site = &self.model().consumers[h].endowments[k].site;
+            format!("endowment of {} ({site})", name())
+        };
         st.prices.clear();
         st.prices.extend(b.demands.iter().map(|d| x[d.price_var]));
         c.form
@@ -432,35 +436,21 @@ impl<'a> System<'a> {
                 e.quantity
                     .eval_grad(&ctx, 1.0, Some(&mut st.endowment_grad))
                     .map_err(|error| EvaluationError::Expression {
-                        what: format!(
-                            "endowment of {} ({})",
-                            name(),
-                            self.model().consumers[h].endowments[k].site
-                        ),
+                        what: endowment(k),
                         error,
                     })?
             } else {
                 e.quantity
                     .eval(&ctx)
                     .map_err(|error| EvaluationError::Expression {
-                        what: format!(
-                            "endowment of {} ({})",
-                            name(),
-                            self.model().consumers[h].endowments[k].site
-                        ),
+                        what: endowment(k),
                         error,
                     })?
             };
             if grad {
                 st.endowment_grad_start.push(st.endowment_grad.len());
             }
-            st.endowment.push(finite(v, || {
-                format!(
-                    "endowment of {} ({})",
-                    name(),
-                    self.model().consumers[h].endowments[k].site
-                )
-            })?);
+            st.endowment.push(finite(v, || endowment(k))?);
             if c.endowment_active[k] {
                 st.endowment_value += v * x[e.price_var];
             }

@@ -191,27 +191,27 @@ impl Parser {
     }
     // sum := product (('+'|'-') product)*
     fn sum(&mut self) -> Result<Syntax, ParseError> {
-        let depth = self.depth;
-        let mut lhs = self.product()?;
-        while let Some(Token::Op(c @ ('+' | '-'))) = self.peek().cloned() {
-            self.deeper()?;
-            self.pos += 1;
-            let rhs = self.product()?;
-            let op = if c == '+' { BinOp::Add } else { BinOp::Sub };
-            lhs = Syntax::Bin(op, Box::new(lhs), Box::new(rhs));
-        }
-        self.depth = depth;
-        Ok(lhs)
+        self.chain([('+', BinOp::Add), ('-', BinOp::Sub)], Self::product)
     }
     // product := unary (('*'|'/') unary)*
     fn product(&mut self) -> Result<Syntax, ParseError> {
+        self.chain([('*', BinOp::Mul), ('/', BinOp::Div)], Self::unary)
+    }
+    /// A left-associative chain of `operand`s joined by `ops`; each link is one level deeper.
+    fn chain(
+        &mut self,
+        ops: [(char, BinOp); 2],
+        operand: fn(&mut Self) -> Result<Syntax, ParseError>,
+    ) -> Result<Syntax, ParseError> {
         let depth = self.depth;
-        let mut lhs = self.unary()?;
-        while let Some(Token::Op(c @ ('*' | '/'))) = self.peek().cloned() {
+        let mut lhs = operand(self)?;
+        while let Some(&(_, op)) = ops
+            .iter()
+            .find(|(c, _)| self.peek() == Some(&Token::Op(*c)))
+        {
             self.deeper()?;
             self.pos += 1;
-            let rhs = self.unary()?;
-            let op = if c == '*' { BinOp::Mul } else { BinOp::Div };
+            let rhs = operand(self)?;
             lhs = Syntax::Bin(op, Box::new(lhs), Box::new(rhs));
         }
         self.depth = depth;

@@ -138,6 +138,13 @@ pub struct Site {
     pub line: usize,
 }
 
+impl Site {
+    /// A part of the value written here, with the line: `sectors.X.inputs[0].price (line 12)`.
+    pub fn part(&self, part: &str) -> String {
+        format!("{}.{part} (line {})", self.field, self.line)
+    }
+}
+
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (line {})", self.field, self.line)

@@ -13,41 +13,47 @@ impl Builder {
         for (name, a) in &raw.auxiliary {
             let a = a.get_ref();
             let f = |x: &str| format!("auxiliary.{name}.{x}");
-            let bound = |this: &mut Builder, v: &Option<RawValue>, x: &str, default: f64| match v {
-                Some(v) if x == "start" => this
-                    .value(v, Allow::Parameters, &f(x))
-                    .unwrap_or(Expr::Num(default)),
-                Some(v) => this.bound(v, &f(x)).unwrap_or(Expr::Num(default)),
-                None => Expr::Num(default),
-            };
-            let start = bound(self, &a.start, "start", 0.0);
-            let lower = bound(self, &a.lower, "lower", f64::NEG_INFINITY);
-            let upper = bound(self, &a.upper, "upper", f64::INFINITY);
-            let ctx = ParamOnly(&self.params);
+            let or = |e: Option<Expr>, default: f64| e.unwrap_or(Expr::Num(default));
+            let start = or(
+                a.start
+                    .as_ref()
+                    .and_then(|v| self.value(v, Allow::Parameters, &f("start"))),
+                0.0,
+            );
+            let lower = or(
+                a.lower.as_ref().and_then(|v| self.bound(v, &f("lower"))),
+                f64::NEG_INFINITY,
+            );
+            let upper = or(
+                a.upper.as_ref().and_then(|v| self.bound(v, &f("upper"))),
+                f64::INFINITY,
+            );
             let at = |v: &Option<RawValue>| {
                 v.as_ref()
                     .map(|v| v.span().start)
                     .unwrap_or(a.constraint.span().start)
             };
-            if let (Ok(s), Ok(l), Ok(u)) = (start.eval(&ctx), lower.eval(&ctx), upper.eval(&ctx)) {
+            // Each with the model's parameters: never NaN, the start finite.
+            let mut now = |e: &Expr, raw: &Option<RawValue>, x: &str| -> Option<f64> {
+                let v = e.eval(&ParamOnly(&self.params)).ok()?;
+                let problem = if v.is_nan() {
+                    "evaluates to NaN".to_string()
+                } else if x == "start" && !v.is_finite() {
+                    format!("must be finite (is {v})")
+                } else {
+                    return Some(v);
+                };
+                self.diag_at(at(raw), &f(x), problem);
+                None
+            };
+            let (s, l, u) = (
+                now(&start, &a.start, "start"),
+                now(&lower, &a.lower, "lower"),
+                now(&upper, &a.upper, "upper"),
+            );
+            if let (Some(s), Some(l), Some(u)) = (s, l, u) {
                 let off = at(&a.start);
-                if s.is_nan() || l.is_nan() || u.is_nan() {
-                    let which = if s.is_nan() {
-                        "start"
-                    } else if l.is_nan() {
-                        "lower"
-                    } else {
-                        "upper"
-                    };
-                    let off = at(match which {
-                        "start" => &a.start,
-                        "lower" => &a.lower,
-                        _ => &a.upper,
-                    });
-                    self.diag_at(off, &f(which), "evaluates to NaN".into());
-                } else if !s.is_finite() {
-                    self.diag_at(off, &f("start"), format!("must be finite (is {s})"));
-                } else if l > u {
+                if l > u {
                     self.diag_at(
                         at(&a.lower),
                         &f("lower"),

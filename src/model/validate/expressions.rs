@@ -303,22 +303,7 @@ impl Builder {
         }
     }
 
-    /// A parameter-only value evaluated now (model parameters) when it is one: `None` when it
-    /// depends on something else or failed (the failure already reported).
-    pub(super) fn now_if_constant(
-        &mut self,
-        e: &Option<Expr>,
-        raw: &RawValue,
-        field: &str,
-    ) -> Option<f64> {
-        let e = e.as_ref()?;
-        if !e.is_parameter_only() {
-            return None;
-        }
-        self.number_now(e, raw.span().start, field)
-    }
-
-    /// Entries of a name → value table, without the reserved `description`.
+    /// An elasticity: a non-negative parameter value, 0 when absent.
     pub(super) fn elasticity(&mut self, v: &Option<RawValue>, field: &str) -> Expr {
         match v {
             None => Expr::Num(0.0),

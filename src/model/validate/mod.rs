@@ -295,7 +295,6 @@ impl Builder {
                 &format!("auxiliary.{name}"),
             );
         }
-        // Layout offsets now that every variable is declared.
         commodities
     }
 

@@ -81,13 +81,16 @@ impl Builder {
                     };
                     let min = bound(self, &t.min, "min");
                     let max = bound(self, &t.max, "max");
-                    if let (Ok(Some(lo)), Ok(Some(hi)), Some(raw)) = (&min, &max, &t.max) {
-                        let lo = self.now_if_constant(&Some(lo.clone()), raw, &f("min"));
-                        let hi = self.now_if_constant(&Some(hi.clone()), raw, &f("max"));
+                    // Both are parameter values: compared with the model's parameters.
+                    if let (Ok(Some(lo)), Ok(Some(hi)), Some(lo_raw), Some(hi_raw)) =
+                        (&min, &max, &t.min, &t.max)
+                    {
+                        let lo = self.number_now(lo, lo_raw.span().start, &f("min"));
+                        let hi = self.number_now(hi, hi_raw.span().start, &f("max"));
                         if let (Some(lo), Some(hi)) = (lo, hi) {
                             if lo > hi {
                                 self.diag_at(
-                                    raw.span().start,
+                                    hi_raw.span().start,
                                     &f("max"),
                                     format!("max {hi} is below min {lo}"),
                                 );
