@@ -19,7 +19,9 @@
 //!
 //! `ROBUSTNESS_VERBOSE=1` prints every failed shock; `ROBUSTNESS_LAMBDA` (the penalised
 //! Fischer–Burmeister weight) and `ROBUSTNESS_MEMORY` (the non-monotone line search's memory)
-//! override the solver's defaults, to measure their effect.
+//! override the solver's defaults, to measure their effect; `ROBUSTNESS_UNSCALED=1` turns the
+//! merit function's row scaling off; `ROBUSTNESS_DUMP=DIR` writes each failed shock's model
+//! (flattened) into DIR, to re-run it with `tokencge solve --scenario shock`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -188,6 +190,7 @@ fn run_one(base: &Model, seed: u64, settings: &NewtonSettings) -> Outcome {
     let mut rng = Rng(seed);
     let mut model = base.clone();
     let (index, what) = shock(&mut model, &mut rng);
+    let dump = model.clone();
     let Ok((structure, _)) = tokencge::build_model(model) else {
         return Outcome::Rejected;
     };
@@ -200,13 +203,28 @@ fn run_one(base: &Model, seed: u64, settings: &NewtonSettings) -> Outcome {
     if !sol.converged() {
         if std::env::var_os("ROBUSTNESS_VERBOSE").is_some() {
             eprintln!(
-                "FAILED {}: {what}: {} (residual {:.2e}, {} iterations, {} continuation steps)",
+                "FAILED {}: {what}: {} (residual {:.2e}, {} iterations, {} continuation steps){}",
                 base.name,
                 sol.status.label(),
                 sol.residual,
                 sol.info.iterations,
-                sol.continuation_steps
+                sol.continuation_steps,
+                match &sol.path {
+                    Some(p) => format!(
+                        "; path to {:.1} % of the shock: {}",
+                        100.0 * p.reached,
+                        tokencge::scenario::describe_ratios(&structure, &p.moved)
+                    ),
+                    None => "; no path".into(),
+                }
             );
+            if let Some(dir) = std::env::var_os("ROBUSTNESS_DUMP") {
+                // The shocked model as a file, to re-run a failure with `tokencge solve`.
+                if let Ok(text) = tokencge::flatten::flatten(&dump) {
+                    let path = Path::new(&dir).join(format!("{}_{seed:x}.toml", base.name));
+                    let _ = std::fs::write(path, text);
+                }
+            }
         }
         return Outcome::Failed(sol.status.label().to_string());
     }
@@ -258,6 +276,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
     {
         settings.memory = m;
+    }
+    if std::env::var_os("ROBUSTNESS_UNSCALED").is_some() {
+        settings.scaling = false;
     }
     println!("| model | shocks | solved | failed (status) | rejected at setup | wrong answers | mean iterations |");
     println!("|---|---:|---:|---|---:|---:|---:|");

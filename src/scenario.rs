@@ -91,6 +91,20 @@ pub struct Solution {
     /// beyond 10⁴ either way (variable, level / benchmark level), furthest first. Prices
     /// running off or activities collapsing say where an equilibrium at finite prices fails.
     pub runaway: Vec<(VarId, f64)>,
+    /// When not converged and the continuation ran: how far along the shock it got.
+    pub path: Option<PathStop>,
+}
+
+/// Where the continuation from the model's benchmark stopped: the largest fraction of the shock
+/// (parameters and fixed levels moved from the model's values towards the scenario's) at which
+/// a verified equilibrium was found, and the free levels that had moved furthest from their
+/// benchmark there (by more than a factor 10, furthest first). A path that stops short of the
+/// shock, with a sector closing or a price exploding at its end, is what an equilibrium that
+/// ceases to exist looks like: a fold, or a regime the shock cannot enter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathStop {
+    pub reached: f64,
+    pub moved: Vec<(VarId, f64)>,
 }
 
 impl Solution {
@@ -401,12 +415,21 @@ pub fn assess(
     })
 }
 
-/// Free levels that moved by more than a factor 10⁴ from `start`, furthest first.
-fn runaway(x: &[f64], start: &[f64], fixed: &[bool], k: usize) -> Vec<(VarId, f64)> {
+/// Levels with their ratios to the benchmark, as `NAME ×R, …` for messages.
+pub fn describe_ratios(structure: &Structure, levels: &[(VarId, f64)]) -> String {
+    let parts: Vec<String> = levels
+        .iter()
+        .map(|&(v, r)| format!("{} ×{r:.2e}", structure.var_name(v)))
+        .collect();
+    parts.join(", ")
+}
+
+/// Free levels that moved by more than `factor` either way from `start`, furthest first.
+fn runaway(x: &[f64], start: &[f64], fixed: &[bool], factor: f64, k: usize) -> Vec<(VarId, f64)> {
     let mut far: Vec<(VarId, f64)> = (0..x.len())
         .filter(|&i| !fixed[i] && start[i] > 0.0 && x[i].is_finite() && x[i] >= 0.0)
         .map(|i| (VarId::new(i), x[i] / start[i]))
-        .filter(|&(_, r)| !(1e-4..=1e4).contains(&r))
+        .filter(|&(_, r)| !(1.0 / factor..=factor).contains(&r))
         .collect();
     let distance = |r: f64| if r > 0.0 { r.ln().abs() } else { f64::INFINITY };
     far.sort_by(|a, b| {
@@ -455,12 +478,21 @@ pub fn solve(
     );
     let mut info = sol.info.clone();
     let mut steps = 0;
+    let mut stop = None;
     if sol.status != SolveStatus::Converged {
-        if let Some((xc, sc, n, inf)) = continuation(structure, scenario, &mask, settings, ws) {
-            x = xc;
-            sol = sc;
-            steps = n;
-            info.add(&inf);
+        match continuation(structure, scenario, &mask, settings, ws) {
+            Continued::Reached(xc, sc, n, inf) => {
+                x = xc;
+                sol = sc;
+                steps = n;
+                info.add(&inf);
+            }
+            Continued::Stalled(reached, at, n, inf) => {
+                steps = n;
+                info.add(&inf);
+                stop = Some((reached, at));
+            }
+            Continued::NotStarted => {}
         }
     }
     let a = match assess(structure, coef, scenario, &x) {
@@ -496,13 +528,21 @@ pub fn solve(
     let far = if status == SolveStatus::Converged {
         Vec::new()
     } else {
-        runaway(&x, &scenario.start, &mask, 5)
+        runaway(&x, &scenario.start, &mask, 1e4, 5)
+    };
+    let path = match stop {
+        Some((reached, at)) if status != SolveStatus::Converged => Some(PathStop {
+            reached,
+            moved: runaway(&at, &scenario.start, &mask, 10.0, 5),
+        }),
+        _ => None,
     };
     Solution {
         scenario: scenario.clone(),
         status,
         worst: worst(&worst_r, 5),
         runaway: far,
+        path,
         x,
         f: a.f,
         residual: a.residual,
@@ -512,18 +552,29 @@ pub fn solve(
     }
 }
 
+/// How a continuation ended.
+enum Continued {
+    /// The scenario's own equilibrium, with the number of steps and the work done.
+    Reached(Vec<f64>, McpSolution, usize, SolveInfo),
+    /// The path stopped: the furthest fraction reached, the point there, steps and work.
+    Stalled(f64, Vec<f64>, usize, SolveInfo),
+    /// The model's benchmark itself does not calibrate.
+    NotStarted,
+}
+
 /// Moves parameters and fixed levels from the model's benchmark to the scenario's in adaptive
-/// steps, each with its own calibration. Returns the final point when it converged.
-#[allow(clippy::type_complexity)]
+/// steps, each with its own calibration.
 fn continuation(
     structure: &Structure,
     scenario: &Scenario,
     mask: &[bool],
     settings: &NewtonSettings,
     ws: &mut Workspace,
-) -> Option<(Vec<f64>, McpSolution, usize, SolveInfo)> {
+) -> Continued {
     let base_params = structure.model().param_values();
-    let base = calibrate::calibrate(structure, &base_params).ok()?;
+    let Ok(base) = calibrate::calibrate(structure, &base_params) else {
+        return Continued::NotStarted;
+    };
     let base_point = base.start().to_vec();
     let target_point = &scenario.start;
     let mut x = base_point.clone();
@@ -536,6 +587,11 @@ fn continuation(
     let mut steps = 0;
     let mut last = None;
     let mut previous: Option<(f64, Vec<f64>)> = None;
+    // A step starts near its answer: if it is not found in 50 iterations a shorter step is
+    // cheaper than more iterations.
+    let mut step_settings = settings.clone();
+    step_settings.max_iterations = settings.max_iterations.min(50);
+    let settings = &step_settings;
     while lambda < 1.0 {
         let next = (lambda + step).min(1.0);
         let params: Vec<f64> = base_params
@@ -543,7 +599,9 @@ fn continuation(
             .zip(&scenario.params)
             .map(|(a, b)| a + next * (b - a))
             .collect();
-        let coef = calibrate::calibrate(structure, &params).ok()?;
+        let Ok(coef) = calibrate::calibrate(structure, &params) else {
+            return Continued::Stalled(lambda, x, steps, info);
+        };
         // Secant predictor: extrapolate the path through the last two converged points (in
         // logs for positive levels, which follow taxes multiplicatively); the solver projects
         // the start into the box.
@@ -568,9 +626,20 @@ fn continuation(
                 x0[v] = target_point[v];
             }
         }
-        let (xs, sol) = solve_from(structure, &coef, mask, &x0, settings, ws, NO_OBSERVER);
+        let (mut xs, mut sol) = solve_from(structure, &coef, mask, &x0, settings, ws, NO_OBSERVER);
         info.add(&sol.info);
         steps += 1;
+        if sol.status != SolveStatus::Converged && previous.is_some() {
+            // Where the path bends the secant overshoots: retry from the last point itself.
+            for (v, fixed) in mask.iter().enumerate() {
+                if !*fixed {
+                    x0[v] = x[v];
+                }
+            }
+            (xs, sol) = solve_from(structure, &coef, mask, &x0, settings, ws, NO_OBSERVER);
+            info.add(&sol.info);
+            steps += 1;
+        }
         tracing::debug!(target: "tokencge::solve", lambda = next, status = sol.status.label(), "continuation step");
         if sol.status == SolveStatus::Converged {
             previous = Some((lambda, std::mem::replace(&mut x, xs)));
@@ -578,11 +647,15 @@ fn continuation(
             step = (step * 2.0).min(1.0);
             last = Some(sol);
         } else {
-            step *= 0.5;
+            // Halve the step actually taken (the last one may have been cut short at 1).
+            step = 0.5 * (next - lambda);
             if step < 1e-4 || steps > 200 {
-                return None;
+                return Continued::Stalled(lambda, x, steps, info);
             }
         }
     }
-    last.map(|s| (x, s, steps, info))
+    match last {
+        Some(s) => Continued::Reached(x, s, steps, info),
+        None => Continued::Stalled(lambda, x, steps, info),
+    }
 }

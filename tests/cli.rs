@@ -1188,3 +1188,45 @@ fn an_indicator_chain_that_doubles_per_level_is_evaluated_once_per_indicator() {
     assert!(err.contains("cannot be flattened"), "{err}");
     assert!(!dir.path().join("flat.toml").exists());
 }
+
+#[test]
+fn a_shock_past_the_end_of_its_path_fails_saying_how_far_the_path_got() {
+    // tests/data/m5_laffer.toml: a 95% output tax on labour services has an equilibrium far
+    // from the benchmark (TAU ≈ −0.95); at 99.9% the path of equilibria stops near 98% of the
+    // shock with TL closing, and the solve fails with that in its report.
+    let o = run(&[
+        "solve",
+        "tests/data/m5_laffer.toml",
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let by_name = |name: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scenario"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {v}"))
+            .clone()
+    };
+    let t95 = by_name("t95");
+    assert_eq!(t95["status"], "converged", "{t95}");
+    let tau = t95["auxiliary"]["TAU"].as_f64().unwrap();
+    assert!((tau + 0.952013).abs() < 1e-5, "{tau}");
+    assert!(t95.get("path").is_none(), "{t95}");
+    let t999 = by_name("t999");
+    assert_ne!(t999["status"], "converged", "{t999}");
+    let reached = t999["path"]["reached"].as_f64().unwrap();
+    assert!((0.95..1.0).contains(&reached), "{reached}");
+    let moved = t999["path"]["moved"].as_array().unwrap();
+    assert!(
+        moved
+            .iter()
+            .any(|m| m["variable"] == "TL" && m["ratio"].as_f64().unwrap() < 0.1),
+        "{t999}"
+    );
+    assert!(err.contains("% of the shock, none beyond it"), "{err}");
+}

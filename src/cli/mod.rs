@@ -280,14 +280,20 @@ fn report_non_convergence(structure: &Structure, sol: &Solution) {
         eprintln!("  {:<44} residual {:.3e}", structure.equation_name(v), r);
     }
     if !sol.runaway.is_empty() {
-        let far: Vec<String> = sol
-            .runaway
-            .iter()
-            .map(|&(v, r)| format!("{} ×{r:.2e}", structure.var_name(v)))
-            .collect();
         eprintln!(
             "  levels that ran off from the benchmark (no equilibrium at finite prices?): {}",
-            far.join(", ")
+            scenario::describe_ratios(structure, &sol.runaway)
+        );
+    }
+    if let Some(stop) = &sol.path {
+        eprintln!(
+            "  the path from the model's benchmark found equilibria up to {:.1} % of the shock, none beyond it{}",
+            100.0 * stop.reached,
+            if stop.moved.is_empty() {
+                String::new()
+            } else {
+                format!("; there: {}", scenario::describe_ratios(structure, &stop.moved))
+            }
         );
     }
 }

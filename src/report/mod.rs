@@ -50,6 +50,15 @@ pub struct Runaway {
     pub ratio: f64,
 }
 
+/// Where the continuation towards a failed scenario stopped (see `scenario::PathStop`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathStopReport {
+    /// The largest fraction of the shock at which a verified equilibrium was found.
+    pub reached: f64,
+    /// Levels that had moved furthest from the scenario's benchmark there (beyond ×10 or ÷10).
+    pub moved: Vec<Runaway>,
+}
+
 /// One variable with its paired function: level, margin and slack·margin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VariableRow {
@@ -89,6 +98,9 @@ pub struct SolutionReport {
     /// beyond 10⁴), furthest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runaway: Option<Vec<Runaway>>,
+    /// When not converged after a continuation: how far along the shock the path got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathStopReport>,
     /// Why the scenario could not be solved at all (its calibration failed to evaluate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -140,6 +152,7 @@ impl SolutionReport {
             indicators: None,
             worst: None,
             runaway: None,
+            path: None,
             reason: Some(reason),
             variables: Vec::new(),
             indicator_errors: IndexMap::new(),
@@ -181,6 +194,7 @@ impl SolutionReport {
             indicators: None,
             worst: None,
             runaway: None,
+            path: None,
             reason: match &sol.status {
                 SolveStatus::EvaluationFailed(why) if !why.is_empty() => Some(why.clone()),
                 _ => None,
@@ -252,6 +266,19 @@ impl SolutionReport {
                     })
                     .collect(),
             );
+        }
+        if let Some(stop) = &sol.path {
+            r.path = Some(PathStopReport {
+                reached: stop.reached,
+                moved: stop
+                    .moved
+                    .iter()
+                    .map(|&(v, ratio)| Runaway {
+                        variable: structure.var_name(v).to_string(),
+                        ratio,
+                    })
+                    .collect(),
+            });
         }
         if !sol.converged() {
             r.worst = Some(

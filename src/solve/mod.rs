@@ -88,6 +88,9 @@ pub struct NewtonSettings {
     pub memory: usize,
     /// Smallest step before the line search gives up.
     pub min_step: f64,
+    /// Scale each function's row of the merit function by its largest Jacobian entry at the
+    /// start point (convergence is still judged on the unscaled functions).
+    pub scaling: bool,
     pub backend: Backend,
     pub timeout: Option<Duration>,
 }
@@ -101,6 +104,7 @@ impl Default for NewtonSettings {
             armijo: 1e-4,
             memory: 5,
             min_step: 1e-12,
+            scaling: true,
             backend: Backend::Auto,
             timeout: None,
         }

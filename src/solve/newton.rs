@@ -37,6 +37,8 @@ pub struct SolverWorkspace {
     /// The factorisation, with the pattern it analysed.
     linear: Option<(linalg::Choice, Box<dyn LinearSolver>)>,
     history: VecDeque<f64>,
+    /// Row scales of the merit function (1 when scaling is off), set at the first iteration.
+    scale: Vec<f64>,
 }
 
 impl std::fmt::Debug for SolverWorkspace {
@@ -103,23 +105,25 @@ fn phi(a: f64, b: f64, lambda: f64) -> (f64, f64, f64) {
 fn reformulate(
     x: &[f64],
     f: &[f64],
-    lower: &[f64],
-    upper: &[f64],
+    (lower, upper): (&[f64], &[f64]),
+    scale: &[f64],
     lambda: f64,
     p: &mut [f64],
     mut scalings: Option<(&mut [f64], &mut [f64])>,
 ) {
     for i in 0..x.len() {
         let (l, u) = (lower[i], upper[i]);
+        // Φ is built on F_i / s_i: the same complementary points, a better-balanced merit.
+        let fi = f[i] / scale[i];
         let (v, a, b) = match (l.is_finite(), u.is_finite()) {
-            (false, false) => (f[i], 0.0, 1.0),
-            (true, false) => phi(x[i] - l, f[i], lambda),
+            (false, false) => (fi, 0.0, 1.0),
+            (true, false) => phi(x[i] - l, fi, lambda),
             (false, true) => {
-                let (v, a, b) = phi(u - x[i], -f[i], lambda);
+                let (v, a, b) = phi(u - x[i], -fi, lambda);
                 (-v, a, b)
             }
             (true, true) => {
-                let (w, wa, wb) = phi(u - x[i], -f[i], lambda);
+                let (w, wa, wb) = phi(u - x[i], -fi, lambda);
                 let (v, va, vb) = phi(x[i] - l, -w, lambda);
                 (v, va + vb * wa, vb * wb)
             }
@@ -127,7 +131,8 @@ fn reformulate(
         p[i] = v;
         if let Some((da, db)) = scalings.as_mut() {
             da[i] = a;
-            db[i] = b;
+            // The row of Φ's Jacobian is Da·eᵢ + Db·∇Fᵢ/sᵢ.
+            db[i] = b / scale[i];
         }
     }
 }
@@ -169,8 +174,8 @@ impl SemismoothNewton {
                 reformulate(
                     &ws.trial_x,
                     &ws.trial_f,
-                    &self.lower,
-                    &self.upper,
+                    (&self.lower, &self.upper),
+                    &ws.scale,
                     lambda,
                     &mut ws.trial_phi,
                     None,
@@ -257,12 +262,14 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         ] {
             resize(v, n);
         }
+        ws.scale.clear();
+        ws.scale.resize(n, 1.0);
         state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
         reformulate(
             &state.x,
             &state.f,
-            &self.lower,
-            &self.upper,
+            (&self.lower, &self.upper),
+            &ws.scale,
             self.settings.penalty_lambda,
             &mut ws.phi,
             None,
@@ -294,19 +301,36 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             return Ok((state.terminate_with(reason), None));
         }
         let lambda = self.settings.penalty_lambda;
+        if self.settings.scaling && state.get_iter() == 0 {
+            // Each function scaled by its largest Jacobian entry at the start (at least 1), as
+            // PATH scales: the merit function then weighs a market of value 1e3 like one of
+            // value 1, and the line search stops being ruled by the largest rows.
+            let ws = &mut self.ws;
+            ws.scale.iter_mut().for_each(|s| *s = 1.0);
+            for &(r, _, v) in &ws.jac {
+                if v.is_finite() {
+                    ws.scale[r] = ws.scale[r].max(v.abs());
+                }
+            }
+        }
         {
             let ws = &mut self.ws;
             reformulate(
                 &state.x,
                 &state.f,
-                &self.lower,
-                &self.upper,
+                (&self.lower, &self.upper),
+                &ws.scale,
                 lambda,
                 &mut ws.phi,
                 Some((&mut ws.da, &mut ws.db)),
             );
         }
         let psi = merit(&self.ws.phi);
+        if self.settings.scaling && state.get_iter() == 0 {
+            // The start's merit, unscaled in `init`, is the line search's first reference.
+            self.ws.history.clear();
+            self.ws.history.push_back(psi);
+        }
         // ∇Ψ = Hᵀ Φ with H = Da + Db·J.
         {
             let ws = &mut self.ws;
