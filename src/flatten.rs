@@ -11,6 +11,18 @@ fn quote(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// A name as a TOML key: bare when it can be, quoted for an element name like `Y[agr]`.
+fn key(name: &str) -> String {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        name.to_string()
+    } else {
+        quote(name)
+    }
+}
+
 fn number(v: f64) -> String {
     if v.is_infinite() {
         if v > 0.0 {
@@ -109,12 +121,12 @@ fn write(model: &Model) -> String {
     let mut starts = Vec::new();
     for sec in &model.sectors {
         if sec.start != Expr::Num(1.0) {
-            starts.push(format!("{} = {}", sec.name, value(model, &sec.start)));
+            starts.push(format!("{} = {}", key(&sec.name), value(model, &sec.start)));
         }
     }
     for c in &model.commodities {
         if c.start != Expr::Num(1.0) {
-            starts.push(format!("{} = {}", c.name, value(model, &c.start)));
+            starts.push(format!("{} = {}", key(&c.name), value(model, &c.start)));
         }
     }
     if !starts.is_empty() {
@@ -130,11 +142,11 @@ fn write(model: &Model) -> String {
     if !model.parameters.is_empty() {
         let _ = writeln!(s, "\n[parameters]");
         for p in &model.parameters {
-            let _ = writeln!(s, "{} = {}", p.name, number(p.value));
+            let _ = writeln!(s, "{} = {}", key(&p.name), number(p.value));
         }
     }
     for sec in &model.sectors {
-        let _ = writeln!(s, "\n[sectors.{}]", sec.name);
+        let _ = writeln!(s, "\n[sectors.{}]", key(&sec.name));
         if !sec.description.is_empty() {
             let _ = writeln!(s, "description = {}", quote(&sec.description));
         }
@@ -195,7 +207,7 @@ fn write(model: &Model) -> String {
         }
     }
     for c in &model.consumers {
-        let _ = writeln!(s, "\n[consumers.{}]", c.name);
+        let _ = writeln!(s, "\n[consumers.{}]", key(&c.name));
         if !c.description.is_empty() {
             let _ = writeln!(s, "description = {}", quote(&c.description));
         }
@@ -234,7 +246,7 @@ fn write(model: &Model) -> String {
         }
     }
     for a in &model.auxiliaries {
-        let _ = writeln!(s, "\n[auxiliary.{}]", a.name);
+        let _ = writeln!(s, "\n[auxiliary.{}]", key(&a.name));
         if !a.description.is_empty() {
             let _ = writeln!(s, "description = {}", quote(&a.description));
         }
@@ -256,7 +268,7 @@ fn write(model: &Model) -> String {
             let p: Vec<String> = sc
                 .parameters
                 .iter()
-                .map(|&(i, v)| format!("{} = {}", model.parameters[i].name, number(v)))
+                .map(|&(i, v)| format!("{} = {}", key(&model.parameters[i].name), number(v)))
                 .collect();
             let _ = writeln!(s, "parameters = {{ {} }}", p.join(", "));
         }
@@ -269,7 +281,7 @@ fn write(model: &Model) -> String {
                 .iter()
                 .map(|(v, e)| {
                     let name = crate::compile::Layout::entity_name(model, *v);
-                    format!("{name} = {}", value(model, e))
+                    format!("{} = {}", key(name), value(model, e))
                 })
                 .collect();
             let _ = writeln!(s, "fix = {{ {} }}", f.join(", "));

@@ -55,6 +55,7 @@ pub mod calibrate;
 pub mod compile;
 pub mod expr;
 pub mod flatten;
+pub mod generate;
 pub mod ids;
 pub mod model;
 pub mod report;

@@ -1230,3 +1230,150 @@ fn a_shock_past_the_end_of_its_path_fails_saying_how_far_the_path_got() {
     );
     assert!(err.contains("% of the shock, none beyond it"), "{err}");
 }
+
+#[test]
+fn an_indexed_model_gives_the_numbers_of_its_plain_form() {
+    // models/indexed/markusen_m22_sets.toml is Markusen M22 over sets (inline tables, a matrix
+    // CSV, an alias, sums, entries over sets, tables of parameters set by scenarios).
+    let json = |path: &str| -> serde_json::Value {
+        let o = run(&["solve", path, "--all", "--format", "json"]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{path}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let plain = json("models/reference/markusen_m22.toml");
+    let sets = json("models/indexed/markusen_m22_sets.toml");
+    let renamed = [
+        ("sectors", "X", "S[X]"),
+        ("sectors", "Y", "S[Y]"),
+        ("sectors", "W", "W"),
+        ("commodities", "PX", "P[X]"),
+        ("commodities", "PY", "P[Y]"),
+        ("commodities", "PW", "PW"),
+        ("commodities", "PL", "PF[L]"),
+        ("commodities", "PK", "PF[K]"),
+        ("consumers", "CONS", "CONS"),
+    ];
+    let (plain, sets) = (plain.as_array().unwrap(), sets.as_array().unwrap());
+    assert_eq!(plain.len(), 4);
+    assert_eq!(plain.len(), sets.len());
+    for (a, b) in plain.iter().zip(sets) {
+        assert_eq!(a["scenario"], b["scenario"]);
+        assert_eq!(b["status"], "converged");
+        for (kind, from, to) in renamed {
+            let (u, v) = (
+                a[kind][from].as_f64().unwrap(),
+                b[kind][to].as_f64().unwrap(),
+            );
+            assert!(
+                (u - v).abs() <= 1e-12 * u.abs().max(1.0),
+                "{} {kind} {from}: {u} vs {to}: {v}",
+                a["scenario"]
+            );
+        }
+    }
+}
+
+/// Writes an indexed model (and its CSV files) into a temporary directory.
+fn indexed_model(model: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let path = dir.path().join("model.toml");
+    std::fs::write(&path, model).unwrap();
+    (dir, path)
+}
+
+const SMALL_INDEXED: &str = r#"commodities = ["P[i]", "PL"]
+
+[model]
+name = "small"
+
+[sets]
+i = { file = "data/goods.csv", column = "i" }
+
+[tables]
+y0 = { index = ["i"], file = "data/goods.csv", value = "y0" }
+
+[sectors."Y[i]"]
+outputs = [{ commodity = "P[i]", quantity = "y0[i]" }]
+inputs = [{ commodity = "PL", quantity = "y0[i]" }]
+
+[consumers.RA]
+demands = [{ commodity = "P[i]", over = "i", quantity = "y0[i]" }]
+endowments = [{ commodity = "PL", quantity = "sum(i, y0[i])" }]
+"#;
+
+#[test]
+fn indexed_model_errors_name_the_file_row_and_element() {
+    let good = "i,y0\na,1\nb,2\n";
+    let (_d, ok) = indexed_model(SMALL_INDEXED, &[("data/goods.csv", good)]);
+    let o = run(&["check", ok.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+
+    let cases: Vec<(String, &str, Vec<&str>)> = vec![
+        // A duplicate element of a set read from a file: its file:row:column.
+        (
+            SMALL_INDEXED.to_string(),
+            "i,y0\na,1\nb,2\na,3\n",
+            vec!["model.toml:7:", "data/goods.csv:4:1: duplicate element 'a' in set i"],
+        ),
+        // A table's label that is not in its set.
+        (
+            SMALL_INDEXED.replace(
+                "y0 = { index = [\"i\"], file = \"data/goods.csv\", value = \"y0\" }",
+                "y0 = { index = [\"i\"], file = \"data/goods.csv\", value = \"y0\" }\nz = { index = [\"i\"], values = { a = 1, c = 2 } }",
+            ),
+            good,
+            vec!["tables.z.values", "'c' is not an element of set i"],
+        ),
+        // A CSV row whose label is not an element (a long table read from another file).
+        (
+            SMALL_INDEXED.replace(
+                "value = \"y0\" }",
+                "value = \"y0\" }\nw = { index = [\"i\"], file = \"data/w.csv\" }",
+            ),
+            good,
+            vec!["data/w.csv:3:1: 'zz' is not an element of set i (table w)"],
+        ),
+        // A template using an index that is not bound.
+        (
+            SMALL_INDEXED.replace(
+                "inputs = [{ commodity = \"PL\", quantity = \"y0[i]\" }]",
+                "inputs = [{ commodity = \"PL\", quantity = \"y0[k]\" }]",
+            ),
+            good,
+            vec!["model.toml:14:", "'k' is not an element of set i", "expanding i = a"],
+        ),
+        // An element named in an expression that the table's set does not have.
+        (
+            SMALL_INDEXED.replace("\"sum(i, y0[i])\"", "\"y0[a] + y0[q]\""),
+            good,
+            vec!["model.toml:18:", "'q' is not an element of set i (index 1 of table y0)"],
+        ),
+        // An `over` naming no set.
+        (
+            SMALL_INDEXED.replace("over = \"i\"", "over = \"nope\""),
+            good,
+            vec!["consumers.RA.demands[0].over", "'nope' is not a set"],
+        ),
+    ];
+    for (k, (model, csv, fragments)) in cases.iter().enumerate() {
+        let (_d, path) = indexed_model(
+            model,
+            &[
+                ("data/goods.csv", csv),
+                ("data/w.csv", "i,value\na,1\nzz,2\n"),
+            ],
+        );
+        let o = run(&["check", path.to_str().unwrap()]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "case {k}: {err}");
+        for f in fragments {
+            assert!(err.contains(f), "case {k}: '{f}' not in:\n{err}");
+        }
+    }
+}

@@ -126,8 +126,53 @@ fn benchmark_identities_hold() {
     }
 }
 
+/// How an instance is written for the engine.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    /// Every sector written out (`Instance::to_toml`).
+    Plain,
+    /// Over sets with CSV tables, as `tokencge generate` writes it.
+    Indexed,
+    /// The indexed model expanded and written back plain by `flatten`.
+    Flattened,
+}
+
+fn load_instance(inst: &Instance, form: Form) -> tokencge::model::Model {
+    let stem = inst.stem();
+    match form {
+        Form::Plain => {
+            let path = PathBuf::from(format!("{stem}.toml"));
+            tokencge::model::load_str(&inst.to_toml(), &path)
+                .unwrap_or_else(|e| panic!("{stem}: load: {e}"))
+        }
+        Form::Indexed | Form::Flattened => {
+            let dir = tempfile::tempdir().unwrap();
+            for (rel, text) in inst.indexed_files() {
+                let p = dir.path().join(rel);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
+            let indexed = tokencge::model::load(&dir.path().join("model.toml"))
+                .unwrap_or_else(|e| panic!("{stem}: load: {e}"));
+            if let Form::Flattened = form {
+                let text = tokencge::flatten::flatten(&indexed).unwrap();
+                tokencge::model::load_str(&text, Path::new("flat.toml"))
+                    .unwrap_or_else(|e| panic!("{stem}: flattened: {e}"))
+            } else {
+                indexed
+            }
+        }
+    }
+}
+
 /// Generates, renders, loads and solves one instance; checks the benchmark and both scenarios.
 fn check_instance(n: usize, h: usize) {
+    for form in [Form::Plain, Form::Indexed, Form::Flattened] {
+        check_instance_as(n, h, form);
+    }
+}
+
+fn check_instance_as(n: usize, h: usize, form: Form) {
     let inst = generate(n, h, 1);
     let stem = inst.stem();
     let refs: Vec<(&str, Reference)> = [("tax1", "solution"), ("notax", "solution_notax")]
@@ -147,9 +192,8 @@ fn check_instance(n: usize, h: usize) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(Path::new(&dir).join(format!("{stem}.toml")), full).unwrap();
     }
-    let path = PathBuf::from(format!("{stem}.toml"));
-    let model =
-        tokencge::model::load_str(&text, &path).unwrap_or_else(|e| panic!("{stem}: load: {e:?}"));
+    let model = load_instance(&inst, form);
+    let stem = format!("{stem} ({form:?})");
     assert_eq!(model.sectors.len(), n);
     assert_eq!(model.commodities.len(), n + 2);
     assert_eq!(model.consumers.len(), h);

@@ -93,6 +93,22 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Write the peers' scalable economy (gen_cge.py's instance) as a model over sets with CSV
+    /// tables: DIR/model.toml and DIR/data/*.csv, scenarios tax1 and notax.
+    Generate {
+        /// Number of sectors (and goods), N ≥ 1.
+        #[arg(long, default_value_t = 5)]
+        sectors: usize,
+        /// Number of households, H ≥ 1.
+        #[arg(long, default_value_t = 2)]
+        households: usize,
+        /// Seed of the SplitMix64 draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory (created if missing; each file written atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -185,6 +201,12 @@ pub fn run() -> i32 {
             relative,
         } => cmd_balance(&sam, &output, &fix, &fix_account, relative),
         Command::Flatten { model, output } => cmd_flatten(&model, &output),
+        Command::Generate {
+            sectors,
+            households,
+            seed,
+            output,
+        } => cmd_generate(sectors, households, seed, &output),
     }
 }
 
@@ -581,6 +603,31 @@ fn cmd_balance(
             report::fmt(c.new)
         );
     }
+    OK
+}
+
+fn cmd_generate(sectors: usize, households: usize, seed: u64, output: &Path) -> i32 {
+    if sectors == 0 || households == 0 {
+        eprintln!("generate: --sectors and --households must be at least 1");
+        return BAD_INPUT;
+    }
+    let files = tokencge::generate::generate(sectors, households, seed).indexed_files();
+    // The data first, the model file last: a model.toml present is a complete instance.
+    for (rel, text) in &files {
+        let path = output.join(rel);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| write_atomic(&path, text.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("{}: cannot write: {e}", path.display());
+            return BAD_INPUT;
+        }
+    }
+    println!(
+        "generated N = {sectors}, H = {households}, seed {seed} into {}",
+        output.join("model.toml").display()
+    );
     OK
 }
 

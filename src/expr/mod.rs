@@ -66,6 +66,8 @@ pub enum ParseErrorKind {
     Unexpected(char),
     #[error("empty expression")]
     Empty,
+    #[error("'{0}' is not a complete index: write NAME[label, ...] with labels of letters, digits and '_'")]
+    BadIndex(String),
     #[error("unexpected text after the expression")]
     Trailing,
     #[error("expression nested deeper than {MAX_DEPTH} levels (parentheses, signs, powers and chained operators count)")]
@@ -136,7 +138,43 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize, usize)>, ParseError> {
             {
                 i += 1;
             }
-            out.push((Token::Ident(text[start..i].to_string()), start, i));
+            let mut name = text[start..i].to_string();
+            if i < bytes.len() && bytes[i] == b'[' {
+                // An element of an indexed name, `x0[i, j]`: one name token, written
+                // without spaces (`x0[i,j]`), labels of letters, digits and `_`.
+                name.push('[');
+                i += 1;
+                let mut label = false;
+                loop {
+                    match bytes.get(i) {
+                        Some(b) if b.is_ascii_whitespace() => i += 1,
+                        Some(&b) if b.is_ascii_alphanumeric() || b == b'_' => {
+                            name.push(b as char);
+                            label = true;
+                            i += 1;
+                        }
+                        Some(b',') if label => {
+                            name.push(',');
+                            label = false;
+                            i += 1;
+                        }
+                        Some(b']') if label => {
+                            name.push(']');
+                            i += 1;
+                            break;
+                        }
+                        _ => {
+                            return Err(ParseError {
+                                offset: i.min(text.len()),
+                                kind: ParseErrorKind::BadIndex(
+                                    text[start..i.min(text.len())].to_string(),
+                                ),
+                            })
+                        }
+                    }
+                }
+            }
+            out.push((Token::Ident(name), start, i));
         } else {
             // The byte may start a multi-byte character: report the character itself.
             let c = text[start..].chars().next().unwrap_or(c);

@@ -34,7 +34,45 @@ pub struct ModelFile {
     pub targets: Vec<Spanned<TargetFile>>,
     #[serde(default)]
     pub indicators: Option<RawTable>,
+    /// Extension (indexed models): sets of labels.
+    #[serde(default)]
+    pub sets: IndexMap<String, Spanned<SetFile>>,
+    /// Extension (indexed models): data tables over sets.
+    #[serde(default)]
+    pub tables: IndexMap<String, Spanned<TableFile>>,
 }
+
+/// A set, as written: a list of labels, or a table `{ elements | file + column, subset,
+/// alias, description }` (read by the expansion stage: serde's untagged enums lose spans).
+pub type SetFile = toml::Value;
+
+/// A table of numbers over sets: from a CSV file (long: one column per index and a value
+/// column; matrix: row labels × column labels) or inline. Missing entries are zero. With
+/// `parameters = true` every entry is a parameter `NAME[label,...]` a scenario may set;
+/// otherwise its numbers are data, written into the expanded model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableFile {
+    pub index: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    /// `long` (the default) or `matrix` (two indices only).
+    #[serde(default)]
+    pub form: Option<Spanned<String>>,
+    /// The value column of a long file (default `value`).
+    #[serde(default)]
+    pub value: Option<Spanned<String>>,
+    /// Inline entries: `{ label = number }` over one set, or `[[label, ..., number], ...]`.
+    #[serde(default)]
+    pub values: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub parameters: Option<bool>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The sets a netput, tax, demand or endowment is declared over: `"i"` or `["i", "k"]`.
+pub type Over = toml::Value;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +137,9 @@ pub struct NetputFile {
     pub taxes: Vec<Spanned<TaxFile>>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one entry per element of these sets.
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +149,9 @@ pub struct TaxFile {
     pub rate: RawValue,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one entry per element of these sets.
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +179,9 @@ pub struct DemandFile {
     pub subsistence: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one entry per element of these sets.
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +191,9 @@ pub struct EndowmentFile {
     pub quantity: RawValue,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one entry per element of these sets.
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }
 
 #[derive(Debug, Deserialize)]

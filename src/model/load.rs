@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
+
 use super::file::ModelFile;
 use super::{Diagnostic, LoadError, SamSource};
 use crate::sam::Sam;
@@ -15,6 +17,9 @@ pub struct Source {
     pub text: String,
     pub file: ModelFile,
     pub sam: SamInput,
+    /// The CSV files named by `[sets]` and `[tables]` (indexed models), by the path as
+    /// written: their text, or why they could not be read.
+    pub data: IndexMap<String, Result<String, String>>,
 }
 
 /// The SAM named by a `[sam]` table.
@@ -52,6 +57,16 @@ impl LineIndex {
                 .map(|(i, _)| i + 1),
         );
         LineIndex { starts }
+    }
+    /// A diagnostic at a byte offset.
+    pub(crate) fn diagnostic(&self, offset: usize, field: &str, message: String) -> Diagnostic {
+        let (line, column) = self.position(offset);
+        Diagnostic {
+            line,
+            column,
+            field: field.to_string(),
+            message,
+        }
     }
     /// 1-based line and column of a byte offset.
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
@@ -109,6 +124,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "scenarios",
     "targets",
     "indicators",
+    "sets",
+    "tables",
 ];
 
 /// The dotted key written at `offset`: the nearest table header above it and the key before
@@ -192,10 +209,30 @@ pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
             }
         }
     };
+    let mut data = IndexMap::new();
+    let named = file
+        .sets
+        .values()
+        .filter_map(|s| s.get_ref().get("file").and_then(|f| f.as_str()))
+        .chain(
+            file.tables
+                .values()
+                .filter_map(|t| t.get_ref().file.as_ref().map(|f| f.get_ref().as_str())),
+        );
+    for written in named {
+        let written = &written.to_string();
+        if !data.contains_key(written) {
+            let resolved = path.parent().unwrap_or(Path::new(".")).join(written);
+            let read = std::fs::read_to_string(&resolved)
+                .map_err(|e| format!("cannot read {}: {e}", resolved.display()));
+            data.insert(written.clone(), read);
+        }
+    }
     Ok(Source {
         path: path.to_path_buf(),
         text,
         file,
         sam,
+        data,
     })
 }

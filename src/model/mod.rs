@@ -4,6 +4,7 @@
 //! Validation collects every problem it finds, each with the file, line, column and field, so a
 //! modeller fixes a file in one pass rather than one error per run.
 
+pub mod expand;
 pub mod file;
 pub mod load;
 mod validate;

@@ -21,12 +21,12 @@ use crate::expr::functions;
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
-    validate(&load::read(path)?)
+    validate(&expand::expand(load::read(path)?)?)
 }
 
 /// Validates model text; `path` names it in messages and anchors relative data paths.
 pub fn load_str(text: &str, path: &Path) -> Result<Model, LoadError> {
-    validate(&load::parse(text.to_string(), path)?)
+    validate(&expand::expand(load::parse(text.to_string(), path)?)?)
 }
 
 /// Validates what the load stage read into a [`Model`], or every problem found.
@@ -110,13 +110,8 @@ fn is_description(key: &str) -> bool {
 
 impl Builder {
     fn diag_at(&mut self, offset: usize, field: &str, message: String) {
-        let (line, column) = self.lines.position(offset);
-        self.diags.push(Diagnostic {
-            line,
-            column,
-            field: field.to_string(),
-            message,
-        });
+        let d = self.lines.diagnostic(offset, field, message);
+        self.diags.push(d);
     }
 
     /// Records an indicator's (or checks a target's) measure: an error past
@@ -162,7 +157,7 @@ impl Builder {
             self.diag_at(
                 offset,
                 field,
-                format!("'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*)"),
+                format!("'{name}' is not a valid name ([A-Za-z_][A-Za-z0-9_]*, or NAME[label,...] for an element)"),
             );
         }
         if functions::lookup(name).is_some() {
@@ -391,8 +386,18 @@ enum Sign {
     Positive,
 }
 
-fn valid_name(s: &str) -> bool {
-    let mut ch = s.chars();
+/// A plain name (`[A-Za-z_][A-Za-z0-9_]*`) or an element of an indexed one (`Y[agr]`,
+/// `x0[agr,srv]`), as expansion writes them.
+pub(crate) fn valid_name(s: &str) -> bool {
+    let (base, index) = match s.split_once('[') {
+        Some((b, rest)) => match rest.strip_suffix(']') {
+            Some(labels) => (b, Some(labels)),
+            None => return false,
+        },
+        None => (s, None),
+    };
+    let mut ch = base.chars();
     matches!(ch.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && ch.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && index.is_none_or(|labels| labels.split(',').all(crate::model::expand::valid_label))
 }
