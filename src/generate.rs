@@ -215,7 +215,7 @@ pub fn generate(n: usize, h: usize, seed: u64) -> Instance {
 }
 
 /// A number as TOML: shortest round-trip form, always with a decimal point or exponent.
-fn num(v: f64) -> String {
+pub fn num(v: f64) -> String {
     assert!(v.is_finite());
     format!("{v:?}")
 }
@@ -361,9 +361,24 @@ impl Instance {
     }
 }
 
-/// A number for CSV: the shortest text that reads back as the same f64.
-fn cell(v: f64) -> String {
-    format!("{v:?}")
+/// A matrix as CSV: `corner,col0,col1,...` then one row per label.
+fn matrix_csv(
+    corner: &str,
+    rows: &[String],
+    cols: &[String],
+    at: impl Fn(usize, usize) -> f64,
+) -> String {
+    let mut out = String::with_capacity(20 * rows.len() * (cols.len() + 1));
+    let _ = writeln!(out, "{corner},{}", cols.join(","));
+    for (r, label) in rows.iter().enumerate() {
+        out.push_str(label);
+        for c in 0..cols.len() {
+            out.push(',');
+            out.push_str(&num(at(r, c)));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 impl Instance {
@@ -380,50 +395,33 @@ impl Instance {
                 sectors,
                 "{},{},{},{},{},{},{}",
                 good(j),
-                cell(self.y0[j]),
-                cell(self.l0[j]),
-                cell(self.k0[j]),
-                cell(self.sigma_va[j]),
-                cell(self.tax0[j]),
-                cell(self.tax1[j])
+                num(self.y0[j]),
+                num(self.l0[j]),
+                num(self.k0[j]),
+                num(self.sigma_va[j]),
+                num(self.tax0[j]),
+                num(self.tax1[j])
             );
         }
         let labels: Vec<String> = (0..n).map(good).collect();
-        let mut io = String::with_capacity(20 * n * (n + 1));
-        let _ = writeln!(io, "i,{}", labels.join(","));
-        for i in 0..n {
-            io.push_str(&good(i));
-            for j in 0..n {
-                io.push(',');
-                io.push_str(&cell(self.x0[i][j]));
-            }
-            io.push('\n');
-        }
+        let io = matrix_csv("i", &labels, &labels, |i, j| self.x0[i][j]);
         let mut households = String::from("h,sigma_c,lend,kend,tshare\n");
         for k in 0..h {
             let _ = writeln!(
                 households,
                 "{},{},{},{},{}",
                 hh(k),
-                cell(self.sigma_c[k]),
-                cell(self.lend[k]),
-                cell(self.kend[k]),
-                cell(self.tshare[k])
+                num(self.sigma_c[k]),
+                num(self.lend[k]),
+                num(self.kend[k]),
+                num(self.tshare[k])
             );
         }
-        let mut consumption = String::with_capacity(20 * h * (n + 1));
-        let _ = writeln!(consumption, "h,{}", labels.join(","));
-        for k in 0..h {
-            consumption.push_str(&hh(k));
-            for i in 0..n {
-                consumption.push(',');
-                consumption.push_str(&cell(self.c0[k][i]));
-            }
-            consumption.push('\n');
-        }
+        let household_labels: Vec<String> = (0..h).map(hh).collect();
+        let consumption = matrix_csv("h", &household_labels, &labels, |k, i| self.c0[k][i]);
         let changed: Vec<String> = (0..n)
             .filter(|&j| self.tax1[j] != self.tax0[j])
-            .map(|j| format!("\"tax[{}]\" = {}", good(j), cell(self.tax1[j])))
+            .map(|j| format!("\"tax[{}]\" = {}", good(j), num(self.tax1[j])))
             .collect();
         let model = format!(
             r#"# Peer benchmark economy {stem} (port of the peers' gen_cge.py, seed {seed}), written by

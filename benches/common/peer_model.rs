@@ -7,13 +7,7 @@
 
 use std::fmt::Write as _;
 
-pub use tokencge::generate::{generate, Instance};
-
-/// A number as TOML: shortest round-trip form, always with a decimal point or exponent.
-fn num(v: f64) -> String {
-    assert!(v.is_finite());
-    format!("{v:?}")
-}
+pub use tokencge::generate::{generate, num, Instance};
 
 /// A reference solution of the peers (`*.solution.json`, `*.solution_notax.json`).
 #[derive(Debug, Clone)]

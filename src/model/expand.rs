@@ -65,7 +65,11 @@ impl SetData {
 /// label positions when that product is too large to hold.
 #[derive(Debug)]
 enum Values {
-    Dense(Vec<f64>),
+    /// Every entry, with which of them a file or inline table has set.
+    Dense {
+        values: Vec<f64>,
+        set: Vec<bool>,
+    },
     Sparse(HashMap<Vec<u32>, f64>),
 }
 
@@ -84,7 +88,10 @@ impl Table {
             .iter()
             .try_fold(1usize, |a, d| a.checked_mul(d.labels.len()));
         let values = match size {
-            Some(n) if n <= MAX_DENSE => Values::Dense(vec![0.0; n]),
+            Some(n) if n <= MAX_DENSE => Values::Dense {
+                values: vec![0.0; n],
+                set: vec![false; n],
+            },
             _ => Values::Sparse(HashMap::new()),
         };
         Table {
@@ -100,28 +107,20 @@ impl Table {
     }
     fn get(&self, at: &[u32]) -> f64 {
         match &self.values {
-            Values::Dense(v) => v[self.offset(at)],
+            Values::Dense { values, .. } => values[self.offset(at)],
             Values::Sparse(m) => m.get(at).copied().unwrap_or(0.0),
         }
     }
     /// Sets an entry; false when it was set before (a duplicate row).
-    fn set(
-        &mut self,
-        at: &[u32],
-        value: f64,
-        seen: &mut std::collections::HashSet<Vec<u32>>,
-    ) -> bool {
-        if !seen.insert(at.to_vec()) {
-            return false;
-        }
+    fn set(&mut self, at: &[u32], value: f64) -> bool {
         let o = self.offset(at);
         match &mut self.values {
-            Values::Dense(v) => v[o] = value,
-            Values::Sparse(m) => {
-                m.insert(at.to_vec(), value);
+            Values::Dense { values, set } => {
+                values[o] = value;
+                !std::mem::replace(&mut set[o], true)
             }
+            Values::Sparse(m) => m.insert(at.to_vec(), value).is_none(),
         }
-        true
     }
 }
 
@@ -316,7 +315,7 @@ impl<'a> Expander<'a> {
                     continue;
                 }
             };
-            let mut seen: HashMap<String, ()> = HashMap::new();
+            let mut seen = std::collections::HashSet::new();
             let mut clean = Vec::with_capacity(labels.len());
             for (label, place) in labels {
                 let prefix = place.map(|p| format!("{p}: ")).unwrap_or_default();
@@ -326,7 +325,7 @@ impl<'a> Expander<'a> {
                         &field,
                         format!("{prefix}'{label}' is not a valid label (letters, digits and '_')"),
                     );
-                } else if seen.insert(label.clone(), ()).is_some() {
+                } else if !seen.insert(label.clone()) {
                     self.diag(
                         at,
                         &field,
@@ -501,7 +500,6 @@ impl<'a> Expander<'a> {
                 return;
             }
         };
-        let mut seen = std::collections::HashSet::new();
         let mut bad = 0usize;
         // At most this many messages per file: one bad column should not bury the rest.
         const MAX_MESSAGES: usize = 20;
@@ -563,7 +561,7 @@ impl<'a> Expander<'a> {
                             continue;
                         }
                     };
-                    if ok && !table.set(&at_pos, value, &mut seen) {
+                    if ok && !table.set(&at_pos, value) {
                         report(
                             self,
                             format!(
@@ -622,7 +620,7 @@ impl<'a> Expander<'a> {
                         }
                         match cell.parse::<f64>() {
                             Ok(v) if v.is_finite() => {
-                                if !table.set(&[rp, cp], v, &mut seen) {
+                                if !table.set(&[rp, cp], v) {
                                     report(self, format!("{fname}:{row}: a second row for '{label}' (table {name})"));
                                     break;
                                 }
@@ -652,7 +650,6 @@ impl<'a> Expander<'a> {
 
     fn table_inline(&mut self, values: &Spanned<toml::Value>, table: &mut Table, field: &str) {
         let at = values.span().start;
-        let mut seen = std::collections::HashSet::new();
         let number = |v: &toml::Value| match v {
             toml::Value::Float(f) if f.is_finite() => Some(*f),
             toml::Value::Integer(i) => Some(*i as f64),
@@ -720,7 +717,7 @@ impl<'a> Expander<'a> {
                 );
                 continue;
             };
-            if pos.len() == labels.len() && !table.set(&pos, v, &mut seen) {
+            if pos.len() == labels.len() && !table.set(&pos, v) {
                 self.diag(
                     at,
                     &format!("{field}.values"),
@@ -766,6 +763,26 @@ impl<'a> Expander<'a> {
         out
     }
 
+    /// The label an index of `template` stands for: the one bound to it, or itself when it is
+    /// written literally; an unbound set index is an error.
+    fn label<'e>(
+        &mut self,
+        l: &'e str,
+        template: &str,
+        env: &'e Env,
+        offset: usize,
+        field: &str,
+    ) -> Option<&'e str> {
+        match env.get(l) {
+            Some((_, set, p)) => Some(set.labels[*p as usize].as_str()),
+            None if self.sets.contains_key(l) => {
+                self.diag(offset, field, format!("index '{l}' of '{template}' is not bound here: declare the entry `over = \"{l}\"` or use it inside sum({l}, ...){}", env.describe()));
+                None
+            }
+            None => Some(l),
+        }
+    }
+
     /// A name with its indices replaced by the labels bound to them (`P[i]` → `P[agr]`).
     fn name(&mut self, template: &str, env: &Env, offset: usize, field: &str) -> Option<String> {
         let Some((base, labels)) = split_index(template) else {
@@ -789,17 +806,58 @@ impl<'a> Expander<'a> {
             if k > 0 {
                 out.push(',');
             }
-            match env.get(l) {
-                Some((_, set, p)) => out.push_str(&set.labels[*p as usize]),
-                None if self.sets.contains_key(*l) => {
-                    self.diag(offset, field, format!("index '{l}' of '{template}' is not bound here: declare the entry `over = \"{l}\"` or use it inside sum({l}, ...){}", env.describe()));
-                    return None;
-                }
-                None => out.push_str(l),
-            }
+            out.push_str(self.label(l, template, env, offset, field)?);
         }
         out.push(']');
         Some(out)
+    }
+
+    /// The number `base[labels]` stands for when `base` is a data table; `Some(None)` when it
+    /// is not one (a table of parameters, or an entity), `None` after an error.
+    fn table_entry(
+        &mut self,
+        base: &str,
+        labels: &[&str],
+        name: &str,
+        env: &Env,
+        offset: usize,
+        field: &str,
+    ) -> Option<Option<f64>> {
+        let Some(t) = self.tables.get_index_of(base) else {
+            return Some(None);
+        };
+        let n = self.tables[t].dims.len();
+        if labels.len() != n {
+            self.diag(
+                offset,
+                field,
+                format!(
+                    "table '{base}' has {n} indices, '{name}' gives {}",
+                    labels.len()
+                ),
+            );
+            return None;
+        }
+        let mut pos = Vec::with_capacity(n);
+        for (k, l) in labels.iter().enumerate() {
+            let label = self.label(l, name, env, offset, field)?;
+            let dim = &self.tables[t].dims[k];
+            match dim.position.get(label) {
+                Some(&p) => pos.push(p),
+                None => {
+                    let msg = format!(
+                        "'{label}' is not an element of set {} (index {} of table {base}){}",
+                        dim.name,
+                        k + 1,
+                        env.describe()
+                    );
+                    self.diag(offset, field, msg);
+                    return None;
+                }
+            }
+        }
+        let table = &self.tables[t];
+        Some((!table.parameters).then(|| table.get(&pos)))
     }
 
     /// Instantiates an expression template under `env`.
@@ -808,43 +866,8 @@ impl<'a> Expander<'a> {
             Syntax::Num(v) => Syntax::Num(*v),
             Syntax::Name { name, span } => {
                 if let Some((base, labels)) = split_index(name) {
-                    if let Some(table) = self.tables.get(base) {
-                        if labels.len() != table.dims.len() {
-                            let n = table.dims.len();
-                            self.diag(
-                                offset,
-                                field,
-                                format!(
-                                    "table '{base}' has {n} indices, '{name}' gives {}",
-                                    labels.len()
-                                ),
-                            );
-                            return None;
-                        }
-                        let mut pos = Vec::with_capacity(labels.len());
-                        for (k, l) in labels.iter().enumerate() {
-                            let dim = &table.dims[k];
-                            let label = match env.get(l) {
-                                Some((_, set, p)) => set.labels[*p as usize].as_str(),
-                                None if self.sets.contains_key(*l) => {
-                                    let msg = format!("index '{l}' of '{name}' is not bound here: declare the entry `over = \"{l}\"` or use it inside sum({l}, ...){}", env.describe());
-                                    self.diag(offset, field, msg);
-                                    return None;
-                                }
-                                None => l,
-                            };
-                            match dim.position.get(label) {
-                                Some(&p) => pos.push(p),
-                                None => {
-                                    let msg = format!("'{label}' is not an element of set {} (index {} of table {base}){}", dim.name, k + 1, env.describe());
-                                    self.diag(offset, field, msg);
-                                    return None;
-                                }
-                            }
-                        }
-                        if !table.parameters {
-                            return Some(Syntax::Num(table.get(&pos)));
-                        }
+                    if let Some(v) = self.table_entry(base, &labels, name, env, offset, field)? {
+                        return Some(Syntax::Num(v));
                     }
                     let n = self.name(name, env, offset, field)?;
                     Syntax::Name {

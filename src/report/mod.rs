@@ -50,6 +50,19 @@ pub struct Runaway {
     pub ratio: f64,
 }
 
+impl Runaway {
+    /// Levels with their ratios, by name.
+    fn named(structure: &crate::compile::Structure, levels: &[(VarId, f64)]) -> Vec<Runaway> {
+        levels
+            .iter()
+            .map(|&(v, ratio)| Runaway {
+                variable: structure.var_name(v).to_string(),
+                ratio,
+            })
+            .collect()
+    }
+}
+
 /// Where the continuation towards a failed scenario stopped (see `scenario::PathStop`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PathStopReport {
@@ -257,27 +270,12 @@ impl SolutionReport {
             r.indicators = Some(values);
         }
         if !sol.runaway.is_empty() {
-            r.runaway = Some(
-                sol.runaway
-                    .iter()
-                    .map(|&(v, ratio)| Runaway {
-                        variable: structure.var_name(v).to_string(),
-                        ratio,
-                    })
-                    .collect(),
-            );
+            r.runaway = Some(Runaway::named(structure, &sol.runaway));
         }
         if let Some(stop) = &sol.path {
             r.path = Some(PathStopReport {
                 reached: stop.reached,
-                moved: stop
-                    .moved
-                    .iter()
-                    .map(|&(v, ratio)| Runaway {
-                        variable: structure.var_name(v).to_string(),
-                        ratio,
-                    })
-                    .collect(),
+                moved: Runaway::named(structure, &stop.moved),
             });
         }
         if !sol.converged() {

@@ -301,7 +301,8 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             return Ok((state.terminate_with(reason), None));
         }
         let lambda = self.settings.penalty_lambda;
-        if self.settings.scaling && state.get_iter() == 0 {
+        let rescale = self.settings.scaling && state.get_iter() == 0;
+        if rescale {
             // Each function scaled by its largest Jacobian entry at the start (at least 1), as
             // PATH scales: the merit function then weighs a market of value 1e3 like one of
             // value 1, and the line search stops being ruled by the largest rows.
@@ -326,7 +327,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             );
         }
         let psi = merit(&self.ws.phi);
-        if self.settings.scaling && state.get_iter() == 0 {
+        if rescale {
             // The start's merit, unscaled in `init`, is the line search's first reference.
             self.ws.history.clear();
             self.ws.history.push_back(psi);
