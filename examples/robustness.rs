@@ -65,6 +65,7 @@ fn shock_parameter(
     model.parameters.push(Parameter {
         name: format!("shock_{k}"),
         value: base,
+        definition: None,
     });
     overrides.push((k, value));
     Expr::Param(k)

@@ -264,9 +264,21 @@ fn write(model: &Model) -> String {
         if !sc.description.is_empty() {
             let _ = writeln!(s, "description = {}", quote(&sc.description));
         }
-        if !sc.parameters.is_empty() {
-            let p: Vec<String> = sc
-                .parameters
+        // The plain format has no derived parameters: a scenario sets every parameter its
+        // overrides change, derived ones included (a vector that does not evaluate is written as
+        // given and fails in the flattened model as in the original).
+        let overrides: Vec<(usize, f64)> = match model.parameters_with(&sc.parameters) {
+            Ok(values) => (0..values.len())
+                .filter(|&i| {
+                    values[i].to_bits() != model.parameters[i].value.to_bits()
+                        || sc.parameters.iter().any(|&(p, _)| p == i)
+                })
+                .map(|i| (i, values[i]))
+                .collect(),
+            Err(_) => sc.parameters.clone(),
+        };
+        if !overrides.is_empty() {
+            let p: Vec<String> = overrides
                 .iter()
                 .map(|&(i, v)| format!("{} = {}", key(&model.parameters[i].name), number(v)))
                 .collect();

@@ -24,6 +24,8 @@ use crate::solve::{
 pub enum ScenarioError {
     #[error("{0}")]
     Calibration(#[from] CalibrationError),
+    #[error("{0}")]
+    Parameter(#[from] crate::model::ParameterError),
     #[error("fix.{name}: {error}")]
     Fix {
         name: String,
@@ -113,16 +115,12 @@ impl Solution {
     }
 }
 
-/// The parameter vector of a scenario (None = the model as written).
-pub fn parameters(structure: &Structure, index: Option<usize>) -> Vec<f64> {
+/// The parameter vector of a scenario (None = the model as written): its overrides applied and
+/// every derived parameter evaluated again (`Model::parameters_with`).
+pub fn parameters(structure: &Structure, index: Option<usize>) -> Result<Vec<f64>, ScenarioError> {
     let model = structure.model();
-    let mut params = model.param_values();
-    if let Some(i) = index {
-        for &(p, v) in &model.scenarios[i].parameters {
-            params[p] = v;
-        }
-    }
-    params
+    let overrides = index.map_or(&[][..], |i| &model.scenarios[i].parameters[..]);
+    Ok(model.parameters_with(overrides)?)
 }
 
 /// Calibrates a scenario (None = benchmark) and resolves it: its coefficients, benchmark point
@@ -131,7 +129,7 @@ pub fn prepare(
     structure: &Structure,
     index: Option<usize>,
 ) -> Result<(Scenario, Coefficients), ScenarioError> {
-    let coef = calibrate::calibrate(structure, &parameters(structure, index))?;
+    let coef = calibrate::calibrate(structure, &parameters(structure, index)?)?;
     let scenario = resolve(structure, &coef, index)?;
     Ok((scenario, coef))
 }

@@ -87,7 +87,20 @@ pub struct SamSource {
 #[derive(Debug, Clone)]
 pub struct Parameter {
     pub name: String,
+    /// The value with the model's own parameters.
     pub value: f64,
+    /// The expression of earlier parameters that defines it, when it depends on any: it is
+    /// evaluated again whenever a parameter vector is formed with overrides (scenarios, `--set`,
+    /// sweep draws, dynamic updates), so a derived parameter never keeps a stale value.
+    pub definition: Option<Expr>,
+}
+
+/// A parameter vector could not be formed: a derived parameter failed to evaluate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("parameters.{name}: {error}")]
+pub struct ParameterError {
+    pub name: String,
+    pub error: crate::expr::EvalError,
 }
 
 #[derive(Debug, Clone)]
@@ -297,8 +310,30 @@ impl Model {
     pub fn scenario_index(&self, name: &str) -> Option<usize> {
         self.scenarios.iter().position(|s| s.name == name)
     }
+    /// The model's own parameter vector.
     pub fn param_values(&self) -> Vec<f64> {
         self.parameters.iter().map(|p| p.value).collect()
+    }
+    /// The parameter vector with `overrides` (index, value) applied, later overrides winning,
+    /// and every derived parameter that is not itself overridden evaluated again, in
+    /// declaration order (a definition refers only to earlier parameters, so one pass suffices).
+    pub fn parameters_with(&self, overrides: &[(usize, f64)]) -> Result<Vec<f64>, ParameterError> {
+        let mut values = self.param_values();
+        self.rederive(&mut values, overrides)?;
+        Ok(values)
+    }
+    /// Applies `overrides` to `values` (any parameter vector of this model, e.g. one carried
+    /// from a previous period) and evaluates again every derived parameter not overridden.
+    pub fn rederive(
+        &self,
+        values: &mut [f64],
+        overrides: &[(usize, f64)],
+    ) -> Result<(), ParameterError> {
+        let definitions = self.parameters.iter().map(|p| p.definition.as_ref());
+        rederive(definitions, values, overrides).map_err(|(i, error)| ParameterError {
+            name: self.parameters[i].name.clone(),
+            error,
+        })
     }
     /// The name of every solver variable, parameter and indicator, by kind, for printing
     /// expressions back to text.
@@ -308,6 +343,27 @@ impl Model {
     pub fn source_dir(&self) -> &Path {
         self.path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// Sets `overrides` (index, value; later ones win) in `values`, then evaluates in order every
+/// definition whose parameter is not overridden. A definition refers only to earlier
+/// parameters, so one pass in declaration order suffices. The error names the parameter.
+fn rederive<'a>(
+    definitions: impl Iterator<Item = Option<&'a Expr>>,
+    values: &mut [f64],
+    overrides: &[(usize, f64)],
+) -> Result<(), (usize, crate::expr::EvalError)> {
+    let mut set = vec![false; values.len()];
+    for &(p, v) in overrides {
+        values[p] = v;
+        set[p] = true;
+    }
+    for (i, d) in definitions.enumerate() {
+        if let (Some(e), false) = (d, set[i]) {
+            values[i] = crate::calibrate::eval_param(e, values).map_err(|err| (i, err))?;
+        }
+    }
+    Ok(())
 }
 
 /// Prints resolved expressions with the model's names.

@@ -37,6 +37,7 @@ pub fn validate(src: &Source) -> Result<Model, LoadError> {
         symbols: IndexMap::new(),
         sam: SamInput::Absent,
         params: Vec::new(),
+        param_definitions: Vec::new(),
         nest_names: Vec::new(),
         indicator_measures: Vec::new(),
     };
@@ -94,6 +95,8 @@ struct Builder {
     symbols: IndexMap<String, Sym>,
     sam: SamInput,
     params: Vec<f64>,
+    /// Per parameter: its definition when it is derived from earlier parameters.
+    param_definitions: Vec<Option<Expr>>,
     /// Per sector: nest name → index.
     nest_names: Vec<HashMap<String, usize>>,
     /// Per indicator so far: depth and node count with the indicators it uses counted in.
@@ -223,17 +226,32 @@ impl Builder {
                 let off = v.span().start;
                 let e = self.value(v, Allow::Parameters, &field);
                 let val = e
-                    .and_then(|e| self.number_now(&e, off, &field))
+                    .as_ref()
+                    .and_then(|e| self.number_now(e, off, &field))
                     .unwrap_or(0.0);
                 self.declare(name, Sym::Param(parameters.len()), off, &field);
+                let definition = e.filter(|e| e.constant().is_none());
+                self.param_definitions.push(definition.clone());
                 parameters.push(Parameter {
                     name: name.clone(),
                     value: val,
+                    definition,
                 });
                 self.params.push(val);
             }
         }
         parameters
+    }
+
+    /// Applies parameter overrides to `values` and evaluates again every derived parameter not
+    /// overridden (as `Model::rederive` does once the model is built).
+    fn rederive(
+        &self,
+        values: &mut [f64],
+        overrides: &[(usize, f64)],
+    ) -> Result<(), crate::expr::EvalError> {
+        let definitions = self.param_definitions.iter().map(Option::as_ref);
+        super::rederive(definitions, values, overrides).map_err(|(_, e)| e)
     }
 
     /// Declares every commodity, sector, consumer and auxiliary (the layout order), so any

@@ -78,12 +78,11 @@ impl Builder {
                         }
                     };
                     if let (Some(idx), Some(e)) = (idx, e) {
-                        // Evaluated with this scenario's parameters: it must be a finite level.
+                        // Evaluated with this scenario's parameters (derived ones evaluated
+                        // again): it must be a finite level.
                         let mut values = self.params.clone();
-                        for &(p, x) in &parameters {
-                            values[p] = x;
-                        }
-                        match crate::calibrate::eval_param(&e, &values) {
+                        let derived = self.rederive(&mut values, &parameters);
+                        match derived.and_then(|()| crate::calibrate::eval_param(&e, &values)) {
                             Ok(x) if x.is_finite() => fix.push((idx, e)),
                             Ok(x) => {
                                 self.diag_at(v.span().start, &field, format!("evaluates to {x}"))
