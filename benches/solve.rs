@@ -30,8 +30,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 use tokencge::calibrate::Coefficients;
 use tokencge::compile::{EvalWorkspace, Structure};
 use tokencge::scenario::{self, Scenario, Workspace};
-use tokencge::solve::linalg::{self, Choice, DENSE_LIMIT};
-use tokencge::solve::{Backend, NewtonSettings};
+use tokencge::solve::linalg::{self, Choice, NewtonMatrix, DENSE_LIMIT};
+use tokencge::solve::{Backend, Jacobian, NewtonSettings};
 
 const H: usize = 5;
 
@@ -78,18 +78,14 @@ fn peer(n: usize) -> Peer {
     }
 }
 
-/// The Jacobian at the benchmark with the fixed variables' rows and columns removed, and a
-/// diagonal entry in every row (as the Newton matrix `Da + Db·J` has).
-fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
+/// The Jacobian at the benchmark with the fixed variables' rows and columns removed, and the
+/// right-hand side of the tax1 step.
+fn reduced_jacobian(p: &Peer) -> (Jacobian, Vec<f64>) {
     let x = &p.benchmark.0.start;
     let dim = p.structure.dim();
     let mut f = vec![0.0; dim];
-    let mut jac = Vec::new();
     let mut ws = EvalWorkspace::new(&p.structure);
     let system = p.structure.with(&p.benchmark.1);
-    system
-        .residual_jacobian(x, &mut f, &mut jac, &mut ws)
-        .unwrap();
     let mut fixed = p.benchmark.1.inactive();
     for &(v, _) in &p.benchmark.0.fixed {
         fixed[v.index()] = true;
@@ -102,12 +98,13 @@ fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
             n += 1;
         }
     }
-    let mut t: Vec<(usize, usize, f64)> = jac
-        .into_iter()
-        .filter(|&(r, c, _)| !fixed[r] && !fixed[c])
-        .map(|(r, c, v)| (pos[r], pos[c], v))
-        .collect();
-    t.extend((0..n).map(|i| (i, i, 0.0)));
+    let mut jac = Jacobian::new(dim);
+    jac.set_map(n, &pos);
+    jac.begin(n, true);
+    system
+        .residual_jacobian(x, &mut f, &mut jac, &mut ws)
+        .unwrap();
+    jac.finish().unwrap();
     // A right-hand side like the tax1 step's: the residual at the tax1 start point.
     let mut f1 = vec![0.0; dim];
     p.structure
@@ -115,7 +112,7 @@ fn reduced_jacobian(p: &Peer) -> (usize, Vec<(usize, usize, f64)>, Vec<f64>) {
         .residual(&p.tax1.0.start, &mut f1, &mut ws)
         .unwrap();
     let b: Vec<f64> = (0..dim).filter(|&v| !fixed[v]).map(|v| -f1[v]).collect();
-    (n, t, b)
+    (jac, b)
 }
 
 /// One timed solve of tax1 from its benchmark point, reusing a workspace.
@@ -133,16 +130,18 @@ fn bench_peers(c: &mut Criterion) {
         let mut ws = Workspace::new(&p.structure);
         let settings = NewtonSettings::default();
         let sol = scenario::solve(&p.structure, &p.tax1.1, &p.tax1.0, &settings, &mut ws);
-        let (n, t, _) = reduced_jacobian(p);
-        let mut pattern: Vec<(usize, usize)> = t.iter().map(|&(r, c, _)| (r, c)).collect();
+        let (jac, _) = reduced_jacobian(p);
+        let n = jac.dim();
+        let (rows, cols, _) = jac.entries();
+        let mut pattern: Vec<(u32, u32)> = rows.iter().copied().zip(cols.iter().copied()).collect();
         pattern.sort_unstable();
         pattern.dedup();
         eprintln!(
-            "peer N={} H={H}: {} unknowns ({} backend), {} Jacobian triplets, {} entries ({:.0} % of n²); tax1: {} in {} iterations ({} residual, {} Jacobian evaluations), residual {:.1e}, {:.4} s",
+            "peer N={} H={H}: {} unknowns ({:?} backend), {} Jacobian triplets, {} entries ({:.0} % of n²); tax1: {} in {} iterations ({} residual, {} Jacobian evaluations), residual {:.1e}, {:.4} s",
             p.n,
             n,
-            if n <= DENSE_LIMIT { "dense" } else { "sparse" },
-            t.len(),
+            linalg::choose(Backend::Auto, &jac),
+            rows.len(),
             pattern.len(),
             100.0 * pattern.len() as f64 / (n * n) as f64,
             sol.status.label(),
@@ -181,15 +180,16 @@ fn bench_peers(c: &mut Criterion) {
     for p in &peers {
         let x = p.benchmark.0.start.clone();
         let mut f = vec![0.0; x.len()];
-        let mut jac = Vec::new();
-        let mut ws = EvalWorkspace::new(&p.structure);
+            let mut ws = EvalWorkspace::new(&p.structure);
         let system = p.structure.with(&p.benchmark.1);
+        let mut jac = Jacobian::new(x.len());
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
             b.iter(|| {
+                jac.begin(x.len(), false);
                 system
                     .residual_jacobian(black_box(&x), &mut f, &mut jac, &mut ws)
                     .unwrap();
-                black_box(&jac);
+                black_box(jac.finish().is_ok());
             })
         });
     }
@@ -201,24 +201,24 @@ fn bench_peers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2));
     for p in &peers {
-        let (n, t, rhs) = reduced_jacobian(p);
-        let rows: Vec<usize> = t.iter().map(|e| e.0).collect();
-        let cols: Vec<usize> = t.iter().map(|e| e.1).collect();
-        let vals: Vec<f64> = t.iter().map(|e| e.2).collect();
-        for (label, choice) in [
-            ("dense", Choice::FaerDense),
-            ("sparse", Choice::FaerSparse),
-            ("dense_nalgebra", Choice::NalgebraDense),
-        ] {
+        let (jac, rhs) = reduced_jacobian(p);
+        let n = jac.dim();
+        let (ones, zeros) = (vec![1.0; n], vec![0.0; n]);
+        let h = NewtonMatrix {
+            jac: &jac,
+            row_scale: &ones,
+            diag: &zeros,
+        };
+        for (label, choice) in [("dense", Choice::FaerDense), ("sparse", Choice::FaerSparse)] {
             // Analysis once (as a solve does), then factor and solve per iteration.
             let mut ls = linalg::new_solver(choice);
-            ls.analyse(n, &rows, &cols).unwrap();
+            ls.analyse(&jac).unwrap();
             let mut x = rhs.clone();
             g.bench_with_input(BenchmarkId::new(label, p.n), &p.n, |b, _| {
                 b.iter(|| {
                     x.copy_from_slice(&rhs);
-                    ls.factor(black_box(&vals)).unwrap();
-                    ls.solve_in_place(&mut x).unwrap();
+                    ls.factor(black_box(&h)).unwrap();
+                    ls.solve_in_place(&h, &mut x, 0.0).unwrap();
                     black_box(&x);
                 })
             });
@@ -251,7 +251,7 @@ fn bench_peers(c: &mut Criterion) {
         for (label, backend) in [
             ("dense", Backend::Dense),
             ("sparse", Backend::Sparse),
-            ("dense_nalgebra", Backend::DenseNalgebra),
+            ("krylov", Backend::Krylov),
         ] {
             let settings = NewtonSettings::default().with_backend(backend);
             let mut ws = Workspace::new(&p.structure);

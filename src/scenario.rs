@@ -255,7 +255,7 @@ impl ComplementarityProblem for SystemProblem<'_> {
         &self,
         x: &[f64],
         f: &mut [f64],
-        jac: &mut Vec<(usize, usize, f64)>,
+        jac: &mut solve::Jacobian,
     ) -> Result<(), ProblemError> {
         let mut ws = self.ws.borrow_mut();
         self.system

@@ -91,7 +91,7 @@ fn newton_iterations_after_the_first_allocate_nothing_on_a_reference_model() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference/mpsge_m1_two_by_two.toml");
     let (structure, _) = tokencge::build(&path).unwrap();
-    for backend in [Backend::Dense, Backend::Sparse] {
+    for backend in [Backend::Dense, Backend::Sparse, Backend::Krylov] {
         let per = allocations_per_iteration(&structure, "otax_0_9", backend);
         assert!(
             per.iter().all(|&a| a == 0),
@@ -105,7 +105,7 @@ fn newton_iterations_after_the_first_allocate_nothing_on_the_peer_economy() {
     let inst = peer_model::generate(50, 5, 1);
     let model = tokencge::model::load_str(&inst.to_toml(), &PathBuf::from("peer50.toml")).unwrap();
     let (structure, _) = tokencge::build_model(model).unwrap();
-    for backend in [Backend::Dense, Backend::Sparse] {
+    for backend in [Backend::Dense, Backend::Sparse, Backend::Krylov] {
         let per = allocations_per_iteration(&structure, "tax1", backend);
         assert!(
             per.iter().all(|&a| a == 0),

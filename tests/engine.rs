@@ -64,16 +64,9 @@ fn perturbed(structure: &Structure, x: &[f64], k: u64) -> Vec<f64> {
 fn dense_jacobian(system: System<'_>, x: &[f64]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = x.len();
     let mut f = vec![0.0; n];
-    let mut t = Vec::new();
     let mut ws = EvalWorkspace::new(system.structure);
-    system
-        .residual_jacobian(x, &mut f, &mut t, &mut ws)
-        .unwrap();
-    let mut j = vec![vec![0.0; n]; n];
-    for (r, c, v) in t {
-        j[r][c] += v;
-    }
-    (f, j)
+    let jac = system.jacobian(x, &mut f, &mut ws).unwrap();
+    (f, jac.to_dense())
 }
 
 fn check_jacobian(system: System<'_>, x: &[f64], label: &str) -> usize {
@@ -328,7 +321,7 @@ fn flattened_models_solve_to_the_same_numbers() {
 }
 
 #[test]
-fn sparse_and_dense_backends_reach_the_same_equilibria() {
+fn every_linear_solver_reaches_the_same_equilibria() {
     use tokencge::solve::Backend;
     for path in models() {
         let structure = build(&path);
@@ -340,24 +333,34 @@ fn sparse_and_dense_backends_reach_the_same_equilibria() {
                 &prepared,
                 &NewtonSettings::default().with_backend(Backend::Dense),
             );
-            let sparse = solve(
-                &structure,
-                &prepared,
-                &NewtonSettings::default().with_backend(Backend::Sparse),
-            );
-            assert!(
-                dense.converged() && sparse.converged(),
-                "{} [{}]",
-                path.display(),
-                setup.name
-            );
-            for (a, b) in dense.x.iter().zip(&sparse.x) {
+            assert!(dense.converged(), "{} [{}]", path.display(), setup.name);
+            for backend in [Backend::Sparse, Backend::Krylov] {
+                let other = solve(
+                    &structure,
+                    &prepared,
+                    &NewtonSettings::default().with_backend(backend),
+                );
                 assert!(
-                    (a - b).abs() <= 1e-8 * a.abs().max(1.0),
-                    "{} [{}]: {a} vs {b}",
+                    other.converged(),
+                    "{} [{}] {backend:?}",
                     path.display(),
                     setup.name
                 );
+                for (v, (a, b)) in dense.x.iter().zip(&other.x).enumerate() {
+                    let name = structure.var_name(VarId::new(v));
+                    // tariff_10 stops all trade in Markusen's M41 (E1 = E2 = M1 = M2 = 0), which
+                    // leaves the exchange rate anywhere between the export and import price
+                    // ratios: each solver may stop at a different point of that interval.
+                    let indeterminate = path.ends_with("markusen_m41_open_economy.toml")
+                        && setup.name == "tariff_10"
+                        && name == "PFX";
+                    assert!(
+                        indeterminate || (a - b).abs() <= 1e-8 * a.abs().max(1.0),
+                        "{} [{}] {backend:?}: {name}: {a} vs {b}",
+                        path.display(),
+                        setup.name
+                    );
+                }
             }
         }
     }

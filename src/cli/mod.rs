@@ -12,7 +12,7 @@ use tokencge::calibrate::Coefficients;
 use tokencge::compile::Structure;
 use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
-use tokencge::solve::NewtonSettings;
+use tokencge::solve::{Backend, NewtonSettings};
 
 /// The model that runs when no model is named.
 pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
@@ -36,6 +36,11 @@ pub struct Cli {
     /// Wall-clock limit of one Newton solve, in seconds (argmin's executor enforces it).
     #[arg(long, global = true, value_name = "SECONDS")]
     timeout: Option<f64>,
+    /// Linear solver of the Newton step: auto (by size and density), dense (LU), sparse (LU,
+    /// rank-one terms by Sherman–Morrison–Woodbury) or krylov (GMRES preconditioned by a lagged
+    /// factorisation).
+    #[arg(long, global = true, value_enum, default_value_t = LinearSolver::Auto)]
+    linear_solver: LinearSolver,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -118,6 +123,25 @@ enum Format {
     Csv,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LinearSolver {
+    Auto,
+    Dense,
+    Sparse,
+    Krylov,
+}
+
+impl From<LinearSolver> for Backend {
+    fn from(l: LinearSolver) -> Backend {
+        match l {
+            LinearSolver::Auto => Backend::Auto,
+            LinearSolver::Dense => Backend::Dense,
+            LinearSolver::Sparse => Backend::Sparse,
+            LinearSolver::Krylov => Backend::Krylov,
+        }
+    }
+}
+
 /// Exit codes.
 const OK: i32 = 0;
 const FAILED: i32 = 1;
@@ -151,6 +175,7 @@ pub fn run() -> i32 {
     };
     init_tracing(cli.verbose);
     let settings = match NewtonSettings::default()
+        .with_backend(cli.linear_solver.into())
         .with_tolerance(cli.tolerance)
         .and_then(|s| s.with_max_iterations(cli.max_iterations))
         .and_then(|s| match cli.timeout {

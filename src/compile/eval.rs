@@ -18,6 +18,7 @@ use super::{SectorBlock, Structure};
 use crate::calibrate::{Coefficients, SectorCoef};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
 use crate::ids::{ConsumerId, SectorId, Var, VarId};
+use crate::solve::Jacobian;
 
 /// Why a point could not be evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -571,24 +572,39 @@ impl<'a> System<'a> {
         self.evaluate(x, f, None, ws)
     }
 
-    /// Scaled residual and Jacobian triplets (row, column, value; duplicates add up) of the
-    /// active functions. The pattern does not depend on `x`.
+    /// Scaled residual, and the scaled Jacobian of the active functions emitted into `jac`
+    /// (sparse entries, and a rank-one term per consumer for the cross-price derivatives of
+    /// final demand), in an order that does not depend on `x`. The caller begins and finishes
+    /// the evaluation on `jac` ([`Jacobian::begin`], [`Jacobian::finish`]).
     pub fn residual_jacobian(
         &self,
         x: &[f64],
         f: &mut [f64],
-        jac: &mut Vec<(usize, usize, f64)>,
+        jac: &mut Jacobian,
         ws: &mut EvalWorkspace,
     ) -> Result<(), EvaluationError> {
-        jac.clear();
         self.evaluate(x, f, Some(jac), ws)
+    }
+
+    /// The scaled residual and the whole Jacobian at `x`, recorded afresh (tests, benches).
+    pub fn jacobian(
+        &self,
+        x: &[f64],
+        f: &mut [f64],
+        ws: &mut EvalWorkspace,
+    ) -> Result<Jacobian, EvaluationError> {
+        let mut jac = Jacobian::new(self.dim());
+        jac.begin(self.dim(), true);
+        self.residual_jacobian(x, f, &mut jac, ws)?;
+        jac.finish().expect("recording always fits");
+        Ok(jac)
     }
 
     fn evaluate(
         &self,
         x: &[f64],
         f: &mut [f64],
-        mut jac: Option<&mut Vec<(usize, usize, f64)>>,
+        mut jac: Option<&mut Jacobian>,
         ws: &mut EvalWorkspace,
     ) -> Result<(), EvaluationError> {
         let grad = jac.is_some();
@@ -596,13 +612,19 @@ impl<'a> System<'a> {
         self.point_into(x, grad, st)?;
         f.iter_mut().for_each(|v| *v = 0.0);
         let active = &self.coef.active;
-        let push =
-            |jac: &mut Option<&mut Vec<(usize, usize, f64)>>, row: VarId, g: &mut Grad| match jac
-                .as_deref_mut()
-            {
-                Some(j) if active[row] => j.extend(g.drain(..).map(|(c, v)| (row.index(), c, v))),
-                _ => g.clear(),
-            };
+        let scale = &self.coef.scale;
+        // Emits the gradient collected in `g` as row `row` of the scaled Jacobian.
+        let push = |jac: &mut Option<&mut Jacobian>, row: VarId, g: &mut Grad| match jac
+            .as_deref_mut()
+        {
+            Some(j) if active[row] => {
+                let inv = 1.0 / scale[row];
+                for (c, v) in g.drain(..) {
+                    j.add(row.index(), c, v * inv);
+                }
+            }
+            _ => g.clear(),
+        };
         for (si, b) in self.structure.sectors.iter().enumerate() {
             let s = &st.sectors[si];
             let c = &self.coef.sectors[si];
@@ -671,8 +693,28 @@ impl<'a> System<'a> {
                 let row = d.price_var;
                 f[row.index()] -= s.demand.demand[k];
                 if grad {
-                    self.demand_grad(h, s, k, -1.0, g);
+                    c.form
+                        .demand_partials_sparse(&s.demand, k, -1.0, |wrt, v| match wrt {
+                            Wrt::Income => g.push((b.var.index(), v)),
+                            Wrt::Price(j) => g.push((b.demands[j].price_var.index(), v)),
+                        });
                     push(&mut jac, row, g);
+                }
+            }
+            // The cross-price derivatives: rank-one terms, never an n × n block.
+            if let Some(j) = jac.as_deref_mut() {
+                for t in 0..c.form.rank_one_terms() {
+                    let u = b.demands.iter().enumerate().filter_map(|(k, d)| {
+                        let row = d.price_var;
+                        (c.form.benchmark_quantity(k) != 0.0 && active[row]).then(|| {
+                            let u = c.form.rank_one_u(&s.demand, t, k, -1.0) / scale[row];
+                            (row.index(), u)
+                        })
+                    });
+                    let v = b.demands.iter().enumerate().map(|(k, d)| {
+                        (d.price_var.index(), c.form.rank_one_v(&s.demand, t, k))
+                    });
+                    j.add_rank_one(u, v);
                 }
             }
         }
@@ -696,7 +738,6 @@ impl<'a> System<'a> {
                 }
             }
         }
-        let scale = &self.coef.scale;
         for (i, v) in f.iter_mut().enumerate() {
             if !active[i] {
                 *v = 0.0;
@@ -708,11 +749,6 @@ impl<'a> System<'a> {
                     what: self.structure.equation_name(VarId::new(i)),
                     value: *v,
                 });
-            }
-        }
-        if let Some(j) = jac {
-            for t in j.iter_mut() {
-                t.2 /= scale[t.0];
             }
         }
         Ok(())

@@ -7,6 +7,7 @@
 //! [`TracingObserver`] when `tracing` wants them. Every buffer lives in a [`SolverWorkspace`]
 //! that a caller keeps from solve to solve. Failure is a [`SolveStatus`], never an `Err`.
 
+pub mod jacobian;
 pub mod linalg;
 mod newton;
 mod state;
@@ -17,8 +18,9 @@ use std::time::{Duration, Instant};
 use argmin::core::observers::{Observe, ObserverMode};
 use argmin::core::{Executor, State, TerminationReason};
 
+pub use jacobian::Jacobian;
 pub use linalg::{Backend, LinearSolveError};
-pub use newton::{SemismoothNewton, SolverWorkspace};
+pub use newton::{RunStats, SemismoothNewton, SolverWorkspace};
 pub use state::{NewtonState, TracingObserver};
 
 /// Why a problem could not be evaluated at a point (the solver backs off from such trial
@@ -34,13 +36,13 @@ pub trait ComplementarityProblem {
     fn upper(&self) -> &[f64];
     /// `F(x)`.
     fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError>;
-    /// `F(x)` and `∂F/∂x` as triplets (duplicates add up), in an order that does not depend on
-    /// `x`.
+    /// `F(x)` and `∂F/∂x`, emitted into `jac` (sparse entries and rank-one terms) in an order
+    /// that does not depend on `x`; the caller begins and finishes the evaluation on `jac`.
     fn residual_jacobian(
         &self,
         x: &[f64],
         f: &mut [f64],
-        jac: &mut Vec<(usize, usize, f64)>,
+        jac: &mut Jacobian,
     ) -> Result<(), ProblemError>;
 }
 
@@ -61,7 +63,7 @@ impl<P: ComplementarityProblem> ComplementarityProblem for &P {
         &self,
         x: &[f64],
         f: &mut [f64],
-        jac: &mut Vec<(usize, usize, f64)>,
+        jac: &mut Jacobian,
     ) -> Result<(), ProblemError> {
         (**self).residual_jacobian(x, f, jac)
     }
@@ -202,6 +204,9 @@ pub struct SolveInfo {
     pub singular_steps: u64,
     /// Symbolic analyses of the Newton matrix's pattern (1 when the pattern held throughout).
     pub analyses: u64,
+    /// Factorisations of Newton matrices, and products with them (GMRES iterations).
+    pub factorisations: u64,
+    pub products: u64,
     pub seconds: f64,
 }
 
@@ -213,6 +218,8 @@ impl SolveInfo {
         self.jacobian_evaluations += other.jacobian_evaluations;
         self.singular_steps += other.singular_steps;
         self.analyses += other.analyses;
+        self.factorisations += other.factorisations;
+        self.products += other.products;
         self.seconds += other.seconds;
     }
 }
@@ -328,8 +335,9 @@ pub fn solve_mcp_observed<P: ComplementarityProblem, Obs: Observe<NewtonState> +
             };
         }
     };
-    let (exit, solver_ws, singular_steps, analyses) = solver.finish();
+    let (solver_ws, stats) = solver.finish();
     *ws = solver_ws;
+    let exit = stats.exit;
     let residual = state.get_cost();
     let status = match (state.get_termination_reason(), exit) {
         _ if residual <= settings.tolerance => SolveStatus::Converged,
@@ -343,8 +351,10 @@ pub fn solve_mcp_observed<P: ComplementarityProblem, Obs: Observe<NewtonState> +
             iterations: state.get_iter(),
             residual_evaluations: state.residual_evaluations(),
             jacobian_evaluations: state.jacobian_evaluations(),
-            singular_steps,
-            analyses,
+            singular_steps: stats.singular_steps,
+            analyses: stats.analyses,
+            factorisations: stats.linear.factorisations,
+            products: stats.linear.products,
             seconds: started.elapsed().as_secs_f64(),
         },
         x: state.x,
@@ -370,7 +380,6 @@ pub struct Reduced<'a, P: ComplementarityProblem> {
 struct ReducedScratch {
     x: Vec<f64>,
     f: Vec<f64>,
-    jac: Vec<(usize, usize, f64)>,
 }
 
 impl<'a, P: ComplementarityProblem> Reduced<'a, P> {
@@ -392,7 +401,6 @@ impl<'a, P: ComplementarityProblem> Reduced<'a, P> {
             scratch: RefCell::new(ReducedScratch {
                 x: template.to_vec(),
                 f: vec![0.0; template.len()],
-                jac: Vec::new(),
             }),
         }
     }
@@ -435,27 +443,19 @@ impl<P: ComplementarityProblem> ComplementarityProblem for Reduced<'_, P> {
         &self,
         x: &[f64],
         f: &mut [f64],
-        jac: &mut Vec<(usize, usize, f64)>,
+        jac: &mut Jacobian,
     ) -> Result<(), ProblemError> {
         let mut s = self.scratch.borrow_mut();
-        let ReducedScratch {
-            x: fx,
-            f: ff,
-            jac: fj,
-        } = &mut *s;
+        let ReducedScratch { x: fx, f: ff } = &mut *s;
         for (k, &i) in self.free.iter().enumerate() {
             fx[i] = x[k];
         }
-        self.inner.residual_jacobian(fx, ff, fj)?;
+        // The inner problem emits in its own indices; the map drops the fixed ones.
+        jac.set_map(self.free.len(), &self.position);
+        self.inner.residual_jacobian(fx, ff, jac)?;
         for (k, &i) in self.free.iter().enumerate() {
             f[k] = ff[i];
         }
-        jac.clear();
-        let pos = &self.position;
-        jac.extend(fj.iter().filter_map(|&(r, c, v)| {
-            let (r, c) = (pos[r], pos[c]);
-            (r != usize::MAX && c != usize::MAX).then_some((r, c, v))
-        }));
         Ok(())
     }
 }
@@ -492,16 +492,13 @@ mod tests {
             &self,
             x: &[f64],
             f: &mut [f64],
-            jac: &mut Vec<(usize, usize, f64)>,
+            jac: &mut Jacobian,
         ) -> Result<(), ProblemError> {
             self.residual(x, f)?;
-            jac.clear();
-            jac.extend([
-                (0, 0, 1.0),
-                (1, 1, 1.0),
-                (2, 2, 3.0 * x[2] * x[2]),
-                (2, 0, 1.0),
-            ]);
+            jac.add(0, 0, 1.0);
+            jac.add(1, 1, 1.0);
+            jac.add(2, 2, 3.0 * x[2] * x[2]);
+            jac.add(2, 0, 1.0);
             Ok(())
         }
     }
@@ -515,7 +512,7 @@ mod tests {
 
     #[test]
     fn solves_a_box_constrained_mcp_with_active_bounds() {
-        for backend in [Backend::Dense, Backend::Sparse, Backend::DenseNalgebra] {
+        for backend in [Backend::Dense, Backend::Sparse, Backend::Krylov] {
             let mut ws = SolverWorkspace::default();
             let settings = NewtonSettings::default().with_backend(backend);
             let s = solve_mcp(toy(), &[3.0, 0.5, 1.0], &settings, &mut ws);

@@ -6,14 +6,17 @@
 //! (Billups). The generalized Jacobian row is Daᵢ·eᵢ + Dbᵢ·∇Fᵢ. Iterates are projected into
 //! the box so that the economic functions are only evaluated where they are defined.
 //!
-//! All vectors live in [`SolverWorkspace`]; the Newton matrix's pattern is analysed once and
-//! refactored in place, so an iteration allocates nothing.
+//! All vectors live in [`SolverWorkspace`]. The Jacobian's pattern is recorded at the first
+//! iteration of a solve (and compared with the last one recorded, so a workspace reused on the
+//! same problem keeps its analysis); later iterations write values only, and the linear solver
+//! refactors in place, so an iteration allocates nothing.
 
 use std::collections::VecDeque;
 
 use argmin::core::{Error, Problem, Solver, State, TerminationReason, TerminationStatus, KV};
 
-use super::linalg::{self, LinearSolveError, LinearSolver};
+use super::jacobian::Jacobian;
+use super::linalg::{self, LinearSolveError, LinearSolver, LinearWork, NewtonMatrix};
 use super::{max_box_residual, ComplementarityProblem, NewtonSettings, NewtonState, SolveStatus};
 
 /// Every buffer of the Newton method, kept from solve to solve (by a thread, a sweep, a
@@ -28,13 +31,9 @@ pub struct SolverWorkspace {
     trial_x: Vec<f64>,
     trial_f: Vec<f64>,
     trial_phi: Vec<f64>,
-    jac: Vec<(usize, usize, f64)>,
-    /// The Newton matrix H = Da + Db·J: its pattern (the Jacobian's entries, then the
-    /// diagonal) and values in that order.
-    rows: Vec<usize>,
-    cols: Vec<usize>,
-    values: Vec<f64>,
-    /// The factorisation, with the pattern it analysed.
+    scratch: Vec<f64>,
+    jac: Jacobian,
+    /// The linear solver, analysed for the pattern last recorded in `jac`.
     linear: Option<(linalg::Choice, Box<dyn LinearSolver>)>,
     history: VecDeque<f64>,
     /// Row scales of the merit function (1 when scaling is off), set at the first iteration.
@@ -45,7 +44,8 @@ impl std::fmt::Debug for SolverWorkspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SolverWorkspace")
             .field("n", &self.phi.len())
-            .field("pattern", &self.rows.len())
+            .field("entries", &self.jac.entries().0.len())
+            .field("rank", &self.jac.rank())
             .finish()
     }
 }
@@ -60,6 +60,20 @@ pub struct SemismoothNewton {
     exit: Option<SolveStatus>,
     singular_steps: u64,
     analyses: u64,
+    /// Work of the linear solvers analysed during this run.
+    linear_work: LinearWork,
+    /// The Jacobian's pattern changed at the last evaluation: the linear solver must analyse it.
+    pattern_changed: bool,
+}
+
+/// What a run did besides iterating: its early exit, singular Newton matrices met, symbolic
+/// analyses, and the linear solvers' work.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub exit: Option<SolveStatus>,
+    pub singular_steps: u64,
+    pub analyses: u64,
+    pub linear: LinearWork,
 }
 
 impl SemismoothNewton {
@@ -72,12 +86,28 @@ impl SemismoothNewton {
             exit: None,
             singular_steps: 0,
             analyses: 0,
+            linear_work: LinearWork::default(),
+            pattern_changed: true,
         }
     }
-    /// The early-exit status, the workspace, the number of singular Newton matrices met and of
-    /// symbolic analyses done.
-    pub fn finish(self) -> (Option<SolveStatus>, SolverWorkspace, u64, u64) {
-        (self.exit, self.ws, self.singular_steps, self.analyses)
+    /// The workspace and what the run did.
+    pub fn finish(mut self) -> (SolverWorkspace, RunStats) {
+        self.account_linear_work();
+        let stats = RunStats {
+            exit: self.exit,
+            singular_steps: self.singular_steps,
+            analyses: self.analyses,
+            linear: self.linear_work,
+        };
+        (self.ws, stats)
+    }
+    /// Adds the current linear solver's work to the run's (before it is replaced or returned).
+    fn account_linear_work(&mut self) {
+        if let Some((_, solver)) = self.ws.linear.as_ref() {
+            let w = solver.work();
+            self.linear_work.factorisations += w.factorisations;
+            self.linear_work.products += w.products;
+        }
     }
 }
 
@@ -190,43 +220,68 @@ impl SemismoothNewton {
         None
     }
 
-    /// Assembles H = Da + Db·J into the pattern-ordered values, (re)analysing the pattern when
-    /// it is not the one factored last, then factors and solves H d = −Φ into `direction`.
-    fn newton_direction(&mut self, n: usize) -> Result<(), LinearSolveError> {
-        let ws = &mut self.ws;
-        let m = ws.jac.len();
-        let same = ws.rows.len() == m + n
-            && ws
-                .jac
-                .iter()
-                .zip(ws.rows.iter().zip(&ws.cols))
-                .all(|(&(r, c, _), (&pr, &pc))| r == pr && c == pc);
-        let choice = linalg::choose(self.settings.backend, n, m + n);
-        let analysed = matches!(&ws.linear, Some((c, _)) if *c == choice);
-        if !same || !analysed {
-            ws.rows.clear();
-            ws.cols.clear();
-            ws.rows.extend(ws.jac.iter().map(|t| t.0).chain(0..n));
-            ws.cols.extend(ws.jac.iter().map(|t| t.1).chain(0..n));
+    /// Factors H = Da + Db·J (analysing the Jacobian's pattern first when it changed or the
+    /// backend choice did) and solves H d = −Φ into `direction`, to a relative residual of
+    /// `rtol` for an iterative solver.
+    fn newton_direction(&mut self, n: usize, rtol: f64) -> Result<(), LinearSolveError> {
+        let choice = linalg::choose(self.settings.backend, &self.ws.jac);
+        let analysed = matches!(&self.ws.linear, Some((c, _)) if *c == choice);
+        if self.pattern_changed || !analysed {
+            self.account_linear_work();
+            self.ws.linear = None;
             let mut solver = linalg::new_solver(choice);
-            solver.analyse(n, &ws.rows, &ws.cols)?;
-            ws.linear = Some((choice, solver));
+            solver.analyse(&self.ws.jac)?;
+            self.ws.linear = Some((choice, solver));
             self.analyses += 1;
+            self.pattern_changed = false;
         }
-        ws.values.clear();
-        ws.values
-            .extend(ws.jac.iter().map(|&(r, _, v)| ws.db[r] * v));
-        ws.values.extend_from_slice(&ws.da);
+        let ws = &mut self.ws;
+        let h = NewtonMatrix {
+            jac: &ws.jac,
+            row_scale: &ws.db,
+            diag: &ws.da,
+        };
         let (_, solver) = ws.linear.as_mut().expect("analysed above");
-        solver.factor(&ws.values)?;
+        solver.factor(&h)?;
         for i in 0..n {
             ws.direction[i] = -ws.phi[i];
         }
-        solver.solve_in_place(&mut ws.direction)?;
+        solver.solve_in_place(&h, &mut ws.direction, rtol)?;
         if ws.direction.iter().all(|v| v.is_finite()) {
             Ok(())
         } else {
             Err(LinearSolveError::NotFinite)
+        }
+    }
+
+    /// Evaluates F and its Jacobian at `x` into `f` and the workspace's Jacobian: recording the
+    /// pattern at a solve's first iteration (or when the values no longer fit it).
+    fn evaluate<O: ComplementarityProblem>(
+        &mut self,
+        problem: &mut Problem<O>,
+        x: &[f64],
+        f: &mut [f64],
+        first: bool,
+    ) -> Result<Result<(), super::ProblemError>, Error> {
+        let n = x.len();
+        let mut record = first;
+        loop {
+            let jac = &mut self.ws.jac;
+            jac.begin(n, record);
+            let evaluated =
+                problem.problem("jacobian_count", |p| Ok(p.residual_jacobian(x, f, jac)))?;
+            if evaluated.is_err() {
+                return Ok(evaluated);
+            }
+            match jac.finish() {
+                Ok(changed) => {
+                    self.pattern_changed |= changed;
+                    return Ok(Ok(()));
+                }
+                // The values did not fit the recorded pattern: record it again.
+                Err(_) if !record => record = true,
+                Err(e) => return Ok(Err(super::ProblemError(e.to_string()))),
+            }
         }
     }
 }
@@ -259,11 +314,13 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             &mut ws.trial_x,
             &mut ws.trial_f,
             &mut ws.trial_phi,
+            &mut ws.scratch,
         ] {
             resize(v, n);
         }
         ws.scale.clear();
         ws.scale.resize(n, 1.0);
+        ws.jac.clear_map();
         state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
         reformulate(
             &state.x,
@@ -286,14 +343,11 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         mut state: NewtonState,
     ) -> Result<(NewtonState, Option<KV>), Error> {
         let n = state.x.len();
-        let evaluated = {
-            let ws = &mut self.ws;
-            let x = &state.x;
-            problem.problem("jacobian_count", |p| {
-                Ok(p.residual_jacobian(x, &mut state.f, &mut ws.jac))
-            })?
-        };
-        if let Err(e) = evaluated {
+        let first = state.get_iter() == 0;
+        let mut f = std::mem::take(&mut state.f);
+        let evaluated = self.evaluate(problem, &state.x, &mut f, first);
+        state.f = f;
+        if let Err(e) = evaluated? {
             self.exit = Some(SolveStatus::EvaluationFailed(format!(
                 "evaluation of the Jacobian failed: {e}"
             )));
@@ -308,11 +362,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             // value 1, and the line search stops being ruled by the largest rows.
             let ws = &mut self.ws;
             ws.scale.iter_mut().for_each(|s| *s = 1.0);
-            for &(r, _, v) in &ws.jac {
-                if v.is_finite() {
-                    ws.scale[r] = ws.scale[r].max(v.abs());
-                }
-            }
+            ws.jac.row_max_abs(&mut ws.scale);
         }
         {
             let ws = &mut self.ws;
@@ -335,24 +385,25 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         // ∇Ψ = Hᵀ Φ with H = Da + Db·J.
         {
             let ws = &mut self.ws;
-            ws.grad.iter_mut().for_each(|g| *g = 0.0);
-            for &(r, c, v) in &ws.jac {
-                ws.grad[c] += ws.db[r] * v * ws.phi[r];
-            }
             for i in 0..n {
-                ws.grad[i] += ws.da[i] * ws.phi[i];
+                ws.scratch[i] = ws.db[i] * ws.phi[i];
+                ws.grad[i] = ws.da[i] * ws.phi[i];
             }
+            ws.jac.tr_mul_add(&ws.scratch, &mut ws.grad);
         }
         let reference = self.ws.history.iter().copied().fold(psi, f64::max);
-        let newton = self.newton_direction(n);
+        // Forcing term of an iterative linear solve: ‖H d + Φ‖ ≤ η‖Φ‖ keeps Newton's local
+        // convergence superlinear (η → 0 with ‖Φ‖).
+        let eta = (2.0 * psi).sqrt().min(1e-2);
+        let newton = self.newton_direction(n, eta);
         if newton.is_err() {
             self.singular_steps += 1;
         }
         let mut outcome = None;
         state.direction = "newton";
         if newton.is_ok() {
-            // For an exact Newton step ∇Ψᵀd = −‖Φ‖².
-            outcome = self.line_search(problem, &state.x, -2.0 * psi, reference);
+            // For a Newton step solved to η, ∇Ψᵀd ≤ −(1 − η)‖Φ‖².
+            outcome = self.line_search(problem, &state.x, -2.0 * (1.0 - eta) * psi, reference);
         }
         if outcome.is_none() {
             state.direction = "gradient";

@@ -85,6 +85,27 @@ impl CesDemand {
         scale * self.quantity[k] / (e * self.total) * pw(e / st.pi[k], self.sigma)
     }
 
+    /// `scale ·` the own-price part of ∂D_k/∂P_k that is not in the rank-one term:
+    /// −σ·D_k/(π_k·p̄_k).
+    pub fn own_price_partial(&self, st: &DemandState, k: usize, scale: f64) -> f64 {
+        let dk = st.core[k];
+        if dk == 0.0 || self.sigma == 0.0 {
+            0.0
+        } else {
+            -scale * dk * self.sigma / (st.pi[k] * self.price[k])
+        }
+    }
+
+    /// `scale ·` u_k of the cross-price rank-one term ∂D_k/∂P_j ∋ u_k·v_j: D_k·(σ − 1).
+    pub fn cross_price_u(&self, st: &DemandState, k: usize, scale: f64) -> f64 {
+        scale * st.core[k] * (self.sigma - 1.0)
+    }
+
+    /// v_j of the cross-price rank-one term: ∂ln e/∂π_j / p̄_j.
+    pub fn cross_price_v(&self, st: &DemandState, j: usize) -> f64 {
+        st.dlog_e[j] / self.price[j]
+    }
+
     /// ∂D_k/∂P_j for every j at a fixed amount spent, through `push(j, value)`.
     pub fn demand_price_partials(
         &self,

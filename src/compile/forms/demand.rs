@@ -97,6 +97,47 @@ impl DemandForm {
         }
     }
 
+    /// Pushes `scale ·` the partials of demand k that are not in its rank-one terms: income,
+    /// then its own price (the diagonal). With [`DemandForm::rank_one_u`] and
+    /// [`DemandForm::rank_one_v`] they make up [`DemandForm::demand_partials`]:
+    /// ∂D_k/∂P_j = diagonal + Σ_t u_t[k]·v_t[j].
+    pub fn demand_partials_sparse(
+        &self,
+        st: &DemandState,
+        k: usize,
+        scale: f64,
+        mut push: impl FnMut(Wrt, f64),
+    ) {
+        let ces = self.ces();
+        push(Wrt::Income, ces.demand_per_spent(st, k, scale));
+        push(Wrt::Price(k), ces.own_price_partial(st, k, scale));
+    }
+
+    /// Number of rank-one terms of the cross-price derivatives: 1 for CES, 2 for Stone–Geary
+    /// (the subsistence cost's effect on supernumerary income).
+    pub fn rank_one_terms(&self) -> usize {
+        match self {
+            DemandForm::Ces(_) => 1,
+            DemandForm::StoneGeary(_) => 2,
+        }
+    }
+
+    /// `scale ·` u_t[k] of rank-one term t.
+    pub fn rank_one_u(&self, st: &DemandState, t: usize, k: usize, scale: f64) -> f64 {
+        match (self, t) {
+            (DemandForm::StoneGeary(s), 1) => -s.core.demand_per_spent(st, k, scale),
+            _ => self.ces().cross_price_u(st, k, scale),
+        }
+    }
+
+    /// v_t[j] of rank-one term t.
+    pub fn rank_one_v(&self, st: &DemandState, t: usize, j: usize) -> f64 {
+        match (self, t) {
+            (DemandForm::StoneGeary(s), 1) => s.subsistence[j],
+            _ => self.ces().cross_price_v(st, j),
+        }
+    }
+
     /// Pushes `scale ·` the partials of welfare (each price, then income).
     pub fn welfare_partials(&self, st: &DemandState, scale: f64, mut push: impl FnMut(Wrt, f64)) {
         let income = match self {

@@ -1,0 +1,511 @@
+//! The Jacobian as a problem emits it: sparse entries in a fixed order plus rank-one terms,
+//! `J = S + Σₜ uₜ vₜᵀ`.
+//!
+//! Why this shape: a problem's Jacobian pattern does not depend on the point, so its (row,
+//! column) sequence is recorded once per solve and every later evaluation writes values only,
+//! sequentially, with no triplet copies. Rank-one terms keep the Jacobian of a demand system
+//! whose cross-price derivatives are an outer product (CES final demand: `∂D_k/∂P_j =
+//! u_k v_j` plus a diagonal) at O(n) numbers instead of an n × n block per consumer; the linear
+//! solvers use them as they are (dense assembly, Sherman–Morrison–Woodbury, or products).
+//!
+//! A map from the problem's indices to the solved ones (variables held fixed are dropped,
+//! [`DROPPED`]) is applied while recording, so a reduced problem writes into the same storage.
+
+/// Index of an entry whose row or column is not solved for.
+pub const DROPPED: u32 = u32::MAX;
+
+/// Ranges of one rank-one term's `u` (rows) and `v` (columns) entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Term {
+    u: (u32, u32),
+    v: (u32, u32),
+}
+
+/// One side of a rank-one term: indices and values.
+pub type Side<'a> = (&'a [u32], &'a [f64]);
+
+/// Why the values of an evaluation do not fit the recorded pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the Jacobian's pattern changed since it was recorded")]
+pub struct PatternChanged;
+
+/// Sparse entries and rank-one terms of a Jacobian; see the module documentation.
+#[derive(Debug, Clone, Default)]
+pub struct Jacobian {
+    /// Problem index → solved index ([`DROPPED`] for variables not solved for); empty means
+    /// the identity.
+    map: Vec<u32>,
+    /// The map changed since the pattern was recorded: values cannot be placed until the next
+    /// recording.
+    stale: bool,
+    /// Rows and columns of the solved problem, and of the pattern recorded last.
+    n: usize,
+    recorded_n: usize,
+    recording: bool,
+    changed: bool,
+    overflow: bool,
+    /// Sparse entries in emission order (duplicates add up).
+    rows: Vec<u32>,
+    cols: Vec<u32>,
+    values: Vec<f64>,
+    len: usize,
+    terms: Vec<Term>,
+    n_terms: usize,
+    u_idx: Vec<u32>,
+    u: Vec<f64>,
+    u_len: usize,
+    v_idx: Vec<u32>,
+    v: Vec<f64>,
+    v_len: usize,
+}
+
+impl Jacobian {
+    /// An empty Jacobian for problems of `n` unknowns (the identity map).
+    pub fn new(n: usize) -> Jacobian {
+        Jacobian {
+            n,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the map from the problem's indices to the solved ones (`usize::MAX` or anything
+    /// `≥ u32::MAX` for a dropped index) and the solved dimension. A change invalidates the
+    /// recorded pattern.
+    pub fn set_map(&mut self, n: usize, map: &[usize]) {
+        let same = self.n == n
+            && self.map.len() == map.len()
+            && self
+                .map
+                .iter()
+                .zip(map)
+                .all(|(&a, &b)| a == Self::narrow(b));
+        if !same {
+            self.n = n;
+            self.map.clear();
+            self.map.extend(map.iter().map(|&b| Self::narrow(b)));
+            self.stale = true;
+        }
+    }
+
+    /// Back to the identity map (a problem that drops nothing).
+    pub fn clear_map(&mut self) {
+        if !self.map.is_empty() {
+            self.map.clear();
+            self.stale = true;
+        }
+    }
+
+    fn narrow(i: usize) -> u32 {
+        u32::try_from(i).unwrap_or(DROPPED)
+    }
+
+    /// Starts an evaluation: `record` makes it record (and compare) the pattern as well as the
+    /// values; otherwise values are written into the recorded pattern's order.
+    pub fn begin(&mut self, n: usize, record: bool) {
+        if self.map.is_empty() {
+            self.n = n;
+        }
+        self.recording = record;
+        self.changed = false;
+        self.overflow = false;
+        self.len = 0;
+        self.n_terms = 0;
+        self.u_len = 0;
+        self.v_len = 0;
+    }
+
+    /// Ends an evaluation. When recording: whether the pattern differs from the last one
+    /// recorded. When writing values: an error if they did not fit the recorded pattern (the
+    /// evaluation must then be repeated with recording on).
+    pub fn finish(&mut self) -> Result<bool, PatternChanged> {
+        if self.recording {
+            // Recorded indices are solved ones: a new map matters only if they changed.
+            self.stale = false;
+            let mut changed = self.changed || self.recorded_n != self.n;
+            self.recorded_n = self.n;
+            for (have, len) in [
+                (self.rows.len(), self.len),
+                (self.terms.len(), self.n_terms),
+                (self.u_idx.len(), self.u_len),
+                (self.v_idx.len(), self.v_len),
+            ] {
+                changed |= have != len;
+            }
+            self.rows.truncate(self.len);
+            self.cols.truncate(self.len);
+            self.values.truncate(self.len);
+            self.terms.truncate(self.n_terms);
+            self.u_idx.truncate(self.u_len);
+            self.u.truncate(self.u_len);
+            self.v_idx.truncate(self.v_len);
+            self.v.truncate(self.v_len);
+            self.recording = false;
+            Ok(changed)
+        } else if self.stale
+            || self.overflow
+            || self.len != self.rows.len()
+            || self.n_terms != self.terms.len()
+            || self.u_len != self.u.len()
+            || self.v_len != self.v.len()
+        {
+            Err(PatternChanged)
+        } else {
+            Ok(false)
+        }
+    }
+
+    #[inline]
+    fn index(&self, i: usize) -> u32 {
+        if self.map.is_empty() {
+            i as u32
+        } else {
+            self.map[i]
+        }
+    }
+
+    /// Adds `value` at (`row`, `col`) (problem indices).
+    #[inline]
+    pub fn add(&mut self, row: usize, col: usize, value: f64) {
+        let k = self.len;
+        self.len += 1;
+        if self.recording {
+            self.record(k, row, col, value);
+        } else if let Some(slot) = self.values.get_mut(k) {
+            *slot = value;
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, k: usize, row: usize, col: usize, value: f64) {
+        let (r, c) = (self.index(row), self.index(col));
+        if k < self.rows.len() {
+            if self.rows[k] != r || self.cols[k] != c {
+                self.changed = true;
+                self.rows[k] = r;
+                self.cols[k] = c;
+            }
+            self.values[k] = value;
+        } else {
+            self.changed = true;
+            self.rows.push(r);
+            self.cols.push(c);
+            self.values.push(value);
+        }
+    }
+
+    /// Adds the rank-one term `u vᵀ`, `u` given as (row, value) and `v` as (column, value)
+    /// (problem indices; repeated indices add up).
+    pub fn add_rank_one(
+        &mut self,
+        u: impl IntoIterator<Item = (usize, f64)>,
+        v: impl IntoIterator<Item = (usize, f64)>,
+    ) {
+        let u0 = self.u_len;
+        for (i, value) in u {
+            Self::put(
+                self.recording,
+                &mut self.changed,
+                &mut self.overflow,
+                (&mut self.u_idx, &mut self.u),
+                self.u_len,
+                Self::index_in(&self.map, i),
+                value,
+            );
+            self.u_len += 1;
+        }
+        let v0 = self.v_len;
+        for (i, value) in v {
+            Self::put(
+                self.recording,
+                &mut self.changed,
+                &mut self.overflow,
+                (&mut self.v_idx, &mut self.v),
+                self.v_len,
+                Self::index_in(&self.map, i),
+                value,
+            );
+            self.v_len += 1;
+        }
+        let term = Term {
+            u: (u0 as u32, self.u_len as u32),
+            v: (v0 as u32, self.v_len as u32),
+        };
+        let k = self.n_terms;
+        self.n_terms += 1;
+        if self.recording {
+            if k < self.terms.len() {
+                if self.terms[k] != term {
+                    self.changed = true;
+                    self.terms[k] = term;
+                }
+            } else {
+                self.changed = true;
+                self.terms.push(term);
+            }
+        } else if self.terms.get(k) != Some(&term) {
+            self.overflow = true;
+        }
+    }
+
+    #[inline]
+    fn index_in(map: &[u32], i: usize) -> u32 {
+        if map.is_empty() {
+            i as u32
+        } else {
+            map[i]
+        }
+    }
+
+    #[inline]
+    fn put(
+        recording: bool,
+        changed: &mut bool,
+        overflow: &mut bool,
+        (idx, val): (&mut Vec<u32>, &mut Vec<f64>),
+        k: usize,
+        i: u32,
+        value: f64,
+    ) {
+        if recording {
+            if k < idx.len() {
+                if idx[k] != i {
+                    *changed = true;
+                    idx[k] = i;
+                }
+                val[k] = value;
+            } else {
+                *changed = true;
+                idx.push(i);
+                val.push(value);
+            }
+        } else if let Some(slot) = val.get_mut(k) {
+            *slot = value;
+        } else {
+            *overflow = true;
+        }
+    }
+
+    /// Rows and columns of the solved problem.
+    pub fn dim(&self) -> usize {
+        self.n
+    }
+
+    /// The sparse entries: rows, columns (solved indices, [`DROPPED`] for dropped ones) and
+    /// values, in emission order.
+    pub fn entries(&self) -> (&[u32], &[u32], &[f64]) {
+        (&self.rows, &self.cols, &self.values)
+    }
+
+    /// Number of rank-one terms.
+    pub fn rank(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Rank-one term `t`: (rows, u values), (columns, v values).
+    pub fn term(&self, t: usize) -> (Side<'_>, Side<'_>) {
+        let Term { u, v } = self.terms[t];
+        let (u0, u1) = (u.0 as usize, u.1 as usize);
+        let (v0, v1) = (v.0 as usize, v.1 as usize);
+        (
+            (&self.u_idx[u0..u1], &self.u[u0..u1]),
+            (&self.v_idx[v0..v1], &self.v[v0..v1]),
+        )
+    }
+
+    /// Entries the dense matrix would have if every rank-one term were formed (an upper
+    /// bound: coinciding positions count once per term).
+    pub fn fill_estimate(&self) -> usize {
+        let n = self.n.max(1);
+        let formed: usize = (0..self.rank())
+            .map(|t| {
+                let ((ru, _), (cv, _)) = self.term(t);
+                ru.len() * cv.len()
+            })
+            .sum();
+        (self.rows.len() + formed).min(n * n)
+    }
+
+    /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
+    pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
+        for k in 0..self.rows.len() {
+            let (r, c) = (self.rows[k], self.cols[k]);
+            if r != DROPPED && c != DROPPED {
+                y[r as usize] += row_scale[r as usize] * self.values[k] * x[c as usize];
+            }
+        }
+        for t in 0..self.rank() {
+            let ((ru, u), (cv, v)) = self.term(t);
+            let s: f64 = cv
+                .iter()
+                .zip(v)
+                .filter(|(c, _)| **c != DROPPED)
+                .map(|(&c, &v)| v * x[c as usize])
+                .sum();
+            if s != 0.0 {
+                for (&r, &u) in ru.iter().zip(u) {
+                    if r != DROPPED {
+                        y[r as usize] += row_scale[r as usize] * u * s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `y += Jᵀ w` (solved indices).
+    pub fn tr_mul_add(&self, w: &[f64], y: &mut [f64]) {
+        for k in 0..self.rows.len() {
+            let (r, c) = (self.rows[k], self.cols[k]);
+            if r != DROPPED && c != DROPPED {
+                y[c as usize] += self.values[k] * w[r as usize];
+            }
+        }
+        for t in 0..self.rank() {
+            let ((ru, u), (cv, v)) = self.term(t);
+            let s: f64 = ru
+                .iter()
+                .zip(u)
+                .filter(|(r, _)| **r != DROPPED)
+                .map(|(&r, &u)| u * w[r as usize])
+                .sum();
+            if s != 0.0 {
+                for (&c, &v) in cv.iter().zip(v) {
+                    if c != DROPPED {
+                        y[c as usize] += v * s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Largest |entry| of each row (solved indices), rank-one terms bounded by |u_r|·max|v|;
+    /// `out` is raised to it.
+    pub fn row_max_abs(&self, out: &mut [f64]) {
+        for k in 0..self.rows.len() {
+            let (r, c, v) = (self.rows[k], self.cols[k], self.values[k]);
+            if r != DROPPED && c != DROPPED && v.is_finite() {
+                out[r as usize] = out[r as usize].max(v.abs());
+            }
+        }
+        for t in 0..self.rank() {
+            let ((ru, u), (cv, v)) = self.term(t);
+            let vmax = cv
+                .iter()
+                .zip(v)
+                .filter(|(c, v)| **c != DROPPED && v.is_finite())
+                .fold(0.0f64, |a, (_, v)| a.max(v.abs()));
+            for (&r, &u) in ru.iter().zip(u) {
+                let m = u.abs() * vmax;
+                if r != DROPPED && m.is_finite() {
+                    out[r as usize] = out[r as usize].max(m);
+                }
+            }
+        }
+    }
+
+    /// The Jacobian as a dense row-major matrix (tests and small problems).
+    pub fn to_dense(&self) -> Vec<Vec<f64>> {
+        let n = self.n;
+        let mut a = vec![vec![0.0; n]; n];
+        for k in 0..self.rows.len() {
+            let (r, c) = (self.rows[k], self.cols[k]);
+            if r != DROPPED && c != DROPPED {
+                a[r as usize][c as usize] += self.values[k];
+            }
+        }
+        for t in 0..self.rank() {
+            let ((ru, u), (cv, v)) = self.term(t);
+            for (&r, &u) in ru.iter().zip(u) {
+                for (&c, &v) in cv.iter().zip(v) {
+                    if r != DROPPED && c != DROPPED {
+                        a[r as usize][c as usize] += u * v;
+                    }
+                }
+            }
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emit(j: &mut Jacobian, x: f64) {
+        j.add(0, 0, 2.0 * x);
+        j.add(1, 2, 1.0);
+        j.add(0, 0, 1.0);
+        j.add_rank_one([(1, 1.0), (2, x)], [(0, 2.0), (2, 3.0)]);
+    }
+
+    #[test]
+    fn values_fill_the_recorded_pattern_and_terms_form_outer_products() {
+        let mut j = Jacobian::new(3);
+        j.begin(3, true);
+        emit(&mut j, 1.0);
+        assert_eq!(j.finish(), Ok(true));
+        j.begin(3, false);
+        emit(&mut j, 2.0);
+        assert_eq!(j.finish(), Ok(false));
+        let a = j.to_dense();
+        assert_eq!(a[0], vec![5.0, 0.0, 0.0]);
+        assert_eq!(a[1], vec![2.0, 0.0, 1.0 + 3.0]);
+        assert_eq!(a[2], vec![4.0, 0.0, 6.0]);
+        // The same pattern recorded again is unchanged.
+        j.begin(3, true);
+        emit(&mut j, 3.0);
+        assert_eq!(j.finish(), Ok(false));
+        // Products agree with the dense matrix.
+        let x = [1.0, -2.0, 0.5];
+        let s = [1.0, 2.0, 3.0];
+        let mut y = vec![0.0; 3];
+        j.mul_add(&s, &x, &mut y);
+        let a = j.to_dense();
+        for r in 0..3 {
+            let want: f64 = (0..3).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
+            assert!((y[r] - want).abs() < 1e-14);
+        }
+        let mut z = vec![0.0; 3];
+        j.tr_mul_add(&x, &mut z);
+        for c in 0..3 {
+            let want: f64 = (0..3).map(|r| a[r][c] * x[r]).sum();
+            assert!((z[c] - want).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn a_changed_pattern_is_detected() {
+        let mut j = Jacobian::new(3);
+        j.begin(3, true);
+        emit(&mut j, 1.0);
+        j.finish().unwrap();
+        // One entry fewer when writing values: refused.
+        j.begin(3, false);
+        j.add(0, 0, 1.0);
+        assert_eq!(j.finish(), Err(PatternChanged));
+        // A different entry when recording: a changed pattern.
+        j.begin(3, true);
+        j.add(2, 2, 1.0);
+        assert_eq!(j.finish(), Ok(true));
+        assert_eq!(j.entries().0, &[2]);
+    }
+
+    #[test]
+    fn a_map_drops_fixed_variables() {
+        let mut j = Jacobian::new(3);
+        // Variable 1 fixed: problem index 2 becomes solved index 1.
+        j.set_map(2, &[0, usize::MAX, 1]);
+        j.begin(2, true);
+        emit(&mut j, 1.0);
+        assert_eq!(j.finish(), Ok(true));
+        let a = j.to_dense();
+        assert_eq!(a, vec![vec![3.0, 0.0], vec![2.0, 3.0]]);
+        // Values cannot be placed after the map changes until recorded again.
+        j.set_map(3, &[0, 1, 2]);
+        j.begin(3, false);
+        emit(&mut j, 1.0);
+        assert_eq!(j.finish(), Err(PatternChanged));
+    }
+}
