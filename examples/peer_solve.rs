@@ -17,9 +17,9 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().expect("sizes"))
         .collect();
-    let backend: Backend = args
+    let backend = args
         .next()
-        .map(|b| serde_json::from_value(serde_json::Value::String(b)).expect("backend"))
+        .map(|b| Backend::from_name(&b).expect("backend: auto, dense, sparse or krylov"))
         .unwrap_or(Backend::Auto);
     let repeats: usize = args.next().map(|r| r.parse().expect("repeats")).unwrap_or(3);
     for n in sizes {
@@ -43,13 +43,15 @@ fn main() {
         }
         let sol = last.expect("a solve");
         println!(
-            "N={n} {:?}: {} in {:.4} s (best of {repeats}; setup {setup:.2} s), {} iterations, {} residual and {} Jacobian evaluations, residual {:.1e}",
+            "N={n} {:?}: {} in {:.4} s (best of {repeats}; setup {setup:.2} s), {} iterations, {} residual and {} Jacobian evaluations, {} factorisations, {} products, residual {:.1e}",
             backend,
             sol.status.label(),
             best,
             sol.info.iterations,
             sol.info.residual_evaluations,
             sol.info.jacobian_evaluations,
+            sol.info.factorisations,
+            sol.info.products,
             sol.residual
         );
     }

@@ -73,7 +73,33 @@ pub(crate) struct SectorCoef {
     pub node_sigma: Vec<f64>,
     /// Per node: does some active leaf lie below it?
     pub node_active: Vec<bool>,
+    /// Per leaf, compact copies of what the evaluation reads for every leaf at every point
+    /// (so that it streams small arrays rather than the structure's leaves): the layout index
+    /// of its price, whether it is an output, whether it is taxed, and the position on its path
+    /// of the highest node with σ ≠ 0 ([`NO_TOP`] when its quantity responds to no price, or
+    /// it is inactive).
+    pub leaf_price: Vec<u32>,
+    pub leaf_output: Vec<bool>,
+    pub leaf_top: Vec<u32>,
+    /// Per leaf: 1/p̄, and its rank among the sector's taxed leaves ([`UNTAXED`] if it has no
+    /// tax: its price index gradient is then just 1/p̄ on its price).
+    pub inv_price: Vec<f64>,
+    pub taxed_rank: Vec<u32>,
+    /// Per leaf i: the row of ∂x_i/∂π_l starts at `dx_start[i]` of the flat derivative buffer
+    /// and covers the leaves from `dx_first[i]` (the leaves of its top responsive node); empty
+    /// for a leaf that responds to no price. Offsets depend on σ and pruning only.
+    pub dx_start: Vec<usize>,
+    pub dx_first: Vec<usize>,
+    /// Per node: the range of its direct leaves (they are contiguous, before its child nests'
+    /// leaves), and whether the derivatives need its value V_n (σ ≠ 0 there or at its parent).
+    pub node_direct: Vec<(usize, usize)>,
+    pub node_valued: Vec<bool>,
 }
+
+/// `SectorCoef::leaf_top` of a leaf whose quantity responds to no price.
+pub(crate) const NO_TOP: u32 = u32::MAX;
+/// `SectorCoef::taxed_rank` of an untaxed leaf.
+pub(crate) const UNTAXED: u32 = u32::MAX;
 
 /// Numbers of one consumer for one parameter vector.
 #[derive(Debug, Clone)]
@@ -95,8 +121,9 @@ pub struct Coefficients {
     /// Per variable: false when pruning removed its function (the variable is held at start).
     pub(crate) active: Vec<bool>,
     pruned: Vec<Pruned>,
-    /// Divisor of each function.
+    /// Divisor of each function, and its reciprocal (the Jacobian's rows are multiplied).
     pub(crate) scale: Vec<f64>,
+    pub(crate) inv_scale: Vec<f64>,
     /// The benchmark point with these parameters (incomes settled).
     start: Vec<f64>,
 }
@@ -246,6 +273,73 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
                 });
             }
         }
+        c.leaf_price = b
+            .leaves
+            .iter()
+            .map(|l| l.price_var.index() as u32)
+            .collect();
+        c.leaf_output = b.leaves.iter().map(|l| l.output).collect();
+        c.inv_price = c.price.iter().map(|p| 1.0 / p).collect();
+        let mut taxed = 0;
+        c.taxed_rank = b
+            .leaves
+            .iter()
+            .map(|l| {
+                if l.taxes.is_empty() {
+                    UNTAXED
+                } else {
+                    taxed += 1;
+                    taxed - 1
+                }
+            })
+            .collect();
+        c.leaf_top = b
+            .leaves
+            .iter()
+            .enumerate()
+            .map(|(l, leaf)| {
+                let top = leaf.path.iter().rposition(|&k| c.node_sigma[k] != 0.0);
+                match top {
+                    Some(t) if c.leaf_active[l] => t as u32,
+                    _ => NO_TOP,
+                }
+            })
+            .collect();
+        c.node_direct = b
+            .nodes
+            .iter()
+            .map(|node| {
+                let first = node.leaves.0;
+                debug_assert!(node
+                    .direct_leaves
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &l)| l == first + k));
+                (first, first + node.direct_leaves.len())
+            })
+            .collect();
+        c.node_valued = b
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(k, node)| {
+                c.node_sigma[k] != 0.0 || node.parent.is_some_and(|p| c.node_sigma[p] != 0.0)
+            })
+            .collect();
+        c.dx_start = Vec::with_capacity(nl + 1);
+        c.dx_first = Vec::with_capacity(nl);
+        let mut offset = 0;
+        for (i, leaf) in b.leaves.iter().enumerate() {
+            c.dx_start.push(offset);
+            if c.leaf_top[i] == NO_TOP {
+                c.dx_first.push(i);
+            } else {
+                let (start, end) = b.nodes[leaf.path[c.leaf_top[i] as usize]].leaves;
+                c.dx_first.push(start);
+                offset += end - start;
+            }
+        }
+        c.dx_start.push(offset);
         if !c.leaf_active.iter().any(|a| *a) {
             active[layout.sector(crate::ids::SectorId::new(si))] = false;
             pruned.push(Pruned {
@@ -349,11 +443,13 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         active,
         pruned,
         scale: vec![1.0; layout.dim()],
+        inv_scale: vec![1.0; layout.dim()],
         start: Vec::new(),
     };
     let mut ws = EvalWorkspace::new(structure);
     let start = structure.with(&coef).benchmark_point(&mut ws)?;
     let (scale, refs) = structure.with(&coef).scales_at(&start, &mut ws)?;
+    coef.inv_scale = scale.iter().map(|s| 1.0 / s).collect();
     coef.scale = scale;
     for (c, (e_ref, fixed_ref)) in coef.consumers.iter_mut().zip(refs) {
         c.e_ref = e_ref;

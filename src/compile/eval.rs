@@ -15,7 +15,7 @@ use super::forms::demand::{DemandState, Wrt};
 use super::forms::nest::{ces, pw};
 use super::Layout;
 use super::{SectorBlock, Structure};
-use crate::calibrate::{Coefficients, SectorCoef};
+use crate::calibrate::{Coefficients, SectorCoef, NO_TOP, UNTAXED};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
 use crate::ids::{ConsumerId, SectorId, Var, VarId};
 use crate::solve::Jacobian;
@@ -47,27 +47,37 @@ pub struct SectorState {
     pub revenue: f64,
     /// The rate of every tax, flat (leaf l's taxes start at its `first_tax`).
     pub tax_rate: Vec<f64>,
-    /// Gradients of the leaf price indices, flat: leaf l's entries are
-    /// `pi_grad[pi_grad_start[l]..pi_grad_start[l + 1]]`.
+    /// Gradients of the price indices of taxed leaves, flat: the taxed leaf of rank r has
+    /// `pi_grad[pi_grad_start[r]..pi_grad_start[r + 1]]` (an untaxed leaf's is 1/p̄ on its
+    /// price, never stored).
     pi_grad: Grad,
     pi_grad_start: Vec<usize>,
     /// Gradients of the tax rates, flat in the same way.
     tax_grad: Grad,
     tax_grad_start: Vec<usize>,
-    /// Per leaf i: ∂x_i/∂π_l for l = dx_first[i].., flat.
+    /// Per leaf i: ∂x_i/∂π_l for l = dx_first[i].., flat at the offsets of
+    /// `SectorCoef::dx_start`.
     dx: Vec<f64>,
-    dx_start: Vec<usize>,
-    dx_first: Vec<usize>,
-    /// Node scratch: cost indices, quantity multipliers; leaf-value prefix sums.
+    /// Node scratch: cost indices, quantity multipliers, values V_n (where needed).
     cn: Vec<f64>,
     mult: Vec<f64>,
-    prefix: Vec<f64>,
+    value: Vec<f64>,
     has_grad: bool,
 }
 
 impl SectorState {
-    fn pi_grad_of(&self, l: usize) -> &[(usize, f64)] {
-        &self.pi_grad[self.pi_grad_start[l]..self.pi_grad_start[l + 1]]
+    /// Calls `f(variable, ∂π_l/∂variable)` for the gradient of leaf l's price index.
+    #[inline]
+    fn pi_grad_each(&self, c: &SectorCoef, l: usize, mut f: impl FnMut(usize, f64)) {
+        match c.taxed_rank[l] {
+            UNTAXED => f(c.leaf_price[l] as usize, c.inv_price[l]),
+            r => {
+                let r = r as usize;
+                for &(v, d) in &self.pi_grad[self.pi_grad_start[r]..self.pi_grad_start[r + 1]] {
+                    f(v, d);
+                }
+            }
+        }
     }
     fn tax_grad_of(&self, t: usize) -> &[(usize, f64)] {
         &self.tax_grad[self.tax_grad_start[t]..self.tax_grad_start[t + 1]]
@@ -190,6 +200,57 @@ impl<'a> System<'a> {
         self.structure.dim()
     }
 
+    /// The tax rates of leaf `l` (pushed into `st.tax_rate`, with their gradients when `grad`)
+    /// and its price factor 1 ± Σ t.
+    fn leaf_taxes(
+        &self,
+        si: usize,
+        l: usize,
+        ctx: &VarCtx<'_>,
+        grad: bool,
+        st: &mut SectorState,
+    ) -> Result<f64, EvaluationError> {
+        let leaf = &self.structure.sectors[si].leaves[l];
+        let rate_error = |error: EvalError| EvaluationError::Expression {
+            what: format!(
+                "{}: tax rate on {} ({})",
+                self.model().sectors[si].name,
+                self.model().commodities[leaf.commodity].name,
+                self.model().sectors[si].netputs[leaf.netput].site
+            ),
+            error,
+        };
+        let mut total = 0.0;
+        for tax in &leaf.taxes {
+            let t = if grad {
+                let t = tax
+                    .rate
+                    .eval_grad(ctx, 1.0, Some(&mut st.tax_grad))
+                    .map_err(rate_error)?;
+                st.tax_grad_start.push(st.tax_grad.len());
+                t
+            } else {
+                tax.rate.eval(ctx).map_err(rate_error)?
+            };
+            st.tax_rate.push(t);
+            total += t;
+        }
+        let sign = if leaf.output { -1.0 } else { 1.0 };
+        let factor = 1.0 + sign * total;
+        // An input made free (or paid for) by subsidies has unbounded demand: no equilibrium
+        // to look for. (An output taxed at 100 % or more merely shuts its sector down.)
+        if self.coef.sectors[si].leaf_active[l] && !leaf.output && factor <= 0.0 {
+            let what = format!(
+                "{}: taxes on {} ({})",
+                self.model().sectors[si].name,
+                self.model().commodities[leaf.commodity].name,
+                self.model().sectors[si].netputs[leaf.netput].site
+            );
+            return Err(EvaluationError::PriceWedge { what, total });
+        }
+        Ok(factor)
+    }
+
     fn sector_state(
         &self,
         si: usize,
@@ -217,55 +278,26 @@ impl<'a> System<'a> {
             st.tax_grad_start.clear();
             st.tax_grad_start.push(0);
         }
-        let rate_error = |leaf: &super::Leaf, error: EvalError| EvaluationError::Expression {
-            what: format!(
-                "{}: tax rate on {} ({})",
-                self.model().sectors[si].name,
-                self.model().commodities[leaf.commodity].name,
-                self.model().sectors[si].netputs[leaf.netput].site
-            ),
-            error,
-        };
-        for (l, leaf) in b.leaves.iter().enumerate() {
-            let p = x[leaf.price_var];
-            let mut total = 0.0;
-            for tax in &leaf.taxes {
-                let t = if grad {
-                    let t = tax
-                        .rate
-                        .eval_grad(&ctx, 1.0, Some(&mut st.tax_grad))
-                        .map_err(|e| rate_error(leaf, e))?;
-                    st.tax_grad_start.push(st.tax_grad.len());
-                    t
-                } else {
-                    tax.rate.eval(&ctx).map_err(|e| rate_error(leaf, e))?
-                };
-                st.tax_rate.push(t);
-                total += t;
+        // Leaf price indices π = P·(1 ± Σ t)/p̄ from the compact per-leaf arrays; only taxed
+        // leaves look at the structure (and store a gradient).
+        for l in 0..nl {
+            let p = x[c.leaf_price[l] as usize];
+            if c.taxed_rank[l] == UNTAXED {
+                st.pi[l] = p * c.inv_price[l];
+                continue;
             }
-            let sign = if leaf.output { -1.0 } else { 1.0 };
-            let factor = 1.0 + sign * total;
-            // An input made free (or paid for) by subsidies has unbounded demand: no
-            // equilibrium to look for. (An output taxed at 100 % or more merely shuts its
-            // sector down.)
-            if c.leaf_active[l] && !leaf.output && factor <= 0.0 {
-                let what = format!(
-                    "{}: taxes on {} ({})",
-                    self.model().sectors[si].name,
-                    self.model().commodities[leaf.commodity].name,
-                    self.model().sectors[si].netputs[leaf.netput].site
-                );
-                return Err(EvaluationError::PriceWedge { what, total });
-            }
-            let pbar = c.price[l];
-            st.pi[l] = p * factor / pbar;
+            let factor = self.leaf_taxes(si, l, &ctx, grad, st)?;
+            let inv_pbar = c.inv_price[l];
+            st.pi[l] = p * factor * inv_pbar;
             if grad {
-                st.pi_grad.push((leaf.price_var.index(), factor / pbar));
+                st.pi_grad.push((c.leaf_price[l] as usize, factor * inv_pbar));
+                let leaf = &b.leaves[l];
+                let sign = if leaf.output { -1.0 } else { 1.0 };
                 for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
                     let (a, z) = (st.tax_grad_start[t], st.tax_grad_start[t + 1]);
                     for k in a..z {
                         let (v, d) = st.tax_grad[k];
-                        st.pi_grad.push((v, sign * p * d / pbar));
+                        st.pi_grad.push((v, sign * p * d * inv_pbar));
                     }
                 }
                 st.pi_grad_start.push(st.pi_grad.len());
@@ -280,13 +312,21 @@ impl<'a> System<'a> {
                 st.cn[k] = 1.0;
                 continue;
             }
+            let (a, z) = c.node_direct[k];
             let node = &b.nodes[k];
-            let leaves = node
-                .direct_leaves
-                .iter()
-                .map(|&l| (c.leaf_share[l], st.pi[l]));
             let nodes = node.nodes.iter().map(|&j| (c.node_share[j], st.cn[j]));
-            st.cn[k] = ces(c.node_sigma[k], leaves.chain(nodes));
+            st.cn[k] = if c.node_sigma[k] == 0.0 {
+                // Leontief: a dot product over contiguous leaves.
+                let leaves: f64 = c.leaf_share[a..z]
+                    .iter()
+                    .zip(&st.pi[a..z])
+                    .map(|(t, v)| t * v)
+                    .sum();
+                leaves + nodes.map(|(t, v)| t * v).sum::<f64>()
+            } else {
+                let leaves = (a..z).map(|l| (c.leaf_share[l], st.pi[l]));
+                ces(c.node_sigma[k], leaves.chain(nodes))
+            };
         }
         // Quantities top-down.
         reset(&mut st.mult, nn, 1.0);
@@ -296,9 +336,18 @@ impl<'a> System<'a> {
             for &j in &node.nodes {
                 st.mult[j] = st.mult[k] * pw(st.cn[k] / st.cn[j], sigma);
             }
-            for &l in &node.direct_leaves {
-                if c.leaf_active[l] {
-                    st.quantity[l] = c.quantity[l] * st.mult[k] * pw(st.cn[k] / st.pi[l], sigma);
+            let (a, z) = c.node_direct[k];
+            let m = st.mult[k];
+            if sigma == 0.0 {
+                // Fixed proportions (an inactive leaf has Q = 0).
+                for (q, bq) in st.quantity[a..z].iter_mut().zip(&c.quantity[a..z]) {
+                    *q = bq * m;
+                }
+            } else {
+                for l in a..z {
+                    if c.leaf_active[l] {
+                        st.quantity[l] = c.quantity[l] * m * pw(st.cn[k] / st.pi[l], sigma);
+                    }
                 }
             }
         }
@@ -313,15 +362,17 @@ impl<'a> System<'a> {
         let name = || self.model().sectors[si].name.clone();
         finite(st.cost, || format!("unit cost of {}", name()))?;
         finite(st.revenue, || format!("unit revenue of {}", name()))?;
-        for (l, q) in st.quantity.iter().enumerate() {
-            finite(*q, || {
-                format!(
-                    "{}: quantity of {} ({})",
-                    name(),
-                    self.model().commodities[b.leaves[l].commodity].name,
-                    self.model().sectors[si].netputs[b.leaves[l].netput].site
-                )
-            })?;
+        if !st.quantity.iter().all(|q| q.is_finite()) {
+            for (l, q) in st.quantity.iter().enumerate() {
+                finite(*q, || {
+                    format!(
+                        "{}: quantity of {} ({})",
+                        name(),
+                        self.model().commodities[b.leaves[l].commodity].name,
+                        self.model().sectors[si].netputs[b.leaves[l].netput].site
+                    )
+                })?;
+            }
         }
         if grad {
             self.quantity_derivatives(b, c, st);
@@ -329,39 +380,40 @@ impl<'a> System<'a> {
         Ok(())
     }
 
-    /// ∂x_i/∂π_l of every active leaf (`docs/equations.md` §3).
+    /// ∂x_i/∂π_l of every active leaf (`docs/equations.md` §3), at the offsets calibration
+    /// laid out; leaves that respond to no price (every leaf of a Leontief nest) cost nothing.
     fn quantity_derivatives(&self, b: &SectorBlock, c: &SectorCoef, st: &mut SectorState) {
         let nl = b.leaves.len();
-        // V_n from prefix sums of leaf values p̄·x·π.
-        reset(&mut st.prefix, nl + 1, 0.0);
-        for l in 0..nl {
-            st.prefix[l + 1] = st.prefix[l] + c.price[l] * st.quantity[l] * st.pi[l];
+        reset(&mut st.dx, c.dx_start[nl], 0.0);
+        if st.dx.is_empty() {
+            return;
         }
-        let pre = &st.prefix;
-        let value = |k: usize| pre[b.nodes[k].leaves.1] - pre[b.nodes[k].leaves.0];
-        st.dx.clear();
-        st.dx_start.clear();
-        st.dx_first.clear();
+        // V_n = Σ p̄·x·π over the node's leaves, where a derivative needs it.
+        let nn = b.nodes.len();
+        reset(&mut st.value, nn, 0.0);
+        for k in 0..nn {
+            if c.node_valued[k] {
+                let (a, z) = b.nodes[k].leaves;
+                st.value[k] = (a..z)
+                    .map(|l| c.price[l] * st.quantity[l] * st.pi[l])
+                    .sum();
+            }
+        }
         for i in 0..nl {
-            st.dx_start.push(st.dx.len());
             // Highest responsive node on the path decides which leaves can move x_i.
-            let path = &b.leaves[i].path;
-            let top = path.iter().rposition(|&k| c.node_sigma[k] != 0.0);
-            let (Some(top), true) = (top, c.leaf_active[i]) else {
-                st.dx_first.push(i);
+            if c.leaf_top[i] == NO_TOP {
                 continue;
-            };
-            let (start, end) = b.nodes[path[top]].leaves;
-            st.dx_first.push(start);
-            let row0 = st.dx.len();
-            st.dx.resize(row0 + end - start, 0.0);
-            let row = &mut st.dx[row0..];
+            }
+            let top = c.leaf_top[i] as usize;
+            let path = &b.leaves[i].path;
+            let start = c.dx_first[i];
+            let row = &mut st.dx[c.dx_start[i]..c.dx_start[i + 1]];
             for (j, &k) in path.iter().enumerate().take(top + 1) {
                 let sigma = c.node_sigma[k];
                 if sigma == 0.0 {
                     continue;
                 }
-                let vk = value(k);
+                let vk = st.value[k];
                 if vk != 0.0 {
                     let (a, z) = b.nodes[k].leaves;
                     for l in a..z {
@@ -372,7 +424,7 @@ impl<'a> System<'a> {
                     row[i - start] -= sigma / st.pi[i];
                 } else {
                     let below = path[j - 1];
-                    let vb = value(below);
+                    let vb = st.value[below];
                     if vb != 0.0 {
                         let (a, z) = b.nodes[below].leaves;
                         for l in a..z {
@@ -386,7 +438,6 @@ impl<'a> System<'a> {
                 *r *= xi;
             }
         }
-        st.dx_start.push(st.dx.len());
     }
 
     fn consumer_state(
@@ -495,16 +546,14 @@ impl<'a> System<'a> {
 
     /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i`.
     fn leaf_grad(&self, si: usize, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
-        let active = &self.coef.sectors[si].leaf_active;
-        let start = st.dx_first[i];
-        let row = &st.dx[st.dx_start[i]..st.dx_start[i + 1]];
+        let c = &self.coef.sectors[si];
+        let start = c.dx_first[i];
+        let row = &st.dx[c.dx_start[i]..c.dx_start[i + 1]];
         for (o, d) in row.iter().enumerate() {
-            if !active[start + o] {
+            if !c.leaf_active[start + o] {
                 continue;
             }
-            for &(v, gp) in st.pi_grad_of(start + o) {
-                g.push((v, scale * d * gp));
-            }
+            st.pi_grad_each(c, start + o, |v, gp| g.push((v, scale * d * gp)));
         }
     }
 
@@ -614,11 +663,12 @@ impl<'a> System<'a> {
         let active = &self.coef.active;
         let scale = &self.coef.scale;
         // Emits the gradient collected in `g` as row `row` of the scaled Jacobian.
+        let inv_scale = &self.coef.inv_scale;
         let push = |jac: &mut Option<&mut Jacobian>, row: VarId, g: &mut Grad| match jac
             .as_deref_mut()
         {
             Some(j) if active[row] => {
-                let inv = 1.0 / scale[row];
+                let inv = inv_scale[row];
                 for (c, v) in g.drain(..) {
                     j.add(row.index(), c, v * inv);
                 }
@@ -629,33 +679,44 @@ impl<'a> System<'a> {
             let s = &st.sectors[si];
             let c = &self.coef.sectors[si];
             let level = x[b.var];
+            let sector_row = b.var.index();
             if active[b.var] {
-                f[b.var.index()] = s.cost - s.revenue;
-                if grad {
-                    for (l, leaf) in b.leaves.iter().enumerate() {
+                f[sector_row] = s.cost - s.revenue;
+                if let Some(j) = jac.as_deref_mut() {
+                    // Zero profit: Σ ±p̄·x·∂π (Shephard's lemma), entry by entry.
+                    let inv = inv_scale[sector_row];
+                    for l in 0..b.leaves.len() {
                         if !c.leaf_active[l] {
                             continue;
                         }
-                        let a = if leaf.output { -1.0 } else { 1.0 } * c.price[l] * s.quantity[l];
-                        g.extend(s.pi_grad_of(l).iter().map(|&(v, d)| (v, a * d)));
+                        let sign = if c.leaf_output[l] { -1.0 } else { 1.0 };
+                        let a = sign * c.price[l] * s.quantity[l] * inv;
+                        s.pi_grad_each(c, l, |v, d| j.add(sector_row, v, a * d));
                     }
-                    push(&mut jac, b.var, g);
                 }
             }
-            for (l, leaf) in b.leaves.iter().enumerate() {
+            for l in 0..b.leaves.len() {
                 if !c.leaf_active[l] {
                     continue;
                 }
-                let row = leaf.price_var;
-                let sign = if leaf.output { 1.0 } else { -1.0 };
-                f[row.index()] += sign * level * s.quantity[l];
-                if grad {
-                    g.push((b.var.index(), sign * s.quantity[l]));
-                    self.leaf_grad(si, s, l, sign * level, g);
-                    push(&mut jac, row, g);
+                let row = c.leaf_price[l] as usize;
+                let sign = if c.leaf_output[l] { 1.0 } else { -1.0 };
+                f[row] += sign * level * s.quantity[l];
+                if let Some(j) = jac.as_deref_mut() {
+                    if active[row] {
+                        // Market clearance: ∂/∂level, then through the leaf's price responses.
+                        let inv = inv_scale[row];
+                        j.add(row, sector_row, sign * s.quantity[l] * inv);
+                        if c.leaf_top[l] != NO_TOP {
+                            self.leaf_grad(si, s, l, sign * level * inv, g);
+                            for (v, d) in g.drain(..) {
+                                j.add(row, v, d);
+                            }
+                        }
+                    }
                 }
-                for (k, tax) in leaf.taxes.iter().enumerate() {
-                    if grad {
+                if grad && c.taxed_rank[l] != UNTAXED {
+                    for (k, tax) in b.leaves[l].taxes.iter().enumerate() {
                         let hrow = self.structure.consumers[tax.agent].var;
                         self.tax_revenue_grad(si, s, x, l, k, -1.0, g);
                         push(&mut jac, hrow, g);

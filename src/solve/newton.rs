@@ -60,8 +60,10 @@ pub struct SemismoothNewton {
     exit: Option<SolveStatus>,
     singular_steps: u64,
     analyses: u64,
-    /// Work of the linear solvers analysed during this run.
+    /// Work of the linear solvers during this run, and the work the current one had done
+    /// before it (in an earlier run on the same workspace).
     linear_work: LinearWork,
+    baseline: LinearWork,
     /// The Jacobian's pattern changed at the last evaluation: the linear solver must analyse it.
     pattern_changed: bool,
 }
@@ -87,6 +89,7 @@ impl SemismoothNewton {
             singular_steps: 0,
             analyses: 0,
             linear_work: LinearWork::default(),
+            baseline: LinearWork::default(),
             pattern_changed: true,
         }
     }
@@ -101,13 +104,15 @@ impl SemismoothNewton {
         };
         (self.ws, stats)
     }
-    /// Adds the current linear solver's work to the run's (before it is replaced or returned).
+    /// Adds the current linear solver's work during this run to the run's (before it is
+    /// replaced or returned).
     fn account_linear_work(&mut self) {
         if let Some((_, solver)) = self.ws.linear.as_ref() {
             let w = solver.work();
-            self.linear_work.factorisations += w.factorisations;
-            self.linear_work.products += w.products;
+            self.linear_work.factorisations += w.factorisations - self.baseline.factorisations;
+            self.linear_work.products += w.products - self.baseline.products;
         }
+        self.baseline = LinearWork::default();
     }
 }
 
@@ -321,6 +326,7 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         ws.scale.clear();
         ws.scale.resize(n, 1.0);
         ws.jac.clear_map();
+        self.baseline = ws.linear.as_ref().map(|(_, s)| s.work()).unwrap_or_default();
         state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
         reformulate(
             &state.x,
