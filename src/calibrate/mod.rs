@@ -94,7 +94,22 @@ pub(crate) struct SectorCoef {
     /// leaves), and whether the derivatives need its value V_n (σ ≠ 0 there or at its parent).
     pub node_direct: Vec<(usize, usize)>,
     pub node_valued: Vec<bool>,
+    /// Per node: the layout index of the first price when the node is a run ([`NO_RUN`]
+    /// otherwise): fixed proportions here and at every node above (so its quantities are the
+    /// benchmark quantities at any prices), untaxed direct leaves over consecutive prices whose
+    /// markets are all active, as an input-output table's column is. The solver's evaluation
+    /// treats a run as a block: no per-leaf state, Jacobian runs without indices.
+    pub node_run: Vec<u32>,
+    /// Per leaf: its share times 1/p̄ (the coefficient of its price in the nest's cost index),
+    /// and whether it is a direct leaf of a run.
+    pub leaf_cost: Vec<f64>,
+    pub in_run: Vec<bool>,
 }
+
+/// `SectorCoef::node_run` of a node that is not a run.
+pub(crate) const NO_RUN: u32 = u32::MAX;
+/// Fewest direct leaves that make a run.
+const RUN_MIN: usize = 4;
 
 /// `SectorCoef::leaf_top` of a leaf whose quantity responds to no price.
 pub(crate) const NO_TOP: u32 = u32::MAX;
@@ -154,6 +169,39 @@ impl Coefficients {
     /// endowment value plus tax revenue there.
     pub fn start(&self) -> &[f64] {
         &self.start
+    }
+}
+
+/// Marks the runs of a sector (`SectorCoef::node_run`) and each leaf's cost coefficient.
+fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool]) {
+    let nn = b.nodes.len();
+    c.leaf_cost = c
+        .leaf_share
+        .iter()
+        .zip(&c.inv_price)
+        .map(|(t, ip)| t * ip)
+        .collect();
+    c.node_run = vec![NO_RUN; nn];
+    c.in_run = vec![false; b.leaves.len()];
+    // Fixed proportions all the way up: nodes are in preorder, parents first.
+    let mut leontief = vec![false; nn];
+    for k in 0..nn {
+        leontief[k] =
+            c.node_sigma[k] == 0.0 && b.nodes[k].parent.is_none_or(|p| leontief[p]);
+        let (a, z) = c.node_direct[k];
+        let first = c.leaf_price.get(a).copied().unwrap_or(0);
+        let run = leontief[k]
+            && c.node_active[k]
+            && z - a >= RUN_MIN
+            && (a..z).all(|l| {
+                c.taxed_rank[l] == UNTAXED
+                    && c.leaf_price[l] == first + (l - a) as u32
+                    && active[c.leaf_price[l] as usize]
+            });
+        if run {
+            c.node_run[k] = first;
+            c.in_run[a..z].iter_mut().for_each(|r| *r = true);
+        }
     }
 }
 
@@ -436,6 +484,9 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
             });
         }
     }
+    for (b, c) in structure.sectors.iter().zip(sectors.iter_mut()) {
+        find_runs(b, c, &active);
+    }
     let mut coef = Coefficients {
         params: params.to_vec(),
         sectors,
@@ -457,4 +508,36 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
     }
     coef.start = start;
     Ok(coef)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_fixed_proportion_untaxed_consecutive_blocks() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/leontief_runs.toml");
+        let (structure, coef) = crate::build(&path).unwrap();
+        let runs: Vec<(String, Vec<bool>)> = structure
+            .model()
+            .sectors
+            .iter()
+            .zip(&coef.sectors)
+            .map(|(s, c)| (s.name.clone(), c.node_run.iter().map(|&r| r != NO_RUN).collect()))
+            .collect();
+        // Nodes: input root, its nests, output root. Y1..Y4: the Leontief root over G1..G5
+        // is a run, the CES value added and the single output are not; Y5 taxes G3: no run;
+        // J: the fixed-proportion outputs G1..G4 are a run, its Cobb–Douglas inputs are not.
+        for (name, r) in &runs {
+            let want = match name.as_str() {
+                "Y5" => vec![false, false, false],
+                "J" => vec![false, true],
+                _ => vec![true, false, false],
+            };
+            assert_eq!(r, &want, "{name}");
+        }
+        let y1 = &coef.sectors[0];
+        assert_eq!(y1.in_run.iter().filter(|r| **r).count(), 5);
+    }
 }

@@ -15,7 +15,7 @@ use super::forms::demand::{DemandState, Wrt};
 use super::forms::nest::{ces, pw};
 use super::Layout;
 use super::{SectorBlock, Structure};
-use crate::calibrate::{Coefficients, SectorCoef, NO_TOP, UNTAXED};
+use crate::calibrate::{Coefficients, SectorCoef, NO_RUN, NO_TOP, UNTAXED};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
 use crate::ids::{ConsumerId, SectorId, Var, VarId};
 use crate::solve::Jacobian;
@@ -63,9 +63,22 @@ pub struct SectorState {
     mult: Vec<f64>,
     value: Vec<f64>,
     has_grad: bool,
+    /// Evaluated for the solver: the leaves of runs (`SectorCoef::node_run`) have no entries
+    /// in `pi` and `quantity` (their quantities are their benchmark quantities).
+    lean: bool,
 }
 
 impl SectorState {
+    /// The quantity of leaf l, wherever it is kept.
+    #[inline]
+    fn quantity_of(&self, c: &SectorCoef, l: usize) -> f64 {
+        if self.lean && c.in_run[l] {
+            c.quantity[l]
+        } else {
+            self.quantity[l]
+        }
+    }
+
     /// Calls `f(variable, ∂π_l/∂variable)` for the gradient of leaf l's price index.
     #[inline]
     fn pi_grad_each(&self, c: &SectorCoef, l: usize, mut f: impl FnMut(usize, f64)) {
@@ -255,7 +268,7 @@ impl<'a> System<'a> {
         &self,
         si: usize,
         x: &[f64],
-        grad: bool,
+        (grad, lean): (bool, bool),
         st: &mut SectorState,
     ) -> Result<(), EvaluationError> {
         let b: &SectorBlock = &self.structure.sectors[si];
@@ -270,6 +283,7 @@ impl<'a> System<'a> {
         reset(&mut st.quantity, nl, 0.0);
         st.tax_rate.clear();
         st.has_grad = grad;
+        st.lean = lean;
         if grad {
             st.pi_grad.clear();
             st.pi_grad_start.clear();
@@ -279,28 +293,35 @@ impl<'a> System<'a> {
             st.tax_grad_start.push(0);
         }
         // Leaf price indices π = P·(1 ± Σ t)/p̄ from the compact per-leaf arrays; only taxed
-        // leaves look at the structure (and store a gradient).
-        for l in 0..nl {
-            let p = x[c.leaf_price[l] as usize];
-            if c.taxed_rank[l] == UNTAXED {
-                st.pi[l] = p * c.inv_price[l];
+        // leaves look at the structure (and store a gradient). Nodes in preorder give leaves in
+        // order; a lean evaluation skips the leaves of runs.
+        for k in 0..b.nodes.len() {
+            if lean && c.node_run[k] != NO_RUN {
                 continue;
             }
-            let factor = self.leaf_taxes(si, l, &ctx, grad, st)?;
-            let inv_pbar = c.inv_price[l];
-            st.pi[l] = p * factor * inv_pbar;
-            if grad {
-                st.pi_grad.push((c.leaf_price[l] as usize, factor * inv_pbar));
-                let leaf = &b.leaves[l];
-                let sign = if leaf.output { -1.0 } else { 1.0 };
-                for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
-                    let (a, z) = (st.tax_grad_start[t], st.tax_grad_start[t + 1]);
-                    for k in a..z {
-                        let (v, d) = st.tax_grad[k];
-                        st.pi_grad.push((v, sign * p * d * inv_pbar));
-                    }
+            let (a, z) = c.node_direct[k];
+            for l in a..z {
+                let p = x[c.leaf_price[l] as usize];
+                if c.taxed_rank[l] == UNTAXED {
+                    st.pi[l] = p * c.inv_price[l];
+                    continue;
                 }
-                st.pi_grad_start.push(st.pi_grad.len());
+                let factor = self.leaf_taxes(si, l, &ctx, grad, st)?;
+                let inv_pbar = c.inv_price[l];
+                st.pi[l] = p * factor * inv_pbar;
+                if grad {
+                    st.pi_grad.push((c.leaf_price[l] as usize, factor * inv_pbar));
+                    let leaf = &b.leaves[l];
+                    let sign = if leaf.output { -1.0 } else { 1.0 };
+                    for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
+                        let (ta, tz) = (st.tax_grad_start[t], st.tax_grad_start[t + 1]);
+                        for q in ta..tz {
+                            let (v, d) = st.tax_grad[q];
+                            st.pi_grad.push((v, sign * p * d * inv_pbar));
+                        }
+                    }
+                    st.pi_grad_start.push(st.pi_grad.len());
+                }
             }
         }
         // Node indices bottom-up (children follow parents in preorder). A node without flows
@@ -315,7 +336,17 @@ impl<'a> System<'a> {
             let (a, z) = c.node_direct[k];
             let node = &b.nodes[k];
             let nodes = node.nodes.iter().map(|&j| (c.node_share[j], st.cn[j]));
-            st.cn[k] = if c.node_sigma[k] == 0.0 {
+            let run = c.node_run[k];
+            st.cn[k] = if lean && run != NO_RUN {
+                // A run: Σ (θ/p̄)·P straight from the prices.
+                let p0 = run as usize;
+                let leaves: f64 = c.leaf_cost[a..z]
+                    .iter()
+                    .zip(&x[p0..p0 + (z - a)])
+                    .map(|(t, p)| t * p)
+                    .sum();
+                leaves + nodes.map(|(t, v)| t * v).sum::<f64>()
+            } else if c.node_sigma[k] == 0.0 {
                 // Leontief: a dot product over contiguous leaves.
                 let leaves: f64 = c.leaf_share[a..z]
                     .iter()
@@ -338,7 +369,9 @@ impl<'a> System<'a> {
             }
             let (a, z) = c.node_direct[k];
             let m = st.mult[k];
-            if sigma == 0.0 {
+            if lean && c.node_run[k] != NO_RUN {
+                // Quantities stay the benchmark's (kept in the coefficients).
+            } else if sigma == 0.0 {
                 // Fixed proportions (an inactive leaf has Q = 0).
                 for (q, bq) in st.quantity[a..z].iter_mut().zip(&c.quantity[a..z]) {
                     *q = bq * m;
@@ -517,8 +550,19 @@ impl<'a> System<'a> {
         grad: bool,
         st: &mut PointState,
     ) -> Result<(), EvaluationError> {
+        self.point_with(x, (grad, false), st)
+    }
+
+    /// [`System::point_into`], or lean for the solver (no per-leaf state for runs).
+    fn point_with(
+        &self,
+        x: &[f64],
+        mode: (bool, bool),
+        st: &mut PointState,
+    ) -> Result<(), EvaluationError> {
+        let grad = mode.0;
         for (si, s) in st.sectors.iter_mut().enumerate() {
-            self.sector_state(si, x, grad, s)?;
+            self.sector_state(si, x, mode, s)?;
         }
         for (h, s) in st.consumers.iter_mut().enumerate() {
             self.consumer_state(h, x, grad, s)?;
@@ -658,7 +702,7 @@ impl<'a> System<'a> {
     ) -> Result<(), EvaluationError> {
         let grad = jac.is_some();
         let EvalWorkspace { point: st, grad: g } = ws;
-        self.point_into(x, grad, st)?;
+        self.point_with(x, (grad, true), st)?;
         f.iter_mut().for_each(|v| *v = 0.0);
         let active = &self.coef.active;
         let scale = &self.coef.scale;
@@ -686,7 +730,7 @@ impl<'a> System<'a> {
                     // Zero profit: Σ ±p̄·x·∂π (Shephard's lemma), entry by entry.
                     let inv = inv_scale[sector_row];
                     for l in 0..b.leaves.len() {
-                        if !c.leaf_active[l] {
+                        if !c.leaf_active[l] || c.in_run[l] {
                             continue;
                         }
                         let sign = if c.leaf_output[l] { -1.0 } else { 1.0 };
@@ -695,31 +739,57 @@ impl<'a> System<'a> {
                     }
                 }
             }
-            for l in 0..b.leaves.len() {
-                if !c.leaf_active[l] {
+            for k in 0..b.nodes.len() {
+                let (a, z) = c.node_direct[k];
+                if c.node_run[k] != NO_RUN {
+                    // A run: its market rows and Jacobian runs straight from the benchmark
+                    // quantities (zero profit: ±Q by Shephard's lemma; markets: ±Q).
+                    let p0 = c.node_run[k] as usize;
+                    let len = z - a;
+                    let sign = if c.leaf_output[a] { 1.0 } else { -1.0 };
+                    for (fi, q) in f[p0..p0 + len].iter_mut().zip(&c.quantity[a..z]) {
+                        *fi += sign * level * q;
+                    }
+                    if let Some(j) = jac.as_deref_mut() {
+                        if active[b.var] {
+                            let zp = -sign * inv_scale[sector_row];
+                            j.add_row_run(sector_row, p0, c.quantity[a..z].iter().map(|q| zp * q));
+                        }
+                        let mc = c.quantity[a..z]
+                            .iter()
+                            .zip(&inv_scale[p0..p0 + len])
+                            .map(|(q, s)| sign * q * s);
+                        j.add_col_run(sector_row, p0, mc);
+                    }
                     continue;
                 }
-                let row = c.leaf_price[l] as usize;
-                let sign = if c.leaf_output[l] { 1.0 } else { -1.0 };
-                f[row] += sign * level * s.quantity[l];
-                if let Some(j) = jac.as_deref_mut() {
-                    if active[row] {
-                        // Market clearance: ∂/∂level, then through the leaf's price responses.
-                        let inv = inv_scale[row];
-                        j.add(row, sector_row, sign * s.quantity[l] * inv);
-                        if c.leaf_top[l] != NO_TOP {
-                            self.leaf_grad(si, s, l, sign * level * inv, g);
-                            for (v, d) in g.drain(..) {
-                                j.add(row, v, d);
+                for l in a..z {
+                    if !c.leaf_active[l] {
+                        continue;
+                    }
+                    let row = c.leaf_price[l] as usize;
+                    let sign = if c.leaf_output[l] { 1.0 } else { -1.0 };
+                    f[row] += sign * level * s.quantity[l];
+                    if let Some(j) = jac.as_deref_mut() {
+                        if active[row] {
+                            // Market clearance: ∂/∂level, then through the leaf's price
+                            // responses.
+                            let inv = inv_scale[row];
+                            j.add(row, sector_row, sign * s.quantity[l] * inv);
+                            if c.leaf_top[l] != NO_TOP {
+                                self.leaf_grad(si, s, l, sign * level * inv, g);
+                                for (v, d) in g.drain(..) {
+                                    j.add(row, v, d);
+                                }
                             }
                         }
                     }
-                }
-                if grad && c.taxed_rank[l] != UNTAXED {
-                    for (k, tax) in b.leaves[l].taxes.iter().enumerate() {
-                        let hrow = self.structure.consumers[tax.agent].var;
-                        self.tax_revenue_grad(si, s, x, l, k, -1.0, g);
-                        push(&mut jac, hrow, g);
+                    if grad && c.taxed_rank[l] != UNTAXED {
+                        for (k, tax) in b.leaves[l].taxes.iter().enumerate() {
+                            let hrow = self.structure.consumers[tax.agent].var;
+                            self.tax_revenue_grad(si, s, x, l, k, -1.0, g);
+                            push(&mut jac, hrow, g);
+                        }
                     }
                 }
             }
@@ -1015,7 +1085,7 @@ impl EvalContext for FuncCtx<'_> {
                         && leaf.output == output
                         && nest.is_none_or(|n| n == leaf.nest)
                     {
-                        v += st.quantity[l];
+                        v += st.quantity_of(&sys.coef.sectors[sector], l);
                         if let Some(g) = grad.as_deref_mut() {
                             if !st.has_grad {
                                 return Err(EvalError::NoDerivatives);

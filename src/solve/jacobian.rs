@@ -14,6 +14,25 @@
 /// Index of an entry whose row or column is not solved for.
 pub const DROPPED: u32 = u32::MAX;
 
+/// A stretch of the values in emission order: entries with their own (row, column), or a run
+/// along one row or one column over consecutive solved indices (stored without indices, so
+/// products with it stream values only, as with a dense block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment {
+    start: u32,
+    len: u32,
+    kind: Run,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    Scattered,
+    /// Row `row`, columns `col0..col0 + len`.
+    Row { row: u32, col0: u32 },
+    /// Column `col`, rows `row0..row0 + len`.
+    Col { col: u32, row0: u32 },
+}
+
 /// Ranges of one rank-one term's `u` (rows) and `v` (columns) entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Term {
@@ -44,11 +63,12 @@ pub struct Jacobian {
     recording: bool,
     changed: bool,
     overflow: bool,
-    /// Sparse entries in emission order (duplicates add up).
+    /// Sparse entries in emission order (duplicates add up), and the segments they form.
     rows: Vec<u32>,
     cols: Vec<u32>,
     values: Vec<f64>,
     len: usize,
+    segments: Vec<Segment>,
     terms: Vec<Term>,
     n_terms: usize,
     u_idx: Vec<u32>,
@@ -109,6 +129,9 @@ impl Jacobian {
         self.changed = false;
         self.overflow = false;
         self.len = 0;
+        if record {
+            self.segments.clear();
+        }
         self.n_terms = 0;
         self.u_len = 0;
         self.v_len = 0;
@@ -180,6 +203,18 @@ impl Jacobian {
     #[cold]
     #[inline(never)]
     fn record(&mut self, k: usize, row: usize, col: usize, value: f64) {
+        match self.segments.last_mut() {
+            Some(s) if s.kind == Run::Scattered && (s.start + s.len) as usize == k => s.len += 1,
+            _ => self.segments.push(Segment {
+                start: k as u32,
+                len: 1,
+                kind: Run::Scattered,
+            }),
+        }
+        self.record_entry(k, row, col, value);
+    }
+
+    fn record_entry(&mut self, k: usize, row: usize, col: usize, value: f64) {
         let (r, c) = (self.index(row), self.index(col));
         if k < self.rows.len() {
             if self.rows[k] != r || self.cols[k] != c {
@@ -193,6 +228,68 @@ impl Jacobian {
             self.rows.push(r);
             self.cols.push(c);
             self.values.push(value);
+        }
+    }
+
+    /// Adds `values[i]` at (`row`, `col0 + i`) for consecutive columns (problem indices).
+    pub fn add_row_run(
+        &mut self,
+        row: usize,
+        col0: usize,
+        values: impl ExactSizeIterator<Item = f64>,
+    ) {
+        self.add_run(true, row, col0, values);
+    }
+
+    /// Adds `values[i]` at (`row0 + i`, `col`) for consecutive rows (problem indices).
+    pub fn add_col_run(
+        &mut self,
+        col: usize,
+        row0: usize,
+        values: impl ExactSizeIterator<Item = f64>,
+    ) {
+        self.add_run(false, col, row0, values);
+    }
+
+    fn add_run(
+        &mut self,
+        along_row: bool,
+        fixed: usize,
+        first: usize,
+        values: impl ExactSizeIterator<Item = f64>,
+    ) {
+        let (k, len) = (self.len, values.len());
+        self.len += len;
+        if !self.recording {
+            match self.values.get_mut(k..k + len) {
+                Some(dst) => dst.iter_mut().zip(values).for_each(|(d, v)| *d = v),
+                None => self.overflow = true,
+            }
+            return;
+        }
+        // A run stays a run if the map keeps its indices consecutive; else its entries scatter.
+        let f = self.index(fixed);
+        let i0 = self.index(first);
+        let consecutive = f != DROPPED
+            && i0 != DROPPED
+            && (0..len).all(|i| self.index(first + i) == i0.wrapping_add(i as u32));
+        let kind = match (consecutive, along_row) {
+            (false, _) => Run::Scattered,
+            (true, true) => Run::Row { row: f, col0: i0 },
+            (true, false) => Run::Col { col: f, row0: i0 },
+        };
+        self.segments.push(Segment {
+            start: k as u32,
+            len: len as u32,
+            kind,
+        });
+        for (i, v) in values.enumerate() {
+            let (r, c) = if along_row {
+                (fixed, first + i)
+            } else {
+                (first + i, fixed)
+            };
+            self.record_entry(k + i, r, c, v);
         }
     }
 
@@ -330,10 +427,34 @@ impl Jacobian {
 
     /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
     pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
-        for k in 0..self.rows.len() {
-            let (r, c) = (self.rows[k], self.cols[k]);
-            if r != DROPPED && c != DROPPED {
-                y[r as usize] += row_scale[r as usize] * self.values[k] * x[c as usize];
+        for seg in &self.segments {
+            let (a, len) = (seg.start as usize, seg.len as usize);
+            let vals = &self.values[a..a + len];
+            match seg.kind {
+                Run::Scattered => {
+                    for k in a..a + len {
+                        let (r, c) = (self.rows[k], self.cols[k]);
+                        if r != DROPPED && c != DROPPED {
+                            let r = r as usize;
+                            y[r] += row_scale[r] * self.values[k] * x[c as usize];
+                        }
+                    }
+                }
+                Run::Row { row, col0 } => {
+                    let (r, c0) = (row as usize, col0 as usize);
+                    let dot: f64 = vals.iter().zip(&x[c0..c0 + len]).map(|(v, x)| v * x).sum();
+                    y[r] += row_scale[r] * dot;
+                }
+                Run::Col { col, row0 } => {
+                    let (xc, r0) = (x[col as usize], row0 as usize);
+                    for ((yi, si), v) in y[r0..r0 + len]
+                        .iter_mut()
+                        .zip(&row_scale[r0..r0 + len])
+                        .zip(vals)
+                    {
+                        *yi += si * v * xc;
+                    }
+                }
             }
         }
         for t in 0..self.rank() {
@@ -356,10 +477,29 @@ impl Jacobian {
 
     /// `y += Jᵀ w` (solved indices).
     pub fn tr_mul_add(&self, w: &[f64], y: &mut [f64]) {
-        for k in 0..self.rows.len() {
-            let (r, c) = (self.rows[k], self.cols[k]);
-            if r != DROPPED && c != DROPPED {
-                y[c as usize] += self.values[k] * w[r as usize];
+        for seg in &self.segments {
+            let (a, len) = (seg.start as usize, seg.len as usize);
+            let vals = &self.values[a..a + len];
+            match seg.kind {
+                Run::Scattered => {
+                    for k in a..a + len {
+                        let (r, c) = (self.rows[k], self.cols[k]);
+                        if r != DROPPED && c != DROPPED {
+                            y[c as usize] += self.values[k] * w[r as usize];
+                        }
+                    }
+                }
+                Run::Row { row, col0 } => {
+                    let (wr, c0) = (w[row as usize], col0 as usize);
+                    for (yi, v) in y[c0..c0 + len].iter_mut().zip(vals) {
+                        *yi += v * wr;
+                    }
+                }
+                Run::Col { col, row0 } => {
+                    let r0 = row0 as usize;
+                    let dot: f64 = vals.iter().zip(&w[r0..r0 + len]).map(|(v, w)| v * w).sum();
+                    y[col as usize] += dot;
+                }
             }
         }
         for t in 0..self.rank() {
@@ -472,6 +612,41 @@ mod tests {
         for c in 0..3 {
             let want: f64 = (0..3).map(|r| a[r][c] * x[r]).sum();
             assert!((z[c] - want).abs() < 1e-14);
+        }
+    }
+
+    #[test]
+    fn runs_multiply_like_their_entries_and_split_where_the_map_drops_an_index() {
+        let emit_runs = |j: &mut Jacobian, x: f64| {
+            j.add(2, 0, 1.0);
+            j.add_row_run(0, 1, [x, 2.0, 3.0].into_iter());
+            j.add_col_run(0, 1, [4.0, x].into_iter());
+        };
+        for map in [None, Some(vec![0, 1, usize::MAX, 2])] {
+            let n = if map.is_some() { 3 } else { 4 };
+            let mut j = Jacobian::new(4);
+            if let Some(m) = &map {
+                j.set_map(n, m);
+            }
+            j.begin(n, true);
+            emit_runs(&mut j, 1.0);
+            j.finish().unwrap();
+            j.begin(n, false);
+            emit_runs(&mut j, 5.0);
+            assert_eq!(j.finish(), Ok(false));
+            let a = j.to_dense();
+            let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+            let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
+            let (mut y, mut z) = (vec![0.0; n], vec![0.0; n]);
+            j.mul_add(&s, &x, &mut y);
+            j.tr_mul_add(&x, &mut z);
+            for r in 0..n {
+                let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
+                assert!((y[r] - want).abs() < 1e-13, "{map:?}: {y:?}");
+                let want: f64 = (0..n).map(|c| a[c][r] * x[c]).sum();
+                assert!((z[r] - want).abs() < 1e-13, "{map:?}: {z:?}");
+            }
+            assert_eq!(a[0][1], 5.0);
         }
     }
 

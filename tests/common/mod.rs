@@ -30,6 +30,8 @@ pub fn all_models() -> Vec<PathBuf> {
     v.push(root().join("tests/data/nested_stress.toml"));
     // Stone–Geary final demand (an extension).
     v.push(root().join("tests/data/stone_geary.toml"));
+    // Input-output runs, Leontief joint products, a taxed intermediate, demand() inside a run.
+    v.push(root().join("tests/data/leontief_runs.toml"));
     assert!(
         v.len() >= 9,
         "expected the nine reference models, found {}",
