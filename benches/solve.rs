@@ -180,7 +180,7 @@ fn bench_peers(c: &mut Criterion) {
     for p in &peers {
         let x = p.benchmark.0.start.clone();
         let mut f = vec![0.0; x.len()];
-            let mut ws = EvalWorkspace::new(&p.structure);
+        let mut ws = EvalWorkspace::new(&p.structure);
         let system = p.structure.with(&p.benchmark.1);
         let mut jac = Jacobian::new(x.len());
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {

@@ -12,7 +12,10 @@ use tokencge::scenario;
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map(|s| s.parse().expect("N")).unwrap_or(200);
-    let repeats: usize = args.next().map(|r| r.parse().expect("repeats")).unwrap_or(20);
+    let repeats: usize = args
+        .next()
+        .map(|r| r.parse().expect("repeats"))
+        .unwrap_or(20);
     let inst = tokencge::generate::generate(n, 5, 1);
     let model = tokencge::model::load_str(&inst.to_toml(), std::path::Path::new("peer.toml"))
         .expect("loads");
@@ -31,9 +34,17 @@ fn main() {
     let t = Instant::now();
     for _ in 0..repeats {
         jac.begin(x.len(), false);
-        system.residual_jacobian(&x, &mut f, &mut jac, &mut ws).unwrap();
+        system
+            .residual_jacobian(&x, &mut f, &mut jac, &mut ws)
+            .unwrap();
         jac.finish().unwrap();
     }
     let j = t.elapsed().as_secs_f64() / repeats as f64;
-    println!("N={n}: residual {:.3} ms, residual + Jacobian {:.3} ms ({} entries, {} rank-one terms)", r * 1e3, j * 1e3, jac.entries().0.len(), jac.rank());
+    println!(
+        "N={n}: residual {:.3} ms, residual + Jacobian {:.3} ms ({} entries, {} rank-one terms)",
+        r * 1e3,
+        j * 1e3,
+        jac.entries().0.len(),
+        jac.rank()
+    );
 }

@@ -21,7 +21,10 @@ fn main() {
         .next()
         .map(|b| Backend::from_name(&b).expect("backend: auto, dense, sparse or krylov"))
         .unwrap_or(Backend::Auto);
-    let repeats: usize = args.next().map(|r| r.parse().expect("repeats")).unwrap_or(3);
+    let repeats: usize = args
+        .next()
+        .map(|r| r.parse().expect("repeats"))
+        .unwrap_or(3);
     for n in sizes {
         let t = Instant::now();
         let inst = tokencge::generate::generate(n, 5, 1);

@@ -186,8 +186,7 @@ fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool
     // Fixed proportions all the way up: nodes are in preorder, parents first.
     let mut leontief = vec![false; nn];
     for k in 0..nn {
-        leontief[k] =
-            c.node_sigma[k] == 0.0 && b.nodes[k].parent.is_none_or(|p| leontief[p]);
+        leontief[k] = c.node_sigma[k] == 0.0 && b.nodes[k].parent.is_none_or(|p| leontief[p]);
         let (a, z) = c.node_direct[k];
         let first = c.leaf_price.get(a).copied().unwrap_or(0);
         let run = leontief[k]
@@ -516,15 +515,20 @@ mod tests {
 
     #[test]
     fn runs_are_fixed_proportion_untaxed_consecutive_blocks() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/leontief_runs.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/leontief_runs.toml");
         let (structure, coef) = crate::build(&path).unwrap();
         let runs: Vec<(String, Vec<bool>)> = structure
             .model()
             .sectors
             .iter()
             .zip(&coef.sectors)
-            .map(|(s, c)| (s.name.clone(), c.node_run.iter().map(|&r| r != NO_RUN).collect()))
+            .map(|(s, c)| {
+                (
+                    s.name.clone(),
+                    c.node_run.iter().map(|&r| r != NO_RUN).collect(),
+                )
+            })
             .collect();
         // Nodes: input root, its nests, output root. Y1..Y4: the Leontief root over G1..G5
         // is a run, the CES value added and the single output are not; Y5 taxes G3: no run;

@@ -279,8 +279,10 @@ impl<'a> System<'a> {
             x,
         };
         let nl = b.leaves.len();
-        reset(&mut st.pi, nl, 0.0);
-        reset(&mut st.quantity, nl, 0.0);
+        // Every entry a lean evaluation reads is written below (a run's are not read): no
+        // clearing per point.
+        st.pi.resize(nl, 0.0);
+        st.quantity.resize(nl, 0.0);
         st.tax_rate.clear();
         st.has_grad = grad;
         st.lean = lean;
@@ -310,7 +312,8 @@ impl<'a> System<'a> {
                 let inv_pbar = c.inv_price[l];
                 st.pi[l] = p * factor * inv_pbar;
                 if grad {
-                    st.pi_grad.push((c.leaf_price[l] as usize, factor * inv_pbar));
+                    st.pi_grad
+                        .push((c.leaf_price[l] as usize, factor * inv_pbar));
                     let leaf = &b.leaves[l];
                     let sign = if leaf.output { -1.0 } else { 1.0 };
                     for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
@@ -378,9 +381,11 @@ impl<'a> System<'a> {
                 }
             } else {
                 for l in a..z {
-                    if c.leaf_active[l] {
-                        st.quantity[l] = c.quantity[l] * m * pw(st.cn[k] / st.pi[l], sigma);
-                    }
+                    st.quantity[l] = if c.leaf_active[l] {
+                        c.quantity[l] * m * pw(st.cn[k] / st.pi[l], sigma)
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
@@ -395,9 +400,18 @@ impl<'a> System<'a> {
         let name = || self.model().sectors[si].name.clone();
         finite(st.cost, || format!("unit cost of {}", name()))?;
         finite(st.revenue, || format!("unit revenue of {}", name()))?;
-        if !st.quantity.iter().all(|q| q.is_finite()) {
-            for (l, q) in st.quantity.iter().enumerate() {
-                finite(*q, || {
+        let computed = |k: usize| !(lean && c.node_run[k] != NO_RUN);
+        let all_finite = (0..nn).filter(|&k| computed(k)).all(|k| {
+            let (a, z) = c.node_direct[k];
+            st.quantity[a..z].iter().all(|q| q.is_finite())
+        });
+        if !all_finite {
+            let leaves = (0..nn).filter(|&k| computed(k)).flat_map(|k| {
+                let (a, z) = c.node_direct[k];
+                a..z
+            });
+            for l in leaves {
+                finite(st.quantity[l], || {
                     format!(
                         "{}: quantity of {} ({})",
                         name(),
@@ -427,9 +441,7 @@ impl<'a> System<'a> {
         for k in 0..nn {
             if c.node_valued[k] {
                 let (a, z) = b.nodes[k].leaves;
-                st.value[k] = (a..z)
-                    .map(|l| c.price[l] * st.quantity[l] * st.pi[l])
-                    .sum();
+                st.value[k] = (a..z).map(|l| c.price[l] * st.quantity[l] * st.pi[l]).sum();
             }
         }
         for i in 0..nl {
@@ -708,17 +720,16 @@ impl<'a> System<'a> {
         let scale = &self.coef.scale;
         // Emits the gradient collected in `g` as row `row` of the scaled Jacobian.
         let inv_scale = &self.coef.inv_scale;
-        let push = |jac: &mut Option<&mut Jacobian>, row: VarId, g: &mut Grad| match jac
-            .as_deref_mut()
-        {
-            Some(j) if active[row] => {
-                let inv = inv_scale[row];
-                for (c, v) in g.drain(..) {
-                    j.add(row.index(), c, v * inv);
+        let push =
+            |jac: &mut Option<&mut Jacobian>, row: VarId, g: &mut Grad| match jac.as_deref_mut() {
+                Some(j) if active[row] => {
+                    let inv = inv_scale[row];
+                    for (c, v) in g.drain(..) {
+                        j.add(row.index(), c, v * inv);
+                    }
                 }
-            }
-            _ => g.clear(),
-        };
+                _ => g.clear(),
+            };
         for (si, b) in self.structure.sectors.iter().enumerate() {
             let s = &st.sectors[si];
             let c = &self.coef.sectors[si];
@@ -842,9 +853,10 @@ impl<'a> System<'a> {
                             (row.index(), u)
                         })
                     });
-                    let v = b.demands.iter().enumerate().map(|(k, d)| {
-                        (d.price_var.index(), c.form.rank_one_v(&s.demand, t, k))
-                    });
+                    let v =
+                        b.demands.iter().enumerate().map(|(k, d)| {
+                            (d.price_var.index(), c.form.rank_one_v(&s.demand, t, k))
+                        });
                     j.add_rank_one(u, v);
                 }
             }

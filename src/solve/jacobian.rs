@@ -28,9 +28,32 @@ struct Segment {
 enum Run {
     Scattered,
     /// Row `row`, columns `col0..col0 + len`.
-    Row { row: u32, col0: u32 },
+    Row {
+        row: u32,
+        col0: u32,
+    },
     /// Column `col`, rows `row0..row0 + len`.
-    Col { col: u32, row0: u32 },
+    Col {
+        col: u32,
+        row0: u32,
+    },
+}
+
+/// A piece of the sparse part as products see it: one entry (solved indices, none dropped), or
+/// a run's values along a row or a column.
+#[derive(Debug, Clone, Copy)]
+pub enum Piece<'a> {
+    Entry(usize, usize, f64),
+    Row {
+        row: usize,
+        col0: usize,
+        values: &'a [f64],
+    },
+    Col {
+        col: usize,
+        row0: usize,
+        values: &'a [f64],
+    },
 }
 
 /// Ranges of one rank-one term's `u` (rows) and `v` (columns) entries.
@@ -69,6 +92,7 @@ pub struct Jacobian {
     values: Vec<f64>,
     len: usize,
     segments: Vec<Segment>,
+    n_segments: usize,
     terms: Vec<Term>,
     n_terms: usize,
     u_idx: Vec<u32>,
@@ -129,9 +153,7 @@ impl Jacobian {
         self.changed = false;
         self.overflow = false;
         self.len = 0;
-        if record {
-            self.segments.clear();
-        }
+        self.n_segments = 0;
         self.n_terms = 0;
         self.u_len = 0;
         self.v_len = 0;
@@ -147,6 +169,7 @@ impl Jacobian {
             let mut changed = self.changed || self.recorded_n != self.n;
             self.recorded_n = self.n;
             for (have, len) in [
+                (self.segments.len(), self.n_segments),
                 (self.rows.len(), self.len),
                 (self.terms.len(), self.n_terms),
                 (self.u_idx.len(), self.u_len),
@@ -154,6 +177,7 @@ impl Jacobian {
             ] {
                 changed |= have != len;
             }
+            self.segments.truncate(self.n_segments);
             self.rows.truncate(self.len);
             self.cols.truncate(self.len);
             self.values.truncate(self.len);
@@ -203,15 +227,39 @@ impl Jacobian {
     #[cold]
     #[inline(never)]
     fn record(&mut self, k: usize, row: usize, col: usize, value: f64) {
-        match self.segments.last_mut() {
-            Some(s) if s.kind == Run::Scattered && (s.start + s.len) as usize == k => s.len += 1,
-            _ => self.segments.push(Segment {
+        let extends = self.n_segments > 0 && {
+            let s = &self.segments[self.n_segments - 1];
+            s.kind == Run::Scattered && (s.start + s.len) as usize == k
+        };
+        if extends {
+            let s = &mut self.segments[self.n_segments - 1];
+            s.len += 1;
+        } else {
+            self.record_segment(Segment {
                 start: k as u32,
                 len: 1,
                 kind: Run::Scattered,
-            }),
+            });
         }
         self.record_entry(k, row, col, value);
+    }
+
+    /// Records the next segment (a scattered one grows as its entries come).
+    fn record_segment(&mut self, seg: Segment) {
+        let k = self.n_segments;
+        self.n_segments += 1;
+        if k < self.segments.len() {
+            // Starts and kinds fix the segmentation (a scattered segment grows as its entries
+            // come; the entries themselves are compared one by one).
+            let old = self.segments[k];
+            if old.start != seg.start || old.kind != seg.kind {
+                self.changed = true;
+            }
+            self.segments[k] = seg;
+        } else {
+            self.changed = true;
+            self.segments.push(seg);
+        }
     }
 
     fn record_entry(&mut self, k: usize, row: usize, col: usize, value: f64) {
@@ -278,7 +326,7 @@ impl Jacobian {
             (true, true) => Run::Row { row: f, col0: i0 },
             (true, false) => Run::Col { col: f, row0: i0 },
         };
-        self.segments.push(Segment {
+        self.record_segment(Segment {
             start: k as u32,
             len: len as u32,
             kind,
@@ -396,6 +444,29 @@ impl Jacobian {
         (&self.rows, &self.cols, &self.values)
     }
 
+    /// Number of sparse entries that lie in runs.
+    pub fn run_entries(&self) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| s.kind != Run::Scattered)
+            .map(|s| s.len as usize)
+            .sum()
+    }
+
+    /// Marks, per sparse entry, whether it lies in a run.
+    pub fn run_mask(&self, mask: &mut Vec<bool>) {
+        mask.clear();
+        mask.resize(self.rows.len(), false);
+        for seg in &self.segments {
+            if seg.kind != Run::Scattered {
+                let a = seg.start as usize;
+                mask[a..a + seg.len as usize]
+                    .iter_mut()
+                    .for_each(|m| *m = true);
+            }
+        }
+    }
+
     /// Number of rank-one terms.
     pub fn rank(&self) -> usize {
         self.terms.len()
@@ -425,32 +496,55 @@ impl Jacobian {
         (self.rows.len() + formed).min(n * n)
     }
 
+    /// The sparse part piece by piece, in emission order.
+    pub fn pieces(&self) -> impl Iterator<Item = Piece<'_>> + '_ {
+        self.segments.iter().flat_map(move |seg| {
+            let (a, len) = (seg.start as usize, seg.len as usize);
+            let values = &self.values[a..a + len];
+            let (entries, run) = match seg.kind {
+                Run::Scattered => (a..a + len, None),
+                Run::Row { row, col0 } => (
+                    0..0,
+                    Some(Piece::Row {
+                        row: row as usize,
+                        col0: col0 as usize,
+                        values,
+                    }),
+                ),
+                Run::Col { col, row0 } => (
+                    0..0,
+                    Some(Piece::Col {
+                        col: col as usize,
+                        row0: row0 as usize,
+                        values,
+                    }),
+                ),
+            };
+            let entries = entries.filter_map(move |k| {
+                let (r, c) = (self.rows[k], self.cols[k]);
+                (r != DROPPED && c != DROPPED)
+                    .then(|| Piece::Entry(r as usize, c as usize, self.values[k]))
+            });
+            run.into_iter().chain(entries)
+        })
+    }
+
     /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
     pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
-        for seg in &self.segments {
-            let (a, len) = (seg.start as usize, seg.len as usize);
-            let vals = &self.values[a..a + len];
-            match seg.kind {
-                Run::Scattered => {
-                    for k in a..a + len {
-                        let (r, c) = (self.rows[k], self.cols[k]);
-                        if r != DROPPED && c != DROPPED {
-                            let r = r as usize;
-                            y[r] += row_scale[r] * self.values[k] * x[c as usize];
-                        }
-                    }
+        for piece in self.pieces() {
+            match piece {
+                Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
+                Piece::Row { row, col0, values } => {
+                    let x = &x[col0..col0 + values.len()];
+                    let dot: f64 = values.iter().zip(x).map(|(v, x)| v * x).sum();
+                    y[row] += row_scale[row] * dot;
                 }
-                Run::Row { row, col0 } => {
-                    let (r, c0) = (row as usize, col0 as usize);
-                    let dot: f64 = vals.iter().zip(&x[c0..c0 + len]).map(|(v, x)| v * x).sum();
-                    y[r] += row_scale[r] * dot;
-                }
-                Run::Col { col, row0 } => {
-                    let (xc, r0) = (x[col as usize], row0 as usize);
-                    for ((yi, si), v) in y[r0..r0 + len]
+                Piece::Col { col, row0, values } => {
+                    let (xc, end) = (x[col], row0 + values.len());
+                    for ((yi, si), v) in y[row0..end]
                         .iter_mut()
-                        .zip(&row_scale[r0..r0 + len])
-                        .zip(vals)
+                        .zip(&row_scale[row0..end])
+                        .zip(values)
                     {
                         *yi += si * v * xc;
                     }
@@ -477,28 +571,18 @@ impl Jacobian {
 
     /// `y += Jᵀ w` (solved indices).
     pub fn tr_mul_add(&self, w: &[f64], y: &mut [f64]) {
-        for seg in &self.segments {
-            let (a, len) = (seg.start as usize, seg.len as usize);
-            let vals = &self.values[a..a + len];
-            match seg.kind {
-                Run::Scattered => {
-                    for k in a..a + len {
-                        let (r, c) = (self.rows[k], self.cols[k]);
-                        if r != DROPPED && c != DROPPED {
-                            y[c as usize] += self.values[k] * w[r as usize];
-                        }
-                    }
-                }
-                Run::Row { row, col0 } => {
-                    let (wr, c0) = (w[row as usize], col0 as usize);
-                    for (yi, v) in y[c0..c0 + len].iter_mut().zip(vals) {
+        for piece in self.pieces() {
+            match piece {
+                Piece::Entry(r, c, v) => y[c] += v * w[r],
+                Piece::Row { row, col0, values } => {
+                    let wr = w[row];
+                    for (yi, v) in y[col0..col0 + values.len()].iter_mut().zip(values) {
                         *yi += v * wr;
                     }
                 }
-                Run::Col { col, row0 } => {
-                    let r0 = row0 as usize;
-                    let dot: f64 = vals.iter().zip(&w[r0..r0 + len]).map(|(v, w)| v * w).sum();
-                    y[col as usize] += dot;
+                Piece::Col { col, row0, values } => {
+                    let w = &w[row0..row0 + values.len()];
+                    y[col] += values.iter().zip(w).map(|(v, w)| v * w).sum::<f64>();
                 }
             }
         }
@@ -523,10 +607,19 @@ impl Jacobian {
     /// Largest |entry| of each row (solved indices), rank-one terms bounded by |u_r|·max|v|;
     /// `out` is raised to it.
     pub fn row_max_abs(&self, out: &mut [f64]) {
-        for k in 0..self.rows.len() {
-            let (r, c, v) = (self.rows[k], self.cols[k], self.values[k]);
-            if r != DROPPED && c != DROPPED && v.is_finite() {
-                out[r as usize] = out[r as usize].max(v.abs());
+        let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
+        for piece in self.pieces() {
+            match piece {
+                Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
+                Piece::Row { row, values, .. } => {
+                    let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                    out[row] = out[row].max(m);
+                }
+                Piece::Col { row0, values, .. } => {
+                    for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
+                        *o = o.max(finite_abs(v));
+                    }
+                }
             }
         }
         for t in 0..self.rank() {

@@ -90,7 +90,9 @@ impl SemismoothNewton {
             analyses: 0,
             linear_work: LinearWork::default(),
             baseline: LinearWork::default(),
-            pattern_changed: true,
+            // The first iteration records the pattern and says whether it changed since the
+            // workspace's linear solver analysed it.
+            pattern_changed: false,
         }
     }
     /// The workspace and what the run did.
@@ -326,7 +328,12 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         ws.scale.clear();
         ws.scale.resize(n, 1.0);
         ws.jac.clear_map();
-        self.baseline = ws.linear.as_ref().map(|(_, s)| s.work()).unwrap_or_default();
+        self.baseline = ws
+            .linear
+            .as_ref()
+            .map(|(_, s)| s.work())
+            .unwrap_or_default();
+
         state.cost = max_box_residual(&state.x, &state.f, &self.lower, &self.upper);
         reformulate(
             &state.x,
