@@ -761,16 +761,19 @@ impl<'a> System<'a> {
                     for (fi, q) in f[p0..p0 + len].iter_mut().zip(&c.quantity[a..z]) {
                         *fi += sign * level * q;
                     }
+                    // The values depend on the coefficients only: written when the pattern is
+                    // recorded, at a solve's first iteration.
                     if let Some(j) = jac.as_deref_mut() {
                         if active[b.var] {
                             let zp = -sign * inv_scale[sector_row];
-                            j.add_row_run(sector_row, p0, c.quantity[a..z].iter().map(|q| zp * q));
+                            let values = c.quantity[a..z].iter().map(|q| zp * q);
+                            j.add_row_run((sector_row, p0), values, true);
                         }
                         let mc = c.quantity[a..z]
                             .iter()
                             .zip(&inv_scale[p0..p0 + len])
                             .map(|(q, s)| sign * q * s);
-                        j.add_col_run(sector_row, p0, mc);
+                        j.add_col_run((p0, sector_row), mc, true);
                     }
                     continue;
                 }

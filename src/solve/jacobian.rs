@@ -280,23 +280,26 @@ impl Jacobian {
     }
 
     /// Adds `values[i]` at (`row`, `col0 + i`) for consecutive columns (problem indices).
+    /// `constant`: the values do not depend on the point (only on what the pattern was
+    /// recorded with), so they are taken when recording and skipped afterwards.
     pub fn add_row_run(
         &mut self,
-        row: usize,
-        col0: usize,
+        (row, col0): (usize, usize),
         values: impl ExactSizeIterator<Item = f64>,
+        constant: bool,
     ) {
-        self.add_run(true, row, col0, values);
+        self.add_run(true, row, col0, values, constant);
     }
 
-    /// Adds `values[i]` at (`row0 + i`, `col`) for consecutive rows (problem indices).
+    /// Adds `values[i]` at (`row0 + i`, `col`) for consecutive rows (problem indices);
+    /// `constant` as for [`Jacobian::add_row_run`].
     pub fn add_col_run(
         &mut self,
-        col: usize,
-        row0: usize,
+        (row0, col): (usize, usize),
         values: impl ExactSizeIterator<Item = f64>,
+        constant: bool,
     ) {
-        self.add_run(false, col, row0, values);
+        self.add_run(false, col, row0, values, constant);
     }
 
     fn add_run(
@@ -305,9 +308,16 @@ impl Jacobian {
         fixed: usize,
         first: usize,
         values: impl ExactSizeIterator<Item = f64>,
+        constant: bool,
     ) {
         let (k, len) = (self.len, values.len());
         self.len += len;
+        if !self.recording && constant {
+            if self.values.len() < k + len {
+                self.overflow = true;
+            }
+            return;
+        }
         if !self.recording {
             match self.values.get_mut(k..k + len) {
                 Some(dst) => dst.iter_mut().zip(values).for_each(|(d, v)| *d = v),
@@ -712,8 +722,10 @@ mod tests {
     fn runs_multiply_like_their_entries_and_split_where_the_map_drops_an_index() {
         let emit_runs = |j: &mut Jacobian, x: f64| {
             j.add(2, 0, 1.0);
-            j.add_row_run(0, 1, [x, 2.0, 3.0].into_iter());
-            j.add_col_run(0, 1, [4.0, x].into_iter());
+            j.add_row_run((0, 1), [x, 2.0, 3.0].into_iter(), false);
+            j.add_col_run((1, 0), [4.0, x].into_iter(), false);
+            // Constant: what was recorded stays.
+            j.add_col_run((1, 3), [x, 1.0].into_iter(), true);
         };
         for map in [None, Some(vec![0, 1, usize::MAX, 2])] {
             let n = if map.is_some() { 3 } else { 4 };
@@ -740,6 +752,9 @@ mod tests {
                 assert!((z[r] - want).abs() < 1e-13, "{map:?}: {z:?}");
             }
             assert_eq!(a[0][1], 5.0);
+            if map.is_none() {
+                assert_eq!(a[1][3], 1.0);
+            }
         }
     }
 

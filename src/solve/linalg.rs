@@ -1034,8 +1034,8 @@ mod tests {
             }
         }
         // Runs: row 3 over columns 10..50, column 5 over rows 10..50 (like an IO column).
-        j.add_row_run(3, 10, (0..40).map(|k| 0.01 * (k % 5) as f64));
-        j.add_col_run(5, 10, (0..40).map(|k| -0.02 * (k % 3) as f64));
+        j.add_row_run((3, 10), (0..40).map(|k| 0.01 * (k % 5) as f64), false);
+        j.add_col_run((10, 5), (0..40).map(|k| -0.02 * (k % 3) as f64), false);
         // A dense row and a dense column beyond the runs.
         for c in 0..n {
             j.add(n - 1, c, 0.05);
