@@ -1,23 +1,29 @@
-//! Benchmarks of the engine on the peers' scalable economy (`benches/common/peer_model.rs`, a
-//! port of `../shared/peers/gen_cge.py`) and on the reference models.
+//! Benchmarks of the engine on the peers' scalable economy (`tokencge::generate`, a port of
+//! `../shared/peers/gen_cge.py`) and on the reference models.
 //!
 //! Groups (H = 5 households, seed 1; N sectors = goods, 2N + 2 + H variables, PL fixed):
-//! - `residual/N`: one scaled residual evaluation at the benchmark point;
-//! - `residual_jacobian/N`: residual plus analytic Jacobian (triplets) at the benchmark point;
-//! - `newton_linear_solve/{dense,sparse}/N`: one solve of the Jacobian system that the first
-//!   Newton step solves (PL's row and column removed): numeric factorisation and solve, the
-//!   pattern analysed once beforehand as in a solve (faer dense, faer sparse, nalgebra dense);
-//! - `solve_tax1/N`: end-to-end `scenario::solve` of scenario tax1 from its benchmark point;
-//! - `solve_tax1_backend/{dense,sparse}/N`: the same with the linear backend forced, for the
-//!   sizes where `Backend::Auto` chooses sparse (more than `DENSE_LIMIT` unknowns);
+//! - `solve_tax1/N`: `scenario::solve` of scenario tax1 from its benchmark point (backend
+//!   `Auto`), the model built and the scenario prepared beforehand: what the peers' "solve s"
+//!   measures;
+//! - `solve_tax1_backend/{dense,sparse,krylov}/N`: the same with the linear solver forced,
+//!   beyond `DENSE_LIMIT` unknowns and up to N = 496 (what `Auto`'s thresholds rest on);
+//! - `residual/N`, `residual_jacobian/N`: one scaled residual, and one residual with the
+//!   Jacobian's values written into its recorded pattern (the evaluation of a Newton iteration
+//!   after the first), at the benchmark point: half of the hardware floor;
+//! - `newton_linear_solve/{dense,sparse,krylov}/N`: one factorisation and solve of the first
+//!   Newton system (Jacobian at the benchmark, PL dropped), the pattern analysed once beforehand
+//!   as in a solve (dense up to N = 1000; sparse up to N = 496: this Jacobian is half dense);
+//!   krylov = the structured preconditioner's factorisation plus GMRES to 1e-10: the other
+//!   half;
 //! - `reference_models/NAME`: what `tokencge check` does to a file in `models/reference`, for
 //!   every scenario: load, calibrate, compile, then prepare and solve the benchmark and every
 //!   scenario.
 //!
-//! `cargo bench --bench solve` runs everything in a few minutes on 2 cores (small samples, short
-//! measurement times). Set `TOKENCGE_BENCH_SIZES=5,20,50` to choose the sizes, and
-//! `TOKENCGE_BENCH_DUMP=DIR` to write each peer model to `DIR/cge_N{N}_H5_s1.toml` (for timing
-//! `tokencge solve` as a whole process).
+//! `cargo bench --bench solve` runs everything (N = 5 … 2000; building the N = 2000 model takes
+//! ~15 s and 6.7 GB with the load path of 2026-12-06). `TOKENCGE_BENCH_SIZES=5,20,50` chooses
+//! the sizes; `TOKENCGE_BENCH_DUMP=DIR` writes each peer model to `DIR/cge_N{N}_H5_s1.toml`.
+//! Whole-process times and peak memory: `benches/process.rs`; the side-by-side table with
+//! scipy and GAMS/PATH: `benches/peers_table.py`; flagship throughput: `benches/throughput.rs`.
 
 #[path = "common/peer_model.rs"]
 mod peer_model;
@@ -45,7 +51,7 @@ fn sizes() -> Vec<usize> {
                     .expect("TOKENCGE_BENCH_SIZES: comma-separated sizes")
             })
             .collect(),
-        Err(_) => vec![5, 20, 50, 100, 200],
+        Err(_) => vec![5, 20, 50, 100, 200, 496, 1000, 2000],
     }
 }
 
@@ -182,14 +188,15 @@ fn bench_peers(c: &mut Criterion) {
         let mut f = vec![0.0; x.len()];
         let mut ws = EvalWorkspace::new(&p.structure);
         let system = p.structure.with(&p.benchmark.1);
-        let mut jac = Jacobian::new(x.len());
+        // Recorded once, as a solve's first iteration does; then values only.
+        let mut jac = system.jacobian(&x, &mut f, &mut ws).unwrap();
         g.bench_with_input(BenchmarkId::from_parameter(p.n), &p.n, |b, _| {
             b.iter(|| {
                 jac.begin(x.len(), false);
                 system
                     .residual_jacobian(black_box(&x), &mut f, &mut jac, &mut ws)
                     .unwrap();
-                black_box(jac.finish().is_ok());
+                jac.finish().expect("the recorded pattern");
             })
         });
     }
@@ -209,7 +216,19 @@ fn bench_peers(c: &mut Criterion) {
             row_scale: &ones,
             diag: &zeros,
         };
-        for (label, choice) in [("dense", Choice::FaerDense), ("sparse", Choice::FaerSparse)] {
+        for (label, choice) in [
+            ("dense", Choice::FaerDense),
+            ("sparse", Choice::FaerSparse),
+            ("krylov", Choice::Krylov),
+        ] {
+            let limit = match choice {
+                Choice::FaerDense => 1000,
+                Choice::FaerSparse => 496,
+                Choice::Krylov => usize::MAX,
+            };
+            if p.n > limit {
+                continue;
+            }
             // Analysis once (as a solve does), then factor and solve per iteration.
             let mut ls = linalg::new_solver(choice);
             ls.analyse(&jac).unwrap();
@@ -218,7 +237,7 @@ fn bench_peers(c: &mut Criterion) {
                 b.iter(|| {
                     x.copy_from_slice(&rhs);
                     ls.factor(black_box(&h)).unwrap();
-                    ls.solve_in_place(&h, &mut x, 0.0).unwrap();
+                    ls.solve_in_place(&h, &mut x, 1e-10).unwrap();
                     black_box(&x);
                 })
             });
@@ -240,14 +259,17 @@ fn bench_peers(c: &mut Criterion) {
     }
     g.finish();
 
-    // Where Backend::Auto picks the sparse LU, the same solve with each backend forced (the
-    // Jacobian of this economy is nearly dense: ~3N² + O(N) nonzeros in (2N + H + 1)²).
+    // Beyond DENSE_LIMIT, the same solve with each backend forced (this Jacobian is half
+    // dense: 2N² entries in input-output runs plus O(N) and five rank-one terms).
     let mut g = c.benchmark_group("solve_tax1_backend");
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    for p in peers.iter().filter(|p| p.structure.dim() - 1 > DENSE_LIMIT) {
+    for p in peers
+        .iter()
+        .filter(|p| p.structure.dim() - 1 > DENSE_LIMIT && p.n <= 496)
+    {
         for (label, backend) in [
             ("dense", Backend::Dense),
             ("sparse", Backend::Sparse),

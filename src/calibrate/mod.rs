@@ -104,6 +104,9 @@ pub(crate) struct SectorCoef {
     /// and whether it is a direct leaf of a run.
     pub leaf_cost: Vec<f64>,
     pub in_run: Vec<bool>,
+    /// Per tax (the sector's flat list): its rate when it depends on parameters only (so the
+    /// evaluation never walks its expression), None when it depends on the point.
+    pub tax_const: Vec<Option<f64>>,
 }
 
 /// `SectorCoef::node_run` of a node that is not a run.
@@ -121,6 +124,8 @@ pub(crate) const UNTAXED: u32 = u32::MAX;
 pub(crate) struct ConsumerCoef {
     pub form: DemandForm,
     pub endowment_active: Vec<bool>,
+    /// Per endowment: its quantity when it depends on parameters only, None otherwise.
+    pub endowment_const: Vec<Option<f64>>,
     /// Price index and subsistence cost at the scenario's benchmark point (the reference of
     /// `ev`).
     pub e_ref: f64,
@@ -365,6 +370,19 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
                 (first, first + node.direct_leaves.len())
             })
             .collect();
+        // Parameter-only rates once here (one that fails to evaluate is left to the point's
+        // evaluation, which reports it where it always has).
+        c.tax_const = b
+            .leaves
+            .iter()
+            .flat_map(|l| &l.taxes)
+            .map(|t| {
+                t.rate
+                    .is_parameter_only()
+                    .then(|| eval_param(&t.rate, params).ok())
+                    .flatten()
+            })
+            .collect();
         c.node_valued = b
             .nodes
             .iter()
@@ -465,9 +483,20 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
             }
             endowment_active.push(!zero);
         }
+        let endowment_const = b
+            .endowments
+            .iter()
+            .map(|e| {
+                e.quantity
+                    .is_parameter_only()
+                    .then(|| eval_param(&e.quantity, params).ok())
+                    .flatten()
+            })
+            .collect();
         consumers.push(ConsumerCoef {
             form,
             endowment_active,
+            endowment_const,
             e_ref: 1.0,
             fixed_ref: 0.0,
         });

@@ -12,7 +12,7 @@
 //! point: a solve analyses it once.
 
 use super::forms::demand::{DemandState, Wrt};
-use super::forms::nest::{ces, pw};
+use super::forms::nest::{ces, pw, NestForm};
 use super::Layout;
 use super::{SectorBlock, Structure};
 use crate::calibrate::{Coefficients, SectorCoef, NO_RUN, NO_TOP, UNTAXED};
@@ -58,6 +58,8 @@ pub struct SectorState {
     /// Per leaf i: ∂x_i/∂π_l for l = dx_first[i].., flat at the offsets of
     /// `SectorCoef::dx_start`.
     dx: Vec<f64>,
+    /// π^(−σ) of the leaves of CES nests (NaN where not computed: a zero price).
+    pw_neg: Vec<f64>,
     /// Node scratch: cost indices, quantity multipliers, values V_n (where needed).
     cn: Vec<f64>,
     mult: Vec<f64>,
@@ -234,8 +236,14 @@ impl<'a> System<'a> {
             error,
         };
         let mut total = 0.0;
-        for tax in &leaf.taxes {
-            let t = if grad {
+        let tax_const = &self.coef.sectors[si].tax_const;
+        for (k, tax) in leaf.taxes.iter().enumerate() {
+            let t = if let Some(t) = tax_const[leaf.first_tax + k] {
+                if grad {
+                    st.tax_grad_start.push(st.tax_grad.len());
+                }
+                t
+            } else if grad {
                 let t = tax
                     .rate
                     .eval_grad(ctx, 1.0, Some(&mut st.tax_grad))
@@ -283,6 +291,7 @@ impl<'a> System<'a> {
         // clearing per point.
         st.pi.resize(nl, 0.0);
         st.quantity.resize(nl, 0.0);
+        st.pw_neg.resize(nl, f64::NAN);
         st.tax_rate.clear();
         st.has_grad = grad;
         st.lean = lean;
@@ -357,9 +366,34 @@ impl<'a> System<'a> {
                     .map(|(t, v)| t * v)
                     .sum();
                 leaves + nodes.map(|(t, v)| t * v).sum::<f64>()
-            } else {
+            } else if NestForm::from_sigma(c.node_sigma[k]) == NestForm::CobbDouglas {
                 let leaves = (a..z).map(|l| (c.leaf_share[l], st.pi[l]));
                 ces(c.node_sigma[k], leaves.chain(nodes))
+            } else {
+                // CES: one powf per leaf, π^(−σ), kept for the quantities (x = Q·m·c^σ·π^(−σ));
+                // π^(1−σ) = π·π^(−σ). A zero price takes the plain formula.
+                let sigma = c.node_sigma[k];
+                let rho = 1.0 - sigma;
+                let mut sum = 0.0;
+                for l in a..z {
+                    let (t, v) = (c.leaf_share[l], st.pi[l]);
+                    if t > 0.0 {
+                        if v > 0.0 {
+                            let pn = v.powf(-sigma);
+                            st.pw_neg[l] = pn;
+                            sum += t * v * pn;
+                        } else {
+                            st.pw_neg[l] = f64::NAN;
+                            sum += t * v.powf(rho);
+                        }
+                    }
+                }
+                for (t, v) in nodes {
+                    if t > 0.0 {
+                        sum += t * v.powf(rho);
+                    }
+                }
+                sum.powf(1.0 / rho)
             };
         }
         // Quantities top-down.
@@ -379,12 +413,24 @@ impl<'a> System<'a> {
                 for (q, bq) in st.quantity[a..z].iter_mut().zip(&c.quantity[a..z]) {
                     *q = bq * m;
                 }
-            } else {
+            } else if NestForm::from_sigma(sigma) == NestForm::CobbDouglas {
                 for l in a..z {
                     st.quantity[l] = if c.leaf_active[l] {
-                        c.quantity[l] * m * pw(st.cn[k] / st.pi[l], sigma)
+                        c.quantity[l] * m * (st.cn[k] / st.pi[l])
                     } else {
                         0.0
+                    };
+                }
+            } else {
+                let m_c = m * st.cn[k].powf(sigma);
+                for l in a..z {
+                    let pn = st.pw_neg[l];
+                    st.quantity[l] = if !c.leaf_active[l] {
+                        0.0
+                    } else if pn.is_nan() {
+                        c.quantity[l] * m * pw(st.cn[k] / st.pi[l], sigma)
+                    } else {
+                        c.quantity[l] * m_c * pn
                     };
                 }
             }
@@ -529,6 +575,8 @@ impl<'a> System<'a> {
         for (k, e) in b.endowments.iter().enumerate() {
             let v = if !c.endowment_active[k] {
                 0.0
+            } else if let Some(v) = c.endowment_const[k] {
+                v
             } else if grad {
                 e.quantity
                     .eval_grad(&ctx, 1.0, Some(&mut st.endowment_grad))

@@ -2,7 +2,7 @@
 //! e = (Σ θ_d π_d^(1−σ))^(1/(1−σ)), D_d = Q_d·(M/(e·Q_H))·(e/π_d)^σ, welfare = M/(e·Q_H).
 
 use super::demand::{DemandState, NonFinite};
-use super::nest::{ces, pw};
+use super::nest::{ces, pw, NestForm};
 
 /// Calibrated coefficients of a CES demand system.
 #[derive(Debug, Clone, Default)]
@@ -35,39 +35,64 @@ impl CesDemand {
     }
 
     /// Price index, demands and welfare when `spent` is spent at prices `p` (`p[k]` of demand k).
+    /// One powf per demand: with a_d = π_d^(−σ), π^(1−σ) = π·a, ∂ln e/∂π_d = θ_d·a_d·e^(σ−1)
+    /// and (e/π_d)^σ = e^σ·a_d (a zero price takes the plain formulas).
     pub fn evaluate(&self, p: &[f64], spent: f64, st: &mut DemandState) -> Result<(), NonFinite> {
         let n = self.quantity.len();
+        let sigma = self.sigma;
         st.pi.clear();
         st.pi
             .extend(p.iter().zip(&self.price).map(|(p, pb)| p / pb));
-        st.price_index = ces(
-            self.sigma,
-            self.share.iter().copied().zip(st.pi.iter().copied()),
-        );
+        // π^(−σ) in `dlog_e` for now (NaN for a zero price).
+        st.dlog_e.clear();
+        st.dlog_e.extend(st.pi.iter().map(|&v| {
+            if sigma == 0.0 {
+                1.0
+            } else if v > 0.0 {
+                v.powf(-sigma)
+            } else {
+                f64::NAN
+            }
+        }));
+        st.price_index = match NestForm::from_sigma(sigma) {
+            NestForm::Ces(_) if st.dlog_e.iter().all(|a| !a.is_nan()) => {
+                let rho = 1.0 - sigma;
+                let sum: f64 = (0..n)
+                    .filter(|&d| self.share[d] > 0.0)
+                    .map(|d| self.share[d] * st.pi[d] * st.dlog_e[d])
+                    .sum();
+                sum.powf(1.0 / rho)
+            }
+            _ => ces(sigma, self.share.iter().copied().zip(st.pi.iter().copied())),
+        };
         if !st.price_index.is_finite() {
             return Err(NonFinite::PriceIndex(st.price_index));
         }
         let e = st.price_index;
-        let sigma = self.sigma;
-        st.dlog_e.clear();
-        st.dlog_e.extend(
-            st.pi
-                .iter()
-                .zip(&self.share)
-                .map(|(pi, th)| th * pw(*pi, -sigma) * pw(e, sigma - 1.0)),
-        );
+        let (e_sigma, e_sigma_1) = (pw(e, sigma), pw(e, sigma - 1.0));
         st.core.clear();
         for k in 0..n {
+            let a = st.dlog_e[k];
             // A zero-quantity demand stays zero at any price (even P = 0, where (e/π)^σ = ∞).
             let d = if self.quantity[k] == 0.0 {
                 0.0
-            } else {
+            } else if a.is_nan() {
                 self.quantity[k] * (spent / (e * self.total)) * pw(e / st.pi[k], sigma)
+            } else {
+                self.quantity[k] * (spent / (e * self.total)) * e_sigma * a
             };
             if !d.is_finite() {
                 return Err(NonFinite::Demand(k, d));
             }
             st.core.push(d);
+        }
+        for k in 0..n {
+            let a = st.dlog_e[k];
+            st.dlog_e[k] = if a.is_nan() {
+                self.share[k] * pw(st.pi[k], -sigma) * e_sigma_1
+            } else {
+                self.share[k] * a * e_sigma_1
+            };
         }
         st.demand.clear();
         st.demand.extend_from_slice(&st.core);

@@ -1,0 +1,117 @@
+//! Counterfactual throughput of the flagship model (`models/token_economy.toml`): solves per
+//! second over a grid of 1,000 policy scenarios (token tax 0–20 %, compute subsidy 0–50 %,
+//! digital services tax 0–6 %) plus the model's own 16 and the benchmark.
+//!
+//! - `flagship_in_process/{1,2}`: `batch::solve_all` (calibrate, solve, verify and report every
+//!   scenario, as `solve --all` does) on a rayon pool of 1 and 2 threads; criterion reports
+//!   scenarios per second (`thrpt`);
+//! - `flagship_solve_all/2`: the whole process `tokencge solve FILE --all --format csv` on the
+//!   1,000-scenario file (load, every solve, the CSV written).
+//!
+//! `cargo bench --bench throughput`. The scenario file is written to
+//! `target/bench-flagship/models/flagship_1000.toml` (its SAM copied beside, in `../data`).
+
+#[path = "common/binary.rs"]
+mod binary;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use binary::{release_binary, root};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tokencge::batch;
+use tokencge::solve::NewtonSettings;
+
+/// Grid points: (token tax, compute subsidy, digital services tax), deterministic.
+fn grid(k: usize) -> (f64, f64, f64) {
+    let f = |m: usize| ((k * m) % 1000) as f64 / 999.0;
+    (0.20 * k as f64 / 999.0, 0.5 * f(7919), 0.06 * f(104_729))
+}
+
+/// The flagship with 1,000 more scenarios, written beside a copy of its SAM.
+fn flagship_1000() -> PathBuf {
+    let base = root().join("target/bench-flagship");
+    let models = base.join("models");
+    std::fs::create_dir_all(&models).expect("target/bench-flagship/models");
+    std::fs::create_dir_all(base.join("data")).expect("target/bench-flagship/data");
+    std::fs::copy(
+        root().join("data/token_economy_sam.csv"),
+        base.join("data/token_economy_sam.csv"),
+    )
+    .expect("copy the SAM");
+    let text = std::fs::read_to_string(root().join("models/token_economy.toml"))
+        .expect("models/token_economy.toml");
+    let mut scenarios = String::new();
+    for k in 0..1000 {
+        let (t, s, d) = grid(k);
+        scenarios.push_str(&format!(
+            "\n[scenarios.grid_{k}]\ndescription = \"grid point {k}\"\nparameters = {{ tok_tax = {t:.6}, sub_cmp = {s:.6}, dst = {d:.6} }}\n"
+        ));
+    }
+    // Before the targets: scenarios are tables, targets an array of tables after them.
+    let at = text
+        .find("\n[[targets]]")
+        .expect("the flagship has targets after its scenarios");
+    let file = models.join("flagship_1000.toml");
+    std::fs::write(&file, format!("{}{scenarios}{}", &text[..at], &text[at..]))
+        .expect("write the scenario file");
+    file
+}
+
+fn bench_flagship(c: &mut Criterion) {
+    let file = flagship_1000();
+    let (structure, _) = tokencge::build(&file).expect("the flagship builds");
+    let n = structure.model().scenarios.len();
+    let indices: Vec<Option<usize>> = std::iter::once(None).chain((0..n).map(Some)).collect();
+    let settings = NewtonSettings::default();
+    let outcomes = batch::solve_all(&structure, &indices, &settings, &|| {});
+    let converged = outcomes
+        .iter()
+        .filter(|o| o.as_ref().is_ok_and(|s| s.solution.converged()))
+        .count();
+    eprintln!(
+        "flagship: {} scenarios, {converged} converged",
+        indices.len()
+    );
+
+    let mut g = c.benchmark_group("flagship_in_process");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(indices.len() as u64));
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a rayon pool");
+        g.bench_with_input(BenchmarkId::from_parameter(threads), &threads, |b, _| {
+            b.iter(|| pool.install(|| batch::solve_all(&structure, &indices, &settings, &|| {})))
+        });
+    }
+    g.finish();
+
+    let bin = release_binary();
+    let mut g = c.benchmark_group("flagship_solve_all");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(indices.len() as u64));
+    g.bench_function(BenchmarkId::from_parameter(2), |b| {
+        b.iter(|| {
+            let status = Command::new(&bin)
+                .arg("solve")
+                .arg(&file)
+                .args(["--all", "--format", "csv"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("tokencge solve --all");
+            assert!(status.success());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_flagship);
+criterion_main!(benches);
