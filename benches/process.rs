@@ -29,7 +29,11 @@ fn sizes() -> Vec<usize> {
     match std::env::var("TOKENCGE_PROCESS_SIZES") {
         Ok(s) => s
             .split(',')
-            .map(|v| v.trim().parse().expect("TOKENCGE_PROCESS_SIZES: comma-separated sizes"))
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .expect("TOKENCGE_PROCESS_SIZES: comma-separated sizes")
+            })
             .collect(),
         Err(_) => vec![5, 1000, 2000, 5000],
     }
@@ -41,7 +45,14 @@ fn model(bin: &Path, n: usize) -> PathBuf {
     let file = dir.join("model.toml");
     if !file.exists() {
         let status = Command::new(bin)
-            .args(["generate", "--sectors", &n.to_string(), "--households", "5", "-o"])
+            .args([
+                "generate",
+                "--sectors",
+                &n.to_string(),
+                "--households",
+                "5",
+                "-o",
+            ])
             .arg(&dir)
             .status()
             .expect("tokencge generate");
@@ -57,7 +68,11 @@ fn solve_command(bin: &Path, model: &Path, timed: bool) -> Command {
         .ok()
         .and_then(|g| g.parse().ok())
         .unwrap_or(8);
-    let time = if timed { "/usr/bin/time -f '%e %M' " } else { "" };
+    let time = if timed {
+        "/usr/bin/time -f '%e %M' "
+    } else {
+        ""
+    };
     let script = format!("ulimit -v {}; exec {time}\"$0\" \"$@\"", gib << 20);
     let mut c = Command::new("sh");
     c.arg("-c")

@@ -18,6 +18,7 @@ use super::{SectorBlock, Structure};
 use crate::calibrate::{Coefficients, SectorCoef, NO_RUN, NO_TOP, UNTAXED};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
 use crate::ids::{ConsumerId, SectorId, Var, VarId};
+use crate::solve::jacobian::dot;
 use crate::solve::Jacobian;
 
 /// Why a point could not be evaluated.
@@ -352,20 +353,11 @@ impl<'a> System<'a> {
             st.cn[k] = if lean && run != NO_RUN {
                 // A run: Σ (θ/p̄)·P straight from the prices.
                 let p0 = run as usize;
-                let leaves: f64 = c.leaf_cost[a..z]
-                    .iter()
-                    .zip(&x[p0..p0 + (z - a)])
-                    .map(|(t, p)| t * p)
-                    .sum();
-                leaves + nodes.map(|(t, v)| t * v).sum::<f64>()
+                dot(&c.leaf_cost[a..z], &x[p0..p0 + (z - a)])
+                    + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if c.node_sigma[k] == 0.0 {
                 // Leontief: a dot product over contiguous leaves.
-                let leaves: f64 = c.leaf_share[a..z]
-                    .iter()
-                    .zip(&st.pi[a..z])
-                    .map(|(t, v)| t * v)
-                    .sum();
-                leaves + nodes.map(|(t, v)| t * v).sum::<f64>()
+                dot(&c.leaf_share[a..z], &st.pi[a..z]) + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if NestForm::from_sigma(c.node_sigma[k]) == NestForm::CobbDouglas {
                 let leaves = (a..z).map(|l| (c.leaf_share[l], st.pi[l]));
                 ces(c.node_sigma[k], leaves.chain(nodes))

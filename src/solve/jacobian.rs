@@ -56,6 +56,24 @@ pub enum Piece<'a> {
     },
 }
 
+/// Σ aᵢbᵢ with eight partial sums, so that it vectorises (a plain sum is bound by the
+/// latency of one addition after another); the order is fixed, so is the result.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f64 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 /// Ranges of one rank-one term's `u` (rows) and `v` (columns) entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Term {
@@ -506,61 +524,53 @@ impl Jacobian {
         (self.rows.len() + formed).min(n * n)
     }
 
-    /// The sparse part piece by piece, in emission order.
-    pub fn pieces(&self) -> impl Iterator<Item = Piece<'_>> + '_ {
-        self.segments.iter().flat_map(move |seg| {
+    /// Calls `f` with the sparse part piece by piece, in emission order.
+    #[inline]
+    pub fn for_each_piece(&self, mut f: impl FnMut(Piece<'_>)) {
+        for seg in &self.segments {
             let (a, len) = (seg.start as usize, seg.len as usize);
             let values = &self.values[a..a + len];
-            let (entries, run) = match seg.kind {
-                Run::Scattered => (a..a + len, None),
-                Run::Row { row, col0 } => (
-                    0..0,
-                    Some(Piece::Row {
-                        row: row as usize,
-                        col0: col0 as usize,
-                        values,
-                    }),
-                ),
-                Run::Col { col, row0 } => (
-                    0..0,
-                    Some(Piece::Col {
-                        col: col as usize,
-                        row0: row0 as usize,
-                        values,
-                    }),
-                ),
-            };
-            let entries = entries.filter_map(move |k| {
-                let (r, c) = (self.rows[k], self.cols[k]);
-                (r != DROPPED && c != DROPPED)
-                    .then(|| Piece::Entry(r as usize, c as usize, self.values[k]))
-            });
-            run.into_iter().chain(entries)
-        })
+            match seg.kind {
+                Run::Scattered => {
+                    for k in a..a + len {
+                        let (r, c) = (self.rows[k], self.cols[k]);
+                        if r != DROPPED && c != DROPPED {
+                            f(Piece::Entry(r as usize, c as usize, self.values[k]));
+                        }
+                    }
+                }
+                Run::Row { row, col0 } => f(Piece::Row {
+                    row: row as usize,
+                    col0: col0 as usize,
+                    values,
+                }),
+                Run::Col { col, row0 } => f(Piece::Col {
+                    col: col as usize,
+                    row0: row0 as usize,
+                    values,
+                }),
+            }
+        }
     }
 
     /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
     pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
-        for piece in self.pieces() {
-            match piece {
-                Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
-                Piece::Row { row, col0, values } => {
-                    let x = &x[col0..col0 + values.len()];
-                    let dot: f64 = values.iter().zip(x).map(|(v, x)| v * x).sum();
-                    y[row] += row_scale[row] * dot;
-                }
-                Piece::Col { col, row0, values } => {
-                    let (xc, end) = (x[col], row0 + values.len());
-                    for ((yi, si), v) in y[row0..end]
-                        .iter_mut()
-                        .zip(&row_scale[row0..end])
-                        .zip(values)
-                    {
-                        *yi += si * v * xc;
-                    }
+        self.for_each_piece(|piece| match piece {
+            Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
+            Piece::Row { row, col0, values } => {
+                y[row] += row_scale[row] * dot(values, &x[col0..col0 + values.len()]);
+            }
+            Piece::Col { col, row0, values } => {
+                let (xc, end) = (x[col], row0 + values.len());
+                for ((yi, si), v) in y[row0..end]
+                    .iter_mut()
+                    .zip(&row_scale[row0..end])
+                    .zip(values)
+                {
+                    *yi += si * v * xc;
                 }
             }
-        }
+        });
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let s: f64 = cv
@@ -581,21 +591,18 @@ impl Jacobian {
 
     /// `y += Jᵀ w` (solved indices).
     pub fn tr_mul_add(&self, w: &[f64], y: &mut [f64]) {
-        for piece in self.pieces() {
-            match piece {
-                Piece::Entry(r, c, v) => y[c] += v * w[r],
-                Piece::Row { row, col0, values } => {
-                    let wr = w[row];
-                    for (yi, v) in y[col0..col0 + values.len()].iter_mut().zip(values) {
-                        *yi += v * wr;
-                    }
-                }
-                Piece::Col { col, row0, values } => {
-                    let w = &w[row0..row0 + values.len()];
-                    y[col] += values.iter().zip(w).map(|(v, w)| v * w).sum::<f64>();
+        self.for_each_piece(|piece| match piece {
+            Piece::Entry(r, c, v) => y[c] += v * w[r],
+            Piece::Row { row, col0, values } => {
+                let wr = w[row];
+                for (yi, v) in y[col0..col0 + values.len()].iter_mut().zip(values) {
+                    *yi += v * wr;
                 }
             }
-        }
+            Piece::Col { col, row0, values } => {
+                y[col] += dot(values, &w[row0..row0 + values.len()]);
+            }
+        });
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let s: f64 = ru
@@ -618,20 +625,18 @@ impl Jacobian {
     /// `out` is raised to it.
     pub fn row_max_abs(&self, out: &mut [f64]) {
         let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
-        for piece in self.pieces() {
-            match piece {
-                Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
-                Piece::Row { row, values, .. } => {
-                    let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
-                    out[row] = out[row].max(m);
-                }
-                Piece::Col { row0, values, .. } => {
-                    for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
-                        *o = o.max(finite_abs(v));
-                    }
+        self.for_each_piece(|piece| match piece {
+            Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
+            Piece::Row { row, values, .. } => {
+                let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                out[row] = out[row].max(m);
+            }
+            Piece::Col { row0, values, .. } => {
+                for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
+                    *o = o.max(finite_abs(v));
                 }
             }
-        }
+        });
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let vmax = cv
