@@ -819,6 +819,50 @@ fn the_flagship_indicators_keep_their_accounting_identities_in_every_regime() {
     }
 }
 
+#[test]
+fn only_the_product_of_firms_and_perceived_elasticity_matters_in_the_flagship() {
+    // Symmetric Cournot: Lerner = 1 / (N eps), and each frontier firm's fixed cost is 26 / N.
+    // Calibrating N = 1.2857 (eps = 1.5, the long-run token-demand elasticity) instead of the
+    // observed 3 (eps = 0.64) changes the number of firms by that factor in every scenario and
+    // nothing else.
+    let (_dir, model) = flagship_copy(
+        |t| t.replacen("n_obs = 3.0 ", "n_obs = 1.2857 ", 1),
+        str::to_string,
+    );
+    let a = json(&["solve", "--all", "--format", "json"]);
+    let b = json(&[
+        "solve",
+        model.to_str().unwrap(),
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        let name = x["scenario"].as_str().unwrap();
+        let n = |v: &serde_json::Value| v["sectors"]["NF"].as_f64().unwrap();
+        assert!(
+            (n(x) * 1.2857 / 3.0 - n(y)).abs() <= 1e-8,
+            "{name}: {} vs {}",
+            n(x),
+            n(y)
+        );
+        for kind in ["commodities", "consumers", "indicators"] {
+            for (k, u) in x[kind].as_object().unwrap() {
+                if k == "frontier_firms" {
+                    continue;
+                }
+                let (u, v) = (u.as_f64().unwrap(), y[kind][k].as_f64().unwrap());
+                assert!(
+                    (u - v).abs() <= 1e-7 * u.abs().max(1.0),
+                    "{name}: {kind}.{k}: {u} vs {v}"
+                );
+            }
+        }
+    }
+}
+
 /// A copy of the flagship model and its data in a temporary directory, both edited.
 fn flagship_copy(
     edit_model: impl Fn(&str) -> String,
