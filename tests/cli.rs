@@ -657,44 +657,60 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     let o = run(&[]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    let model = tokencge::model::load(
-        Path::new("models/token_economy.toml")
-            .canonicalize()
-            .as_deref()
-            .unwrap_or(Path::new(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/models/token_economy.toml"
-            ))),
-    )
+    let model = tokencge::model::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/token_economy.toml"
+    )))
     .unwrap();
     assert!(model.scenarios.len() >= 29);
-    for line in out.lines().filter(|l| l.starts_with("converged")) {
+    // The first screen answers who gains and who loses: one summary line per scenario.
+    let lines: Vec<&str> = out.lines().collect();
+    let head = lines
+        .iter()
+        .position(|l| l.starts_with("Who gains and who loses"))
+        .expect("the summary comes first");
+    assert!(head < 5, "{out}");
+    let table = head + lines[head..].iter().position(|l| l.starts_with("scenario")).unwrap();
+    assert!(table < head + 3);
+    for (k, sc) in model.scenarios.iter().enumerate() {
+        let line = lines[table + 1 + k];
+        let shown: String = sc.name.chars().take(20).collect();
+        assert!(line.starts_with(&shown), "{line} for {}", sc.name);
+        assert!(!line.contains("not solved"), "{line}");
+        // EVs of the households and the government, the totals, GDP and revenue.
+        assert_eq!(line.split_whitespace().count(), 1 + 5 + 2 + 2, "{line}");
+    }
+    assert!(lines[table].contains("domestic") && lines[table].contains("abroad"));
+    assert!(out.contains("not counted: ENTRE (accounting)"));
+    for l in &lines {
+        assert!(l.chars().count() <= 100, "wider than 100 columns: {l}");
+    }
+    // One block per scenario with its description.
+    for sc in &model.scenarios {
         assert!(
-            !line.contains("max_iterations") && !line.contains("failed"),
-            "{line}"
+            out.contains(&format!("{} · {}", sc.name, &sc.description[..20])),
+            "no block for {}",
+            sc.name
         );
     }
+    assert!(out.contains("EV of households and government, bn USD 2025"));
+    assert!(out.contains("PPLT (Tokens)"));
+    // --full adds every quantity with its description.
+    let o = run(&["compare", "--full", "--scenarios", "token_tax_10"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
     for word in [
         "activity levels",
-        "prices",
-        "welfare: Hicksian EV",
-        "EV WO",
-        "EV WX",
-        "EV ELITE",
-        "EV OWN",
+        "prices (relative to the numeraire)",
+        "incomes (bn USD 2025)",
+        "EV (bn USD 2025; % of benchmark income)",
+        "PCMP Compute services",
+        "gdp_real Real GDP, Fisher index",
         "ev_domestic",
-        "ev_rest_of_world",
-        "gov_revenue",
-        "gdp_real",
-        "gdp_b",
         "free_tier_surplus",
         "welfare_beyond_gdp",
-        "markup",
-        "frontier_firms",
+        "markup Frontier markup",
         "mcpf",
-        "cpi_ai_services",
-        "cpi_compute",
-        "va_layer1",
     ] {
         assert!(out.contains(word), "missing {word}");
     }
@@ -1017,35 +1033,81 @@ fn the_flattened_flagship_checks_in_the_plain_format() {
 }
 
 #[test]
-fn compare_csv_and_json_carry_every_scenario() {
+fn compare_csv_and_json_are_long_typed_records() {
     let o = run(&[
         "compare",
         "--scenarios",
-        "token_tax_3,dst_6",
+        "benchmark,token_tax_3,dst_6",
         "--format",
         "csv",
     ]);
-    let (out, _) = text(&o);
-    assert_eq!(o.status.code(), Some(0));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Read as a pandas user would: the header, then every number column parses as a number
+    // (or is empty).
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
-        out.lines().next(),
-        Some("section,name,unit,benchmark,token_tax_3,dst_6")
+        header,
+        [
+            "scenario",
+            "status",
+            "kind",
+            "name",
+            "description",
+            "unit",
+            "benchmark",
+            "value",
+            "change",
+            "pct_change"
+        ]
     );
+    let mut rows = 0;
+    let mut ev = std::collections::HashMap::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        rows += 1;
+        assert!(["token_tax_3", "dst_6"].contains(&&rec[0]), "{rec:?}");
+        assert_eq!(&rec[1], "converged");
+        for c in 6..10 {
+            assert!(
+                rec[c].is_empty() || rec[c].parse::<f64>().is_ok(),
+                "column {} is not a number: {rec:?}",
+                header[c]
+            );
+        }
+        if &rec[2] == "price" && &rec[3] == "PPLT" && &rec[0] == "token_tax_3" {
+            assert!(rec[9].parse::<f64>().unwrap() > 0.0, "a token tax raises PPLT");
+            assert_eq!(&rec[4], "Tokens (composite of the tiers)");
+        }
+        if &rec[0] == "token_tax_3" && (&rec[2] == "ev" || &rec[3] == "ev_domestic") {
+            assert_eq!(&rec[5], if &rec[2] == "ev" { "bn USD 2025" } else { "level" });
+            let v = if &rec[2] == "ev" { &rec[8] } else { &rec[9 - 1] };
+            ev.insert(rec[3].to_string(), v.parse::<f64>().unwrap());
+        }
+    }
+    assert!(rows > 100);
+    // One definition of domestic EV: the households' and government's, as the indicator.
+    let sum: f64 = ["WO", "WX", "ELITE", "OWN", "GOV"].iter().map(|h| ev[*h]).sum();
+    assert!((ev["domestic"] - sum).abs() < 1e-9, "{ev:?}");
+    assert!((ev["domestic"] - ev["ev_domestic"]).abs() < 1e-9, "{ev:?}");
+    assert!((ev["rest_of_world"] - ev["FOR"]).abs() < 1e-12);
+
     let v = json(&["compare", "--scenarios", "token_tax_3", "--format", "json"]);
-    assert_eq!(
-        v["columns"],
-        serde_json::json!(["benchmark", "token_tax_3"])
-    );
-    let pplt = v["rows"]
-        .as_array()
-        .unwrap()
+    assert_eq!(v["unit"], "bn USD 2025");
+    assert_eq!(v["scenarios"][0]["name"], "token_tax_3");
+    assert_eq!(v["scenarios"][0]["status"], "converged");
+    let records = v["records"].as_array().unwrap();
+    for rec in records {
+        for key in ["benchmark", "value", "change", "pct_change"] {
+            assert!(rec[key].is_null() || rec[key].is_f64(), "{rec}");
+        }
+    }
+    let pplt = records
         .iter()
-        .find(|r| r["section"] == "price" && r["name"] == "PPLT")
+        .find(|r| r["kind"] == "price" && r["name"] == "PPLT")
         .unwrap();
-    assert!(
-        pplt["values"]["token_tax_3"].as_f64().unwrap() > 0.0,
-        "the token price rises with a token tax"
-    );
+    assert!(pplt["pct_change"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -1183,10 +1245,15 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["status"],
-        serde_json::json!(["converged", "evaluation_failed", "converged"])
-    );
+    assert_eq!(v["benchmark_status"], "converged");
+    let statuses: Vec<&str> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["evaluation_failed", "converged"]);
+    assert!(v["scenarios"][0]["reason"].is_string());
 }
 
 /// What a file of the bad-input catalogue must produce: read from its `# exit:`,

@@ -64,12 +64,19 @@ enum Command {
     Describe { model: PathBuf },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
+        /// Model file (default: models/token_economy.toml).
         model: Option<PathBuf>,
-        /// Comma-separated scenario names (default: all).
+        /// Comma-separated scenario names (default: all; `benchmark` may be named and is
+        /// always the reference).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
+        /// Output: headline tables for people, or long typed records as CSV or JSON.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// With the table format: every activity, price, income and indicator after the
+        /// headline.
+        #[arg(long)]
+        full: bool,
     },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
@@ -167,6 +174,7 @@ pub fn run() -> i32 {
         model: None,
         scenarios: Vec::new(),
         format: Format::Table,
+        full: false,
     });
     match command {
         Command::Solve {
@@ -192,7 +200,8 @@ pub fn run() -> i32 {
             model,
             scenarios,
             format,
-        } => cmd_compare(&model_path(model), &scenarios, format, &settings),
+            full,
+        } => cmd_compare(&model_path(model), &scenarios, format, full, &settings),
         Command::Balance {
             sam,
             output,
@@ -342,13 +351,7 @@ fn cmd_solve(
             Some(name) => match model.scenario_index(name) {
                 Some(i) => vec![Some(i)],
                 None => {
-                    let known: Vec<&str> =
-                        model.scenarios.iter().map(|s| s.name.as_str()).collect();
-                    eprintln!(
-                        "{}: unknown scenario '{name}' (scenarios: benchmark, {})",
-                        path.display(),
-                        known.join(", ")
-                    );
+                    eprintln!("{}: {}", path.display(), unknown_scenario(model, name));
                     return BAD_INPUT;
                 }
             },
@@ -502,7 +505,13 @@ fn cmd_describe(path: &Path) -> i32 {
     OK
 }
 
-fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonSettings) -> i32 {
+fn cmd_compare(
+    path: &Path,
+    names: &[String],
+    format: Format,
+    full: bool,
+    settings: &NewtonSettings,
+) -> i32 {
     let (structure, _) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
@@ -512,14 +521,21 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
     if names.is_empty() {
         indices.extend(0..model.scenarios.len());
     } else {
+        let mut unknown = Vec::new();
         for n in names {
             match model.scenario_index(n) {
-                Some(i) => indices.push(i),
-                None => {
-                    eprintln!("{}: unknown scenario '{n}'", path.display());
-                    return BAD_INPUT;
-                }
+                Some(i) if !indices.contains(&i) => indices.push(i),
+                Some(_) => {}
+                // The benchmark is always the reference column.
+                None if n == "benchmark" => {}
+                None => unknown.push(n.as_str()),
             }
+        }
+        if !unknown.is_empty() {
+            for n in unknown {
+                eprintln!("{}: {}", path.display(), unknown_scenario(model, n));
+            }
+            return BAD_INPUT;
         }
     }
     let all: Vec<Option<usize>> = std::iter::once(None)
@@ -534,9 +550,10 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
         reports.push(report_of(&structure, outcome));
     }
     let bench = reports.remove(0);
-    let cmp = compare::build(&bench, &reports);
+    let cmp = compare::build(model, &bench, &reports);
     match format {
-        Format::Table => print!("{}", cmp.table()),
+        Format::Table if full => print!("{}", cmp.full()),
+        Format::Table => print!("{}", cmp.headline()),
         Format::Csv => print!("{}", cmp.csv()),
         Format::Json => println!(
             "{}",
@@ -544,6 +561,14 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
         ),
     }
     code
+}
+
+/// "unknown scenario 'x' (scenarios: benchmark, a, b)".
+fn unknown_scenario(model: &tokencge::model::Model, name: &str) -> String {
+    let known: Vec<&str> = std::iter::once("benchmark")
+        .chain(model.scenarios.iter().map(|s| s.name.as_str()))
+        .collect();
+    format!("unknown scenario '{name}' (scenarios: {})", known.join(", "))
 }
 
 fn cmd_balance(

@@ -1273,6 +1273,7 @@ impl<'a> Expander<'a> {
             );
             Some(ConsumerFile {
                 description: cf.description.clone(),
+                role: cf.role.clone(),
                 elasticity,
                 demands,
                 endowments,
@@ -1395,6 +1396,10 @@ impl<'a> Expander<'a> {
                     name: file.model.get_ref().name.clone(),
                     description: file.model.get_ref().description.clone(),
                     numeraire: file.model.get_ref().numeraire.clone(),
+                    unit: file.model.get_ref().unit.clone(),
+                    headline: file.model.get_ref().headline.clone(),
+                    gdp: file.model.get_ref().gdp.clone(),
+                    revenue: file.model.get_ref().revenue.clone(),
                 },
             ),
             parameters,
@@ -1407,6 +1412,7 @@ impl<'a> Expander<'a> {
             indicators,
             sets: IndexMap::new(),
             tables: IndexMap::new(),
+            descriptions: file.descriptions.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod auxiliaries;
 mod consumers;
+mod presentation;
 mod expressions;
 mod scenarios;
 mod sectors;
@@ -244,6 +245,7 @@ impl Builder {
                 self.param_definitions.push(definition.clone());
                 parameters.push(Parameter {
                     name: name.clone(),
+                    description: String::new(),
                     value: val,
                     definition,
                 });
@@ -291,6 +293,7 @@ impl Builder {
             );
             commodities.push(Commodity {
                 name: c.get_ref().clone(),
+                description: String::new(),
                 start: Expr::Num(1.0),
             });
         }
@@ -340,6 +343,10 @@ impl Builder {
             .and_then(|n| self.normaliser(n, "model.numeraire"));
         let scenarios = self.scenarios(raw);
         let targets = self.targets(raw, &scenarios);
+        let mut parameters = parameters;
+        let mut indicators = indicators;
+        self.descriptions(raw, &mut commodities, &mut parameters, &mut indicators);
+        let presentation = self.presentation(raw);
         Model {
             name: raw.model.get_ref().name.get_ref().clone(),
             description: raw.model.get_ref().description.clone().unwrap_or_default(),
@@ -354,6 +361,7 @@ impl Builder {
             targets,
             indicators,
             sam,
+            presentation,
         }
     }
 
