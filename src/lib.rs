@@ -52,8 +52,10 @@
 
 pub mod batch;
 pub mod calibrate;
+pub mod chart;
 pub mod compile;
 pub mod expr;
+pub mod files;
 pub mod flatten;
 pub mod generate;
 pub mod ids;

@@ -1562,3 +1562,49 @@ fn indexed_model_errors_name_the_file_row_and_element() {
         }
     }
 }
+
+#[test]
+fn compare_plot_is_valid_svg_with_a_bar_series_per_consumer_and_a_heat_map_row_per_headline() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("cmp.svg");
+    let o = run(&[
+        "compare",
+        "--scenarios",
+        "token_tax_10,merger,compute_subsidy_20",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the chart is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect();
+    // The legend names every series: households, the government and the rest of the world.
+    for series in ["WO", "WX", "ELITE", "OWN", "GOV", "rest of world"] {
+        assert!(texts.iter().any(|t| t == series), "no legend entry {series}");
+    }
+    assert!(!texts.iter().any(|t| t == "ENTRE"), "accounting consumers are not a series");
+    // Each scenario is labelled twice (under the bars and under the heat map).
+    for sc in ["token_tax_10", "merger", "compute_subsidy_20"] {
+        assert_eq!(texts.iter().filter(|t| *t == sc).count(), 2, "{sc}");
+    }
+    // One heat-map row per headline price or activity, labelled with its description.
+    for row in ["PPLT Tokens", "PCMP Compute services", "NF Frontier firms' fixed costs"] {
+        assert!(texts.iter().any(|t| t == row), "no heat-map row {row}");
+    }
+    assert!(!texts.iter().any(|t| t.starts_with("markup")), "indicators are not in the heat map");
+    // One bar per consumer and scenario in each series' colour (the first series: WO), plus
+    // its legend swatch.
+    let fills = |c: &str| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some(c))
+            .count()
+    };
+    assert_eq!(fills("#0072B2"), 3 + 1);
+    assert_eq!(fills("#D55E00"), 3 + 1);
+}

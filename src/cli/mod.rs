@@ -2,12 +2,12 @@
 //! or a solve did not converge, 2 bad input or I/O). Only this module prints, touches
 //! `std::process` or installs the tracing subscriber.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use tokencge::batch;
+use tokencge::files::write_atomic;
 use tokencge::calibrate::Coefficients;
 use tokencge::compile::Structure;
 use tokencge::report::{self, compare};
@@ -77,6 +77,10 @@ enum Command {
         /// headline.
         #[arg(long)]
         full: bool,
+        /// Also draw the comparison as SVG: EV by consumer and scenario (grouped bars) and the
+        /// % changes of the headline prices and activities (a heat map).
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
@@ -175,6 +179,7 @@ pub fn run() -> i32 {
         scenarios: Vec::new(),
         format: Format::Table,
         full: false,
+        plot: None,
     });
     match command {
         Command::Solve {
@@ -201,7 +206,8 @@ pub fn run() -> i32 {
             scenarios,
             format,
             full,
-        } => cmd_compare(&model_path(model), &scenarios, format, full, &settings),
+            plot,
+        } => cmd_compare(&model_path(model), &scenarios, format, full, plot.as_deref(), &settings),
         Command::Balance {
             sam,
             output,
@@ -228,19 +234,6 @@ fn load(path: &Path) -> Result<(Structure, Coefficients), i32> {
         eprintln!("{e}");
         BAD_INPUT
     })
-}
-
-/// Writes a file atomically: a temporary file in the same directory, then a rename.
-fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.flush()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Solves scenarios in parallel through the library; a progress bar shows on an interactive
@@ -510,6 +503,7 @@ fn cmd_compare(
     names: &[String],
     format: Format,
     full: bool,
+    plot: Option<&Path>,
     settings: &NewtonSettings,
 ) -> i32 {
     let (structure, _) = match load(path) {
@@ -551,6 +545,15 @@ fn cmd_compare(
     }
     let bench = reports.remove(0);
     let cmp = compare::build(model, &bench, &reports);
+    if let Some(file) = plot {
+        let written = tokencge::chart::compare::comparison_svg(&cmp)
+            .map_err(|e| e.to_string())
+            .and_then(|svg| write_atomic(file, svg.as_bytes()).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("{}: {e}", file.display());
+            return BAD_INPUT;
+        }
+    }
     match format {
         Format::Table if full => print!("{}", cmp.full()),
         Format::Table => print!("{}", cmp.headline()),
