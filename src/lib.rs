@@ -53,6 +53,7 @@
 pub mod batch;
 pub mod calibrate;
 pub mod compile;
+pub mod dynamic;
 pub mod expr;
 pub mod flatten;
 pub mod generate;
