@@ -118,6 +118,23 @@ impl PathRun {
     }
 }
 
+/// The parameters that move along some path of the model (updates, the model's paths, every
+/// scenario's own paths), in declaration order: what path reports show beside the levels, so
+/// that a scenario's path and the baseline's have the same rows.
+pub fn moving_parameters(model: &Model) -> Vec<usize> {
+    let Some(d) = model.dynamics.as_ref() else {
+        return Vec::new();
+    };
+    let mut moving: Vec<usize> = d.updates.iter().map(|u| u.parameter).collect();
+    moving.extend(d.paths.iter().map(|p| p.parameter));
+    for sd in &d.scenarios {
+        moving.extend(sd.paths.iter().map(|p| p.parameter));
+    }
+    moving.sort_unstable();
+    moving.dedup();
+    moving
+}
+
 /// The dynamics of a model, or why there are none.
 pub fn dynamics_of(model: &Model) -> Result<&Dynamics, NotDynamic> {
     model.dynamics.as_ref().ok_or(NotDynamic)
@@ -296,7 +313,14 @@ pub fn solve_path(
             }
         };
         let solution = scenario::solve(structure, &coef, &sc, settings, ws);
-        tracing::debug!(target: "tokencge::solve", scenario = name.as_str(), period = t, status = solution.status.label(), iterations = solution.info.iterations, "period solved");
+        tracing::debug!(
+            target: "tokencge::solve",
+            scenario = name.as_str(),
+            period = t,
+            status = solution.status.label(),
+            iterations = solution.info.iterations,
+            "period solved"
+        );
         let converged = solution.converged();
         let next = if converged && t + 1 < wanted {
             Some(evaluate_updates(structure, &coef, &solution.x, t))

@@ -52,6 +52,7 @@
 
 pub mod batch;
 pub mod calibrate;
+pub mod chart;
 pub mod compile;
 pub mod dynamic;
 pub mod expr;

@@ -296,3 +296,390 @@ fn period_zero_of_the_baseline_is_the_benchmark() {
         assert_eq!(p0.solution.x, bench.start);
     }
 }
+
+// ---- the command line
+
+fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokencge"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// Runs the binary: exit code, stdout, stderr.
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = bin().args(args).output().expect("run tokencge");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn cli_json(args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = cli(args);
+    assert_eq!(code, Some(0), "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+const SOLOW: &str = "models/dynamic/solow.toml";
+
+#[test]
+fn solve_dynamic_prints_the_contract_object_of_every_period_with_period_and_year() {
+    let base = cli_json(&["solve", SOLOW, "--dynamic", "--format", "json"]);
+    let thrift = cli_json(&[
+        "solve",
+        SOLOW,
+        "--scenario",
+        "thrift",
+        "--dynamic",
+        "--format",
+        "json",
+    ]);
+    let (base, thrift) = (base.as_array().unwrap(), thrift.as_array().unwrap());
+    assert_eq!(base.len(), 30);
+    assert_eq!(thrift.len(), 30);
+    let mut kstock: f64 = 300.0;
+    for (t, p) in base.iter().enumerate() {
+        assert_eq!(p["period"], t);
+        assert_eq!(p["year"], 2025.0 + t as f64);
+        assert_eq!(p["status"], "converged");
+        assert_eq!(p["scenario"], "benchmark");
+        // The contract's keys, then the moving parameters.
+        for key in [
+            "model",
+            "numeraire",
+            "fixed",
+            "sectors",
+            "commodities",
+            "consumers",
+            "auxiliary",
+            "welfare",
+            "pruned",
+        ] {
+            assert!(p.get(key).is_some(), "period {t}: no {key}");
+        }
+        let y = 100.0 * (0.1 * kstock / 30.0).powf(0.3) * 1.01f64.powi(t as i32).powf(0.7);
+        let got = 100.0 * p["sectors"]["Y"].as_f64().unwrap();
+        assert!((got - y).abs() <= 1e-8 * y, "period {t}: Y {got} vs {y}");
+        assert!((p["parameters"]["kstock"].as_f64().unwrap() - kstock).abs() <= 1e-8 * kstock);
+        kstock = 0.95 * kstock + 0.2 * y;
+    }
+    // Before 2030 the thrift path is the baseline's, number for number.
+    for t in 0..5 {
+        let (mut a, mut b) = (base[t].clone(), thrift[t].clone());
+        a["scenario"] = "x".into();
+        b["scenario"] = "x".into();
+        assert_eq!(a, b, "period {t}");
+    }
+    assert_ne!(base[5]["sectors"], thrift[5]["sectors"]);
+}
+
+#[test]
+fn solve_dynamic_csv_and_table() {
+    let (code, out, err) = cli(&["solve", SOLOW, "--dynamic", "--format", "csv"]);
+    assert_eq!(code, Some(0), "{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("scenario,period,year,kind,name,value,margin")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.iter().filter(|r| r[3] == "status").count(), 30);
+    let k29 = rows
+        .iter()
+        .find(|r| r[1] == "29" && r[3] == "parameter" && r[4] == "kstock")
+        .unwrap();
+    assert_eq!(k29[2], "2054.0");
+    assert!((k29[5].parse::<f64>().unwrap() - 446.0909214791707).abs() < 1e-6);
+    let (code, out, _) = cli(&["solve", SOLOW, "--dynamic"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("path by period"), "{out}");
+    assert!(out.contains("[periods 24 to 29]"), "{out}");
+    assert!(out.contains("parameters moving along the path"));
+}
+
+#[test]
+fn compare_dynamic_gives_changes_by_period_and_the_present_value_of_ev() {
+    let cmp = cli_json(&["compare", SOLOW, "--dynamic", "--format", "json"]);
+    let all = cli_json(&["solve", SOLOW, "--all", "--dynamic", "--format", "json"]);
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 90, "three paths of 30 periods");
+    let ev_of = |scenario: &str, t: usize| {
+        all.iter()
+            .find(|p| p["scenario"] == scenario && p["period"] == t)
+            .unwrap()["welfare"]["RA"]["ev"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(cmp["discount_rate"], 0.03);
+    let scenarios = cmp["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2);
+    for sc in scenarios {
+        let name = sc["scenario"].as_str().unwrap();
+        assert_eq!(sc["from"], 5);
+        // Nothing changes before the policy starts.
+        for row in sc["rows"].as_array().unwrap() {
+            for t in 0..5 {
+                assert_eq!(
+                    row["values"][t].as_f64(),
+                    Some(0.0),
+                    "{name} {}: {t}",
+                    row["name"]
+                );
+            }
+        }
+        let y = sc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["section"] == "activity" && r["name"] == "Y")
+            .unwrap();
+        assert_eq!(y["unit"], "%");
+        assert!(
+            y["values"][29].as_f64().unwrap() > 1.0,
+            "{name}: Y {}",
+            y["values"][29]
+        );
+        let ev = &sc["ev"][0];
+        assert_eq!(ev["consumer"], "RA");
+        let mut pv = 0.0;
+        for t in 0..30 {
+            let want = ev_of(name, t) - ev_of("benchmark", t);
+            let got = ev["values"][t].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{name} EV {t}"
+            );
+            pv += want / 1.03f64.powi(t as i32);
+        }
+        let got = ev["present_value"].as_f64().unwrap();
+        assert!(
+            (got - pv).abs() <= 1e-9 * pv.abs(),
+            "{name}: PV {got} vs {pv}"
+        );
+        assert_eq!(sc["ev"][1]["consumer"], "total");
+    }
+    let (code, out, _) = cli(&[
+        "compare",
+        SOLOW,
+        "--dynamic",
+        "--scenarios",
+        "productivity",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("scenario,section,name,unit,period,year,value\n"));
+    assert!(
+        out.contains("productivity,welfare,EV RA,present_value,,,"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["compare", SOLOW, "--dynamic"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("present value of EV at 3 % a year"), "{out}");
+}
+
+#[test]
+fn plot_draws_one_line_per_scenario_in_each_panel_as_valid_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("paths.svg");
+    let shown = file.to_str().unwrap();
+    let (code, _, err) = cli(&[
+        "compare",
+        SOLOW,
+        "--dynamic",
+        "--plot",
+        shown,
+        "--series",
+        "Y,kstock,PK",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the SVG is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for label in ["benchmark", "thrift", "productivity", "Y", "kstock", "PK"] {
+        assert!(texts.contains(&label), "no text '{label}' in {texts:?}");
+    }
+    // The data lines: one per scenario and panel, 30 points each, the baseline in black and
+    // each scenario in its own colour, the same in every panel.
+    let lines: Vec<(String, usize)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .filter_map(|n| {
+            let points = n.attribute("points")?.split_whitespace().count();
+            (points > 2).then(|| (n.attribute("stroke").unwrap_or("").to_string(), points))
+        })
+        .collect();
+    assert_eq!(lines.len(), 3 * 3, "{lines:?}");
+    for panel in lines.chunks(3) {
+        assert!(panel.iter().all(|(_, n)| *n == 30), "{panel:?}");
+        assert_eq!(panel[0].0, "#000000");
+        assert_ne!(panel[1].0, panel[2].0);
+        assert_eq!(panel, &lines[0..3]);
+    }
+    // A solve plots the scenario with the baseline beside it.
+    let (code, _, err) = cli(&[
+        "solve",
+        SOLOW,
+        "--scenario",
+        "thrift",
+        "--dynamic",
+        "--plot",
+        shown,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    assert!(texts.contains(&"benchmark") && texts.contains(&"thrift") && texts.contains(&"I"));
+}
+
+#[test]
+fn dynamic_mode_refuses_bad_requests_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.svg");
+    let shown = file.to_str().unwrap();
+    for (args, message) in [
+        (
+            vec![
+                "solve",
+                SOLOW,
+                "--dynamic",
+                "--plot",
+                shown,
+                "--series",
+                "GDP",
+            ],
+            "--series: unknown quantity 'GDP'",
+        ),
+        (
+            vec!["solve", SOLOW, "--scenario", "nope", "--dynamic"],
+            "unknown scenario 'nope'",
+        ),
+        (
+            vec!["compare", SOLOW, "--dynamic", "--scenarios", "nope"],
+            "unknown scenario 'nope'",
+        ),
+        (
+            vec!["solve", "models/reference/markusen_m21.toml", "--dynamic"],
+            "--dynamic: the model has no [dynamics] section",
+        ),
+        (vec!["solve", SOLOW, "--plot", shown], "--dynamic"),
+    ] {
+        let (code, out, err) = cli(&args);
+        assert_eq!(code, Some(2), "{args:?}: {out}{err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    assert!(!file.exists());
+}
+
+/// The Solow model with a subsidy on the investment good's input and extra text appended.
+fn solow_variant(dir: &Path, extra: &str, update: Option<&str>) -> PathBuf {
+    let mut text = std::fs::read_to_string(solow_path()).unwrap();
+    text = text.replace("A = 1 ", "A = 1\nsub_i = 0 ");
+    text = text.replace(
+        "inputs = [{ commodity = \"PY\", quantity = 20 }]",
+        "inputs = [{ commodity = \"PY\", quantity = 20, taxes = [{ agent = \"RA\", rate = \"-sub_i\" }] }]",
+    );
+    if let Some(u) = update {
+        text = text.replace(
+            "update = { kstock = \"(1 - delta) * kstock + final(RA, PI)\" }",
+            u,
+        );
+    }
+    text.push_str(extra);
+    let path = dir.join("solow_variant.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_failed_period_stops_its_path_with_a_clear_status_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    // A subsidy that reaches 120 % in period 3: the input becomes free, no equilibrium exists.
+    let path = solow_variant(
+        dir.path(),
+        "\n[scenarios.runaway_subsidy]\npaths = { sub_i = \"0.4 * t\" }\n\n[[targets]]\nscenario = \"runaway_subsidy\"\nperiod = 5\nexpr = \"Y\"\nmin = 0\n",
+        None,
+    );
+    let shown = path.to_str().unwrap();
+    let (code, out, err) = cli(&["solve", shown, "--all", "--dynamic", "--format", "json"]);
+    assert_eq!(code, Some(1), "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let of = |s: &str| -> Vec<&serde_json::Value> {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["scenario"] == s)
+            .collect()
+    };
+    for s in ["benchmark", "thrift", "productivity"] {
+        assert_eq!(of(s).len(), 30, "{s}");
+    }
+    let failed = of("runaway_subsidy");
+    assert_eq!(failed.len(), 4, "periods 0 to 2 and the failed period 3");
+    assert!(failed[..3].iter().all(|p| p["status"] == "converged"));
+    assert_eq!(failed[3]["period"], 3);
+    assert_eq!(failed[3]["status"], "evaluation_failed");
+    let reason = failed[3]["reason"].as_str().unwrap();
+    assert!(reason.contains("subsidy of 100 % or more"), "{reason}");
+    assert!(err.contains("scenario runaway_subsidy: the path stopped at period 3 (year 2028); periods 0 to 2 are reported"), "{err}");
+    // check: the target past the stop fails and says why; the others pass.
+    let (code, out, _) = cli(&["check", shown]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("the path stopped at period 3"),
+        "{out}"
+    );
+    assert!(out.contains("6 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn an_update_that_cannot_be_evaluated_stops_the_path_after_that_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = solow_variant(
+        dir.path(),
+        "",
+        Some("update = { kstock = \"(1 - delta) * kstock + final(RA, PI) * (t - 2) / (t - 2)\" }"),
+    );
+    let (code, out, err) = cli(&[
+        "solve",
+        path.to_str().unwrap(),
+        "--dynamic",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let periods: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let periods = periods.as_array().unwrap();
+    assert_eq!(periods.len(), 4);
+    assert_eq!(periods[2]["status"], "converged");
+    assert_eq!(periods[3]["status"], "evaluation_failed");
+    let reason = periods[3]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("dynamics.update.kstock")
+            && reason.contains("at the solution of period 2: division by zero"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn check_runs_the_paths_its_period_targets_need() {
+    let (code, out, err) = cli(&["check", SOLOW]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("6 passed, 0 failed"), "{out}");
+    assert!(
+        out.contains("PASS  capital stock in 2054 (period 29), closed form"),
+        "{out}"
+    );
+}

@@ -30,7 +30,7 @@ fn wrap_name(name: &str, width: usize) -> Vec<String> {
 }
 
 /// A level in at most 11 characters.
-fn short(v: f64) -> String {
+pub(crate) fn short(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if v.abs() >= 1e7 || v.abs() < 1e-3 {
