@@ -683,3 +683,90 @@ fn check_runs_the_paths_its_period_targets_need() {
         "{out}"
     );
 }
+
+/// The flagship with the `[dynamics]` section of tests/data/token_economy_dynamics.toml.
+fn dynamic_flagship() -> Structure {
+    let path = common::root().join("models/token_economy.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push('\n');
+    text.push_str(
+        &std::fs::read_to_string(common::root().join("tests/data/token_economy_dynamics.toml"))
+            .unwrap(),
+    );
+    let model = tokencge::model::load_str(&text, &path).unwrap();
+    tokencge::build_model(model).unwrap().0
+}
+
+#[test]
+fn the_flagship_solves_a_twenty_year_path_in_every_scenario() {
+    let structure = dynamic_flagship();
+    let model = structure.model();
+    assert_eq!(model.sectors.len(), 12);
+    let indices: Vec<Option<usize>> = std::iter::once(None)
+        .chain((0..model.scenarios.len()).map(Some))
+        .collect();
+    let runs =
+        dynamic::solve_paths(&structure, &indices, 20, &NewtonSettings::default(), &|| {}).unwrap();
+    for run in &runs {
+        assert!(
+            run.complete(),
+            "{}: stopped at {:?}",
+            run.scenario,
+            run.stopped_at().map(|p| p.period)
+        );
+    }
+    // Capital accumulates, labour and token productivity follow their paths, and the economy
+    // grows: real GDP at benchmark prices rises along the baseline.
+    let base = &runs[0];
+    let k = |t| param(&structure, base, t, "k_mob");
+    assert!(k(19) > k(0));
+    let eff = param(&structure, base, 19, "eff_plt");
+    assert!((eff - 1.05f64.powi(19)).abs() < 1e-12);
+    let gdp = |t: usize| {
+        base.converged_period(t)
+            .unwrap()
+            .report
+            .indicators
+            .as_ref()
+            .unwrap()["gdp_bench_prices"]
+    };
+    assert!(gdp(19) > 1.1 * gdp(0), "{} vs {}", gdp(19), gdp(0));
+}
+
+#[test]
+fn flattened_dynamic_models_give_the_same_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = NewtonSettings::default();
+    let flagship = dynamic_flagship();
+    let models = [
+        tokencge::model::load(&solow_path()).unwrap(),
+        tokencge::model::load(&two_sector_path()).unwrap(),
+        flagship.model().clone(),
+    ];
+    for model in models {
+        let text = tokencge::flatten::flatten(&model).unwrap();
+        let flat_path = dir.path().join(format!("{}.toml", model.name));
+        std::fs::write(&flat_path, &text).unwrap();
+        let flat = tokencge::model::load(&flat_path).unwrap();
+        assert!(flat.dynamics.is_some(), "{}: [dynamics] kept", model.name);
+        let n = model.scenarios.len();
+        let periods = model.dynamics.as_ref().unwrap().periods.min(40);
+        let a = tokencge::build_model(model).unwrap().0;
+        let b = tokencge::build_model(flat).unwrap().0;
+        let indices: Vec<Option<usize>> = std::iter::once(None).chain((0..n).map(Some)).collect();
+        let ra = dynamic::solve_paths(&a, &indices, periods, &settings, &|| {}).unwrap();
+        let rb = dynamic::solve_paths(&b, &indices, periods, &settings, &|| {}).unwrap();
+        for (pa, pb) in ra.iter().zip(&rb) {
+            assert!(pa.complete() && pb.complete(), "{}", pa.scenario);
+            for t in 0..periods {
+                for (u, v) in levels(pa, t).iter().zip(levels(pb, t)) {
+                    assert!(
+                        (u - v).abs() <= 1e-10 * u.abs().max(1.0),
+                        "{} period {t}: {u} vs {v}",
+                        pa.scenario
+                    );
+                }
+            }
+        }
+    }
+}
