@@ -770,3 +770,31 @@ fn flattened_dynamic_models_give_the_same_paths() {
         }
     }
 }
+
+#[test]
+fn indexed_models_update_every_element_of_a_table_of_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in tokencge::generate::generate(3, 2, 1).indexed_files() {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let path = dir.path().join("model.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    // One update and one path per element of the sector set j.
+    text.push_str(
+        "\n[dynamics]\nperiods = 4\nupdate = { \"tax[j]\" = \"0.5 * tax[j] + 0 * Y[j]\" }\n",
+    );
+    std::fs::write(&path, &text).unwrap();
+    let structure = build(&path);
+    let model = structure.model();
+    assert_eq!(model.dynamics.as_ref().unwrap().updates.len(), 3);
+    let base = run(&structure, None);
+    assert!(base.complete());
+    for j in ["s0", "s1", "s2"] {
+        let name = format!("tax[{j}]");
+        let t0 = param(&structure, &base, 0, &name);
+        assert!(t0 > 0.0);
+        assert_eq!(param(&structure, &base, 3, &name), t0 / 8.0, "{name}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Reports: one serialisable [`SolutionReport`] per solved scenario, built from a solution and
 //! rendered as the contract's JSON object, a table for people or CSV rows for programs — the
 //! formats agree by construction. Also target checks, the benchmark-replication check, the
-//! model description and the side-by-side comparison (`compare`).
+//! model description, the side-by-side comparison (`compare`) and the reports of dynamic paths
+//! (`dynamic`).
 //!
 //! Every report can show value, margin (the paired function, scaled) and their product, which
 //! is zero at a complementary point: the quickest way to find a bad benchmark.
