@@ -396,6 +396,20 @@ fn solve_dynamic_csv_and_table() {
     assert!(out.contains("path by period"), "{out}");
     assert!(out.contains("[periods 24 to 29]"), "{out}");
     assert!(out.contains("parameters moving along the path"));
+    let (code, out, _) = cli(&["describe", SOLOW]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("dynamics: 30 periods from 2025 every 1 year(s), discounted at 3 % a year"),
+        "{out}"
+    );
+    assert!(
+        out.contains("update kstock = (1 - delta) * kstock + final(RA, PI)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("scenario productivity from period 5, paths A = 1.01^(t - 4)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -92,12 +92,16 @@ fn solve(
         let Some(stop) = run.stopped_at() else {
             continue;
         };
+        let before = match stop.period {
+            0 => "no period before it".to_string(),
+            1 => "period 0 is reported".to_string(),
+            k => format!("periods 0 to {} are reported", k - 1),
+        };
         eprintln!(
-            "{file}: scenario {}: the path stopped at period {} (year {}); periods 0 to {} are reported",
+            "{file}: scenario {}: the path stopped at period {} (year {}); {before}",
             run.scenario,
             stop.period,
             tokencge::expr::fmt_num(stop.year),
-            stop.period as i64 - 1
         );
         match &stop.outcome {
             PeriodOutcome::Solved(s) => report_non_convergence(structure, &s.solution),

@@ -22,8 +22,11 @@ pub const MAX_PERIODS: usize = 10_000;
 /// the checks once the model is built.
 #[derive(Default)]
 pub(super) struct State {
-    /// The number of periods, when the file has `[dynamics]`.
+    /// The number of periods, when the file has `[dynamics]` (the longest allowed when its
+    /// `periods` is wrong, so that one defect is reported once, not again at every `from`).
     periods: Option<usize>,
+    /// Whether `periods` is valid (path lengths are checked against it only then).
+    horizon_known: bool,
     /// Parameters moved by `update`.
     updated: Vec<usize>,
     /// Every update and path entry: (parameter, offset, field, what moves it).
@@ -47,7 +50,8 @@ impl Builder {
         let section = raw.dynamics.as_ref()?;
         let d = section.get_ref();
         let periods = self.count(&d.periods, "dynamics.periods", 1, MAX_PERIODS);
-        self.dynamics.periods = Some(periods.unwrap_or(1));
+        self.dynamics.periods = Some(periods.unwrap_or(MAX_PERIODS));
+        self.dynamics.horizon_known = periods.is_some();
         let number = |this: &mut Builder, v: &Option<RawValue>, name: &str, default: f64| {
             let field = format!("dynamics.{name}");
             let Some(raw) = v else { return default };
@@ -179,7 +183,7 @@ impl Builder {
             }
             let values = match v.get_ref() {
                 toml::Value::Array(items) => {
-                    if items.len() != periods {
+                    if self.dynamics.horizon_known && items.len() != periods {
                         self.diag_at(at, &field, format!("has {} values for {periods} periods: a path gives one value per period", items.len()));
                         continue;
                     }
