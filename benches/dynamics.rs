@@ -1,14 +1,13 @@
 //! Benchmarks of recursive-dynamic paths (`[dynamics]`, `tokencge::dynamic`).
 //!
 //! Groups:
-//! - `dynamic_path/flagship_20`: the baseline path of the flagship (`models/token_economy.toml`,
-//!   12 sectors, 18 commodities, 4 consumers, one auxiliary) over 20 periods, with the
-//!   `[dynamics]` section of `tests/data/token_economy_dynamics.toml` appended (mobile capital
-//!   accumulating, labour and token productivity on paths): per period a calibration, a
-//!   resolve, a solve warm-started from the last period with its verification, a report and
-//!   the updates; the structure compiled once beforehand;
-//! - `dynamic_path/flagship_20_all`: the same for the baseline and all 16 scenarios (17 paths,
-//!   in parallel on the machine's cores);
+//! - `dynamic_path/flagship_20`: the baseline path of the flagship (`models/token_economy.toml`)
+//!   over 20 periods, with the `[dynamics]` section of `tests/data/token_economy_dynamics.toml`
+//!   appended (capital stocks accumulating, token productivity on a path): per period a
+//!   calibration, a resolve, a solve warm-started from the last period with its verification,
+//!   a report and the updates; the structure compiled once beforehand;
+//! - `dynamic_path/flagship_20_all`: the same for the baseline and every scenario (one path
+//!   each, in parallel on the machine's cores);
 //! - `dynamic_path/solow_30`: the 30-period Solow path of `models/dynamic/solow.toml`.
 //!
 //! `cargo bench --bench dynamics` takes about half a minute.

@@ -161,6 +161,14 @@ fn dynamics(model: &Model, s: &mut String) {
         number(d.step),
         number(d.discount_rate)
     );
+    if !d.technology.is_empty() {
+        let names: Vec<String> = d
+            .technology
+            .iter()
+            .map(|&p| quote(&model.parameters[p].name))
+            .collect();
+        let _ = writeln!(s, "technology = [{}]", names.join(", "));
+    }
     if !d.updates.is_empty() {
         let _ = writeln!(s, "\n[dynamics.update]");
         for u in &d.updates {

@@ -667,7 +667,7 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
             ))),
     )
     .unwrap();
-    assert!(model.scenarios.len() >= 14);
+    assert!(model.scenarios.len() >= 29);
     for line in out.lines().filter(|l| l.starts_with("converged")) {
         assert!(
             !line.contains("max_iterations") && !line.contains("failed"),
@@ -678,14 +678,23 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
         "activity levels",
         "prices",
         "welfare: Hicksian EV",
-        "EV WORK",
+        "EV WO",
+        "EV WX",
+        "EV ELITE",
         "EV OWN",
+        "ev_domestic",
+        "ev_rest_of_world",
         "gov_revenue",
-        "gdp_bench_prices",
+        "gdp_real",
+        "gdp_b",
+        "free_tier_surplus",
         "welfare_beyond_gdp",
+        "markup",
+        "frontier_firms",
+        "mcpf",
         "cpi_ai_services",
         "cpi_compute",
-        "capital_income_layer1",
+        "va_layer1",
     ] {
         assert!(out.contains(word), "missing {word}");
     }
@@ -727,7 +736,7 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
     assert!(ratio(eff, "commodities", "PCMP") > 1.0);
     // A token tax shrinks platforms and raises government revenue.
     for t in ["token_tax_3", "token_tax_10"] {
-        assert!(ratio(get(t), "sectors", "PLT") < 1.0, "{t}");
+        assert!(ratio(get(t), "sectors", "TOK") < 1.0, "{t}");
         assert!(
             get(t)["indicators"]["real_gov_revenue"].as_f64().unwrap()
                 > bench["indicators"]["real_gov_revenue"].as_f64().unwrap()
@@ -745,6 +754,113 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
         ratio(get("compute_subsidy_50"), "commodities", "PCMP")
             > ratio(get("compute_subsidy_20"), "commodities", "PCMP")
     );
+}
+
+#[test]
+fn the_flagship_indicators_keep_their_accounting_identities_in_every_regime() {
+    let v = json(&["solve", "--all", "--format", "json"]);
+    for s in v.as_array().unwrap() {
+        let name = s["scenario"].as_str().unwrap();
+        let ind = |k: &str| s["indicators"][k].as_f64().unwrap();
+        let ev = |h: &str| s["welfare"][h]["ev"].as_f64().unwrap();
+        let close = |a: f64, b: f64, what: &str| {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{name}: {what}: {a} vs {b}"
+            )
+        };
+        // Nominal GDP from incomes equals nominal GDP from final expenditure.
+        close(
+            ind("gdp_nominal"),
+            ind("gdp_nominal_expenditure"),
+            "GDP income vs expenditure",
+        );
+        // One definition of each welfare total: domestic = households + GOV, ENTRE in none.
+        close(
+            ind("ev_domestic"),
+            ["WO", "WX", "ELITE", "OWN", "GOV"]
+                .iter()
+                .map(|h| ev(h))
+                .sum(),
+            "domestic EV",
+        );
+        close(ind("ev_rest_of_world"), ev("FOR"), "rest-of-world EV");
+        close(
+            ind("welfare_beyond_gdp"),
+            ind("ev_domestic") - (ind("gdp_real") - 29935.0),
+            "welfare beyond GDP",
+        );
+        // The Fisher index lies between its Laspeyres and Paasche bounds.
+        let (l, p, f) = (
+            ind("gdp_laspeyres"),
+            ind("gdp_paasche"),
+            ind("gdp_real") / 29935.0,
+        );
+        assert!(
+            (f - l.min(p)) >= -1e-12 && (l.max(p) - f) >= -1e-12,
+            "{name}: {l} {p} {f}"
+        );
+        close(f * f, l * p, "Fisher = sqrt(Laspeyres x Paasche)");
+        // The markup revenue the accounting consumer receives pays the frontier firms' fixed
+        // costs, plus their rents when their number is fixed (zero profit of NF).
+        close(
+            s["consumers"]["ENTRE"].as_f64().unwrap(),
+            ind("markup_revenue"),
+            "ENTRE's income",
+        );
+        close(
+            ind("markup_revenue"),
+            ind("fixed_costs") + ind("frontier_rents"),
+            "markup revenue",
+        );
+        // Free entry leaves no rent; a fixed number of firms does.
+        let fixed = name == "merger" || name.ends_with("fixed_firms");
+        assert_eq!(ind("frontier_rents").abs() > 1e-9, fixed, "{name}");
+    }
+}
+
+#[test]
+fn only_the_product_of_firms_and_perceived_elasticity_matters_in_the_flagship() {
+    // Symmetric Cournot: Lerner = 1 / (N eps), and each frontier firm's fixed cost is 26 / N.
+    // Calibrating N = 1.2857 (eps = 1.5, the long-run token-demand elasticity) instead of the
+    // observed 3 (eps = 0.64) changes the number of firms by that factor in every scenario and
+    // nothing else.
+    let (_dir, model) = flagship_copy(
+        |t| t.replacen("n_obs = 3.0 ", "n_obs = 1.2857 ", 1),
+        str::to_string,
+    );
+    let a = json(&["solve", "--all", "--format", "json"]);
+    let b = json(&[
+        "solve",
+        model.to_str().unwrap(),
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        let name = x["scenario"].as_str().unwrap();
+        let n = |v: &serde_json::Value| v["sectors"]["NF"].as_f64().unwrap();
+        assert!(
+            (n(x) * 1.2857 / 3.0 - n(y)).abs() <= 1e-8,
+            "{name}: {} vs {}",
+            n(x),
+            n(y)
+        );
+        for kind in ["commodities", "consumers", "indicators"] {
+            for (k, u) in x[kind].as_object().unwrap() {
+                if k == "frontier_firms" {
+                    continue;
+                }
+                let (u, v) = (u.as_f64().unwrap(), y[kind][k].as_f64().unwrap());
+                assert!(
+                    (u - v).abs() <= 1e-7 * u.abs().max(1.0),
+                    "{name}: {kind}.{k}: {u} vs {v}"
+                );
+            }
+        }
+    }
 }
 
 /// A copy of the flagship model and its data in a temporary directory, both edited.
@@ -997,12 +1113,14 @@ fn a_point_that_fails_walras_law_is_never_reported_as_converged() {
     } else {
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("market clearance of PC (dropped)"), "{err}");
-        // The levels that ran off say where it fails: the platforms collapse.
+        // The levels that ran off say where it fails: the frontier platforms collapse (their
+        // markup cannot cover the fixed costs at any number of firms).
         let runaway = v["runaway"].as_array().unwrap();
         assert!(
             runaway
                 .iter()
-                .any(|r| r["variable"] == "PLT" || r["variable"] == "PPLT"),
+                .any(|r| ["FRT", "TOK", "NF", "PFRT", "PPLT"]
+                    .contains(&r["variable"].as_str().unwrap())),
             "{v}"
         );
         if status == "verification_failed" {
@@ -1030,7 +1148,7 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
             assert_eq!(r["status"], "evaluation_failed");
             let reason = r["reason"].as_str().unwrap();
             assert!(
-                reason.contains("sectors.PLT.inputs[0]") && reason.contains("subsidy of 100 %"),
+                reason.contains("sectors.FRT.inputs[0]") && reason.contains("subsidy of 100 %"),
                 "{r}"
             );
         } else {

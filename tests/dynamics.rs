@@ -715,7 +715,10 @@ fn dynamic_flagship() -> Structure {
 fn the_flagship_solves_a_twenty_year_path_in_every_scenario() {
     let structure = dynamic_flagship();
     let model = structure.model();
-    assert_eq!(model.sectors.len(), 12);
+    assert!(
+        model.sectors.len() >= 12,
+        "a model the size of the flagship"
+    );
     let indices: Vec<Option<usize>> = std::iter::once(None)
         .chain((0..model.scenarios.len()).map(Some))
         .collect();

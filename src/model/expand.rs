@@ -1418,6 +1418,16 @@ impl<'a> Expander<'a> {
                     discount_rate: df.discount_rate.clone(),
                     update: self.table_values(&df.update, "dynamics.update"),
                     paths: self.table_values(&df.paths, "dynamics.paths"),
+                    technology: df.technology.as_ref().map(|names| {
+                        let mut out = Vec::new();
+                        for n in names.get_ref() {
+                            let field = "dynamics.technology";
+                            for env in self.block_envs(n.get_ref(), n.span().start, field) {
+                                out.extend(self.string(n, &env, field));
+                            }
+                        }
+                        spanned(names.span(), out)
+                    }),
                     description: df.description.clone(),
                 },
             )

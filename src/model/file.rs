@@ -67,6 +67,10 @@ pub struct DynamicsFile {
     /// PARAM → a list of one value per period, or an expression of `t` and `year`.
     #[serde(default)]
     pub paths: Option<RawTable>,
+    /// Parameters that change the technology on purpose (productivity): they may reach
+    /// production or demand blocks and endowments together.
+    #[serde(default)]
+    pub technology: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub description: Option<String>,
 }

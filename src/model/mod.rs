@@ -96,6 +96,9 @@ pub struct Dynamics {
     pub updates: Vec<Update>,
     /// Exogenous paths, set at the start of each period before its solve.
     pub paths: Vec<ParamPath>,
+    /// Parameters declared to change the technology on purpose (`technology = [...]`): they may
+    /// reach production or demand blocks and endowments together.
+    pub technology: Vec<usize>,
     /// Per scenario (by index): from when it applies and its own paths. A scenario beyond the
     /// list (one added to a model in code) applies from period 0 without paths of its own.
     pub scenarios: Vec<ScenarioDynamics>,

@@ -219,6 +219,18 @@ fn describe_dynamics(m: &crate::model::Model, d: &crate::model::Dynamics, s: &mu
     for p in &d.paths {
         let _ = writeln!(s, "  path {} = {}", m.parameters[p.parameter].name, path(p));
     }
+    if !d.technology.is_empty() {
+        let names: Vec<&str> = d
+            .technology
+            .iter()
+            .map(|&p| m.parameters[p].name.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "  technology (may move production and endowments): {}",
+            names.join(", ")
+        );
+    }
     for (i, sc) in m.scenarios.iter().enumerate() {
         let sd = d.scenario(i);
         if sd.from > 0 || !sd.paths.is_empty() {

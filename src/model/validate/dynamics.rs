@@ -33,6 +33,8 @@ pub(super) struct State {
     entries: Vec<Entry>,
     /// Per scenario pushed so far: its `from` and paths.
     scenarios: Vec<ScenarioDynamics>,
+    /// Parameters declared technology, with where they are listed.
+    technology: Vec<(usize, usize)>,
 }
 
 struct Entry {
@@ -101,6 +103,26 @@ impl Builder {
             }
         }
         let paths = self.paths(&d.paths, "dynamics.paths", &[]);
+        let mut technology = Vec::new();
+        for n in d.technology.iter().flat_map(|t| t.get_ref()) {
+            let (name, at) = (n.get_ref(), n.span().start);
+            match self.symbols.get(name.as_str()).copied() {
+                Some(Sym::Param(i)) => {
+                    technology.push(i);
+                    self.dynamics.technology.push((i, at));
+                }
+                Some(other) => self.diag_at(
+                    at,
+                    "dynamics.technology",
+                    format!("'{name}' is a {}, not a parameter", other.kind()),
+                ),
+                None => self.diag_at(
+                    at,
+                    "dynamics.technology",
+                    format!("'{name}' is not a declared parameter"),
+                ),
+            }
+        }
         Some(Dynamics {
             periods: periods.unwrap_or(1),
             start_year,
@@ -108,6 +130,7 @@ impl Builder {
             discount_rate,
             updates,
             paths,
+            technology,
             scenarios: Vec::new(),
         })
     }
@@ -346,14 +369,29 @@ impl Builder {
                     .find(|(_, used)| used.iter().any(|&p| moved[p]))
                     .map(|(w, _)| w.clone())
             };
-            if let (Some(tech), Some(endowment)) = (reach(&technology), reach(&endowments)) {
+            let declared = self
+                .dynamics
+                .technology
+                .iter()
+                .any(|&(p, _)| p == entry.parameter);
+            if let (false, Some(tech), Some(endowment)) =
+                (declared, reach(&technology), reach(&endowments))
+            {
                 let name = &model.parameters[entry.parameter].name;
                 conflicts.push((entry.offset, entry.field.clone(), format!(
-                    "'{name}' moves along the path and reaches both the technology ({tech}) and an endowment ({endowment}): calibration would re-fit the benchmark shares to it in every period. Give the production or demand block its benchmark number (or a parameter of its own) and let only the endowment follow '{name}'"
+                    "'{name}' moves along the path and reaches both the technology ({tech}) and an endowment ({endowment}): calibration would re-fit the benchmark shares to it in every period. Give the production or demand block its benchmark number (or a parameter of its own) and let only the endowment follow '{name}'; or, if '{name}' is productivity that is meant to move both, list it in [dynamics] technology"
                 )));
             }
             for (i, m) in moved.iter().enumerate() {
                 moving_any[i] |= m;
+            }
+        }
+        for &(p, at) in &self.dynamics.technology {
+            if !self.dynamics.entries.iter().any(|e| e.parameter == p) {
+                let name = &model.parameters[p].name;
+                conflicts.push((at, "dynamics.technology".to_string(), format!(
+                    "'{name}' does not move along any path (no update or path of it): nothing to declare"
+                )));
             }
         }
         for (at, field, message) in conflicts {

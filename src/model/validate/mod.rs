@@ -235,13 +235,23 @@ impl Builder {
     /// Parameters, each a number or an expression of earlier parameters.
     fn parameters(&mut self, raw: &ModelFile) -> Vec<Parameter> {
         let mut parameters = Vec::new();
+        // A parameter whose definition could not be built (its fault, e.g. an unreadable SAM
+        // cell, is already reported) has no value; neither has any later parameter that reads
+        // it, and evaluating those would only repeat the one defect as many messages
+        // ("division by zero" by a placeholder 0).
+        let mut unavailable: Vec<bool> = Vec::new();
         if let Some(t) = &raw.parameters {
             for (name, v) in self.entries(t) {
                 let field = format!("parameters.{name}");
                 let off = v.span().start;
                 let e = self.value(v, Allow::Parameters, &field);
+                let blocked = e
+                    .as_ref()
+                    .is_none_or(|e| e.reads_param(&|i| unavailable[i]));
+                unavailable.push(blocked);
                 let val = e
                     .as_ref()
+                    .filter(|_| !blocked)
                     .and_then(|e| self.number_now(e, off, &field))
                     .unwrap_or(0.0);
                 self.declare(name, Sym::Param(parameters.len()), off, &field);
