@@ -1,37 +1,73 @@
-//! Charts as SVG (plotters' SVG backend: text is written as SVG `<text>`, so no font files are
-//! needed or shipped). Each chart family has its own module; this one holds what they share:
-//! the palette, number labels, and the error type.
+//! Charts, written as SVG text by plotters' SVG backend (text is written as SVG `<text>`, so no
+//! font files are needed). One module per kind of chart; this one holds what they share: the
+//! series they draw, the colours and the error type.
 
 pub mod compare;
+pub mod paths;
 
 use plotters::style::RGBColor;
 
-/// A failure to draw (plotters reports a backend error as text).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot draw the chart: {0}")]
-pub struct ChartError(pub String);
+/// Why a chart could not be drawn.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChartError {
+    #[error("nothing to draw: {0}")]
+    Empty(String),
+    #[error("drawing the chart: {0}")]
+    Draw(String),
+}
+
+/// A named line: points (x, y) in order; a gap in the data ends the line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Colour of the k-th series of a chart: black first (the baseline or reference), then colours
+/// that stay apart from each other (Okabe–Ito, readable with colour-vision deficiencies).
+pub fn colour(k: usize) -> RGBColor {
+    const PALETTE: [RGBColor; 8] = [
+        RGBColor(0, 0, 0),
+        RGBColor(230, 159, 0),
+        RGBColor(86, 180, 233),
+        RGBColor(0, 158, 115),
+        RGBColor(213, 94, 0),
+        RGBColor(0, 114, 178),
+        RGBColor(204, 121, 167),
+        RGBColor(240, 228, 66),
+    ];
+    PALETTE[k % PALETTE.len()]
+}
+
+/// The range of the values, widened so that a flat line sits inside the plot.
+pub(crate) fn padded_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if lo > hi {
+        return None;
+    }
+    let pad = if hi > lo {
+        0.05 * (hi - lo)
+    } else {
+        0.05 * lo.abs().max(1e-9)
+    };
+    Some((lo - pad, hi + pad))
+}
 
 impl ChartError {
+    /// A backend failure, as text.
     pub(crate) fn from<E: std::fmt::Display>(e: E) -> ChartError {
-        ChartError(e.to_string())
+        ChartError::Draw(e.to_string())
     }
 }
 
-/// Colours for series, distinguishable and printable (Okabe–Ito, colour-blind safe).
-pub const PALETTE: [RGBColor; 8] = [
-    RGBColor(0, 114, 178),
-    RGBColor(230, 159, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(86, 180, 233),
-    RGBColor(213, 94, 0),
-    RGBColor(240, 228, 66),
-    RGBColor(0, 0, 0),
-];
-
-/// The colour of series `k`.
+/// Colour of the k-th of several series of equal standing (bars by consumer): the same
+/// Okabe–Ito colours without the black that [`colour`] reserves for a reference.
 pub fn series_colour(k: usize) -> RGBColor {
-    PALETTE[k % PALETTE.len()]
+    colour(1 + k % 7)
 }
 
 /// A diverging colour for `v` in [-1, 1]: blue for negative, white at 0, red for positive.
@@ -43,9 +79,5 @@ pub fn diverging(v: f64) -> RGBColor {
     } else {
         (RGBColor(178, 24, 43), t)
     };
-    RGBColor(
-        mix(255, end.0, w),
-        mix(255, end.1, w),
-        mix(255, end.2, w),
-    )
+    RGBColor(mix(255, end.0, w), mix(255, end.1, w), mix(255, end.2, w))
 }

@@ -14,6 +14,8 @@ use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
 use tokencge::solve::NewtonSettings;
 
+mod dynamic;
+
 /// The model that runs when no model is named.
 pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
 
@@ -54,6 +56,8 @@ enum Command {
         all: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        #[command(flatten)]
+        dynamic: DynamicArgs,
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
@@ -77,10 +81,8 @@ enum Command {
         /// headline.
         #[arg(long)]
         full: bool,
-        /// Also draw the comparison as SVG: EV by consumer and scenario (grouped bars) and the
-        /// % changes of the headline prices and activities (a heat map).
-        #[arg(long, value_name = "FILE.svg")]
-        plot: Option<PathBuf>,
+        #[command(flatten)]
+        dynamic: DynamicArgs,
     },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
@@ -120,6 +122,23 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+/// The dynamic mode of `solve` and `compare` (models with `[dynamics]`).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct DynamicArgs {
+    /// Solve the scenarios' paths over the periods of [dynamics] instead of static equilibria.
+    #[arg(long)]
+    dynamic: bool,
+    /// Draw an SVG chart into this file: with --dynamic the paths of --series (baseline and
+    /// scenarios); for a static compare, EV by consumer and scenario (grouped bars) and the %
+    /// changes of the headline prices and activities (a heat map).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Comma-separated quantities to plot: variables, indicators, parameters moving along the
+    /// path (default: every sector's activity level).
+    #[arg(long, value_delimiter = ',', requires = "plot")]
+    series: Vec<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -179,7 +198,7 @@ pub fn run() -> i32 {
         scenarios: Vec::new(),
         format: Format::Table,
         full: false,
-        plot: None,
+        dynamic: DynamicArgs::default(),
     });
     match command {
         Command::Solve {
@@ -187,7 +206,28 @@ pub fn run() -> i32 {
             scenario,
             all,
             format,
-        } => cmd_solve(&model_path(model), scenario, all, format, &settings),
+            dynamic,
+        } if dynamic.dynamic => dynamic::cmd_solve_dynamic(
+            &model_path(model),
+            scenario,
+            all,
+            format,
+            &dynamic,
+            &settings,
+        ),
+        Command::Solve {
+            model,
+            scenario,
+            all,
+            format,
+            dynamic,
+        } => {
+            if dynamic.plot.is_some() {
+                eprintln!("error: solve --plot draws a dynamic path: it needs --dynamic (compare --plot draws a static comparison)");
+                return BAD_INPUT;
+            }
+            cmd_solve(&model_path(model), scenario, all, format, &settings)
+        }
         Command::Check { models } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
@@ -205,9 +245,29 @@ pub fn run() -> i32 {
             model,
             scenarios,
             format,
+            full: _,
+            dynamic,
+        } if dynamic.dynamic => dynamic::cmd_compare_dynamic(
+            &model_path(model),
+            &scenarios,
+            format,
+            &dynamic,
+            &settings,
+        ),
+        Command::Compare {
+            model,
+            scenarios,
+            format,
             full,
-            plot,
-        } => cmd_compare(&model_path(model), &scenarios, format, full, plot.as_deref(), &settings),
+            dynamic,
+        } => cmd_compare(
+            &model_path(model),
+            &scenarios,
+            format,
+            full,
+            dynamic.plot.as_deref(),
+            &settings,
+        ),
         Command::Balance {
             sam,
             output,
@@ -244,17 +304,7 @@ fn solve_many(
     indices: &[Option<usize>],
     settings: &NewtonSettings,
 ) -> Vec<batch::Outcome> {
-    use indicatif::{ProgressBar, ProgressStyle};
-    use std::io::IsTerminal;
-    let bar = if std::io::stderr().is_terminal() && indices.len() > 1 {
-        let b = ProgressBar::new(indices.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} scenarios {msg}") {
-            b.set_style(style);
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(indices.len(), "scenarios");
     let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1));
     bar.finish_and_clear();
     for r in &out {
@@ -272,6 +322,22 @@ fn solve_many(
         }
     }
     out
+}
+
+/// A progress bar of `n` items on an interactive terminal (hidden otherwise, or for one item).
+fn progress_bar(n: usize, items: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || n <= 1 {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(n as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {items} {{msg}}"))
+    {
+        b.set_style(style);
+    }
+    b
 }
 
 /// The report of an outcome, solved or not.
@@ -427,7 +493,7 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
     // Scenarios in the order of their first target, the benchmark first.
     let mut order: Vec<Option<usize>> = vec![None];
     for t in &structure.model().targets {
-        if !order.contains(&t.scenario) {
+        if t.period.is_none() && !order.contains(&t.scenario) {
             order.push(t.scenario);
         }
     }
@@ -450,6 +516,8 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
             )),
         }
     }
+    // Targets with a period: the paths they need, as far as they need them.
+    results.extend(dynamic::check_path_targets(&structure, settings));
     let failed = results.iter().filter(|r| !r.pass).count();
     let w = results
         .iter()

@@ -44,6 +44,39 @@ pub struct ModelFile {
     /// indicators have no table of their own to carry one.
     #[serde(default)]
     pub descriptions: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// Extension (recursive dynamics): the horizon and how parameters move between periods.
+    #[serde(default)]
+    pub dynamics: Option<Spanned<DynamicsFile>>,
+}
+
+/// Extension: a recursive-dynamic path, a sequence of equilibria linked by parameter updates
+/// (`docs/format_extensions.md`, recursive dynamics).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicsFile {
+    /// Number of periods, t = 0 … periods − 1.
+    pub periods: Spanned<toml::Value>,
+    /// The year of period 0 (default 0); `year = start_year + step · t`.
+    #[serde(default)]
+    pub start_year: Option<RawValue>,
+    /// Years per period (default 1).
+    #[serde(default)]
+    pub step: Option<RawValue>,
+    /// Annual rate at which present values discount (default 0).
+    #[serde(default)]
+    pub discount_rate: Option<RawValue>,
+    /// PARAM → expression evaluated at period t's solution: PARAM's value in period t + 1.
+    #[serde(default)]
+    pub update: Option<RawTable>,
+    /// PARAM → a list of one value per period, or an expression of `t` and `year`.
+    #[serde(default)]
+    pub paths: Option<RawTable>,
+    /// Parameters that change the technology on purpose (productivity): they may reach
+    /// production or demand blocks and endowments together.
+    #[serde(default)]
+    pub technology: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A set, as written: a list of labels, or a table `{ elements | file + column, subset,
@@ -241,6 +274,12 @@ pub struct ScenarioFile {
     pub numeraire: Option<Spanned<String>>,
     #[serde(default)]
     pub fix: Option<RawTable>,
+    /// Extension (dynamics): the period from which the scenario applies (default 0).
+    #[serde(default)]
+    pub from: Option<Spanned<toml::Value>>,
+    /// Extension (dynamics): the scenario's own time paths of parameters.
+    #[serde(default)]
+    pub paths: Option<RawTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,4 +300,7 @@ pub struct TargetFile {
     pub max: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension (dynamics): the period of the scenario's path the target checks.
+    #[serde(default)]
+    pub period: Option<Spanned<toml::Value>>,
 }

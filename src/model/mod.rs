@@ -77,6 +77,8 @@ pub struct Model {
     pub sam: Option<SamSource>,
     /// What reports show first and in which unit (an extension; defaults without it).
     pub presentation: Presentation,
+    /// Extension: the recursive-dynamic path, when the file has `[dynamics]`.
+    pub dynamics: Option<Dynamics>,
 }
 
 /// How reports present a model: the unit of money, the headline quantities, and the indicators
@@ -132,6 +134,133 @@ impl ConsumerRole {
     /// Counted in domestic welfare.
     pub fn domestic(self) -> bool {
         matches!(self, ConsumerRole::Household | ConsumerRole::Government)
+    }
+}
+
+/// Extension: a recursive-dynamic path — a sequence of static equilibria, period t = 0 …
+/// `periods − 1`, linked by parameter updates evaluated at each period's solution and by
+/// exogenous time paths (`docs/format_extensions.md`, recursive dynamics).
+#[derive(Debug, Clone)]
+pub struct Dynamics {
+    pub periods: usize,
+    /// Year of period 0; period t is `start_year + step · t`.
+    pub start_year: f64,
+    /// Years per period.
+    pub step: f64,
+    /// Annual rate of the present values of welfare.
+    pub discount_rate: f64,
+    /// Evaluated at period t's parameters and solution, all at once: the parameters' values in
+    /// period t + 1.
+    pub updates: Vec<Update>,
+    /// Exogenous paths, set at the start of each period before its solve.
+    pub paths: Vec<ParamPath>,
+    /// Parameters declared to change the technology on purpose (`technology = [...]`): they may
+    /// reach production or demand blocks and endowments together.
+    pub technology: Vec<usize>,
+    /// Per scenario (by index): from when it applies and its own paths. A scenario beyond the
+    /// list (one added to a model in code) applies from period 0 without paths of its own.
+    pub scenarios: Vec<ScenarioDynamics>,
+}
+
+impl Dynamics {
+    /// The year of period `t`.
+    pub fn year(&self, t: usize) -> f64 {
+        self.start_year + self.step * t as f64
+    }
+    /// The discount factor of period `t`: (1 + r)^−(year − start_year).
+    pub fn discount(&self, t: usize) -> f64 {
+        (1.0 + self.discount_rate).powf(-(self.step * t as f64))
+    }
+    /// How a scenario moves over time.
+    pub fn scenario(&self, index: usize) -> ScenarioDynamics {
+        self.scenarios.get(index).cloned().unwrap_or_default()
+    }
+    /// Whether a parameter follows an update.
+    pub fn is_updated(&self, parameter: usize) -> bool {
+        self.updates.iter().any(|u| u.parameter == parameter)
+    }
+}
+
+/// A scenario over time.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioDynamics {
+    /// The first period in which the scenario applies; earlier periods are the baseline's.
+    pub from: usize,
+    /// The scenario's own paths (replacing the model's for the same parameters).
+    pub paths: Vec<ParamPath>,
+}
+
+/// `[dynamics.update]`: a parameter's value in the next period.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub parameter: usize,
+    /// May use variables, the contract's functions, indicators, `t` and `year`.
+    pub expr: Expr,
+    pub site: Site,
+}
+
+/// A parameter's exogenous path.
+#[derive(Debug, Clone)]
+pub struct ParamPath {
+    pub parameter: usize,
+    pub values: PathValues,
+    pub site: Site,
+}
+
+/// The values of a path: one per period, or an expression of `t`, `year` and parameters that do
+/// not move.
+#[derive(Debug, Clone)]
+pub enum PathValues {
+    List(Vec<Expr>),
+    Expr(Expr),
+}
+
+impl PathValues {
+    /// The value in period `t` (of year `year`), with `params` for the parameters it uses.
+    pub fn value_at(
+        &self,
+        params: &[f64],
+        t: usize,
+        year: f64,
+    ) -> Result<f64, crate::expr::EvalError> {
+        let ctx = TimeParams { params, t, year };
+        match self {
+            PathValues::List(values) => values[t].eval(&ctx),
+            PathValues::Expr(e) => e.eval(&ctx),
+        }
+    }
+}
+
+/// Parameters and the time of a period: the context of path expressions.
+struct TimeParams<'a> {
+    params: &'a [f64],
+    t: usize,
+    year: f64,
+}
+
+impl crate::expr::EvalContext for TimeParams<'_> {
+    fn param(&self, i: usize) -> f64 {
+        self.params[i]
+    }
+    fn var(&self, _v: crate::ids::Var) -> f64 {
+        f64::NAN
+    }
+    fn var_index(&self, _v: crate::ids::Var) -> usize {
+        0
+    }
+    fn func(
+        &self,
+        _f: &crate::expr::Func,
+        _s: f64,
+        _g: Option<&mut crate::expr::Grad>,
+    ) -> Result<f64, crate::expr::EvalError> {
+        Err(crate::expr::EvalError::NoFunctions)
+    }
+    fn time(&self, which: crate::expr::Time) -> Result<f64, crate::expr::EvalError> {
+        Ok(match which {
+            crate::expr::Time::Period => self.t as f64,
+            crate::expr::Time::Year => self.year,
+        })
     }
 }
 
@@ -304,6 +433,8 @@ pub struct Target {
     pub text: String,
     pub check: TargetCheck,
     pub line: usize,
+    /// Extension: the period of the scenario's dynamic path it checks (None: the static solve).
+    pub period: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -469,6 +600,7 @@ impl Names<'_> {
             Expr::Param(i) => m.parameters[*i].name.clone(),
             Expr::Var(v) => crate::compile::Layout::entity_name(m, *v).to_string(),
             Expr::Indicator(i) => m.indicators[*i].name.clone(),
+            Expr::Time(which) => which.name().to_string(),
             Expr::Func(f) => {
                 let name = functions::function(f.builtin()).name;
                 let args = match f {

@@ -5,6 +5,7 @@
 mod auxiliaries;
 mod consumers;
 mod presentation;
+mod dynamics;
 mod expressions;
 mod scenarios;
 mod sectors;
@@ -41,6 +42,8 @@ pub fn validate(src: &Source) -> Result<Model, LoadError> {
         param_definitions: Vec::new(),
         nest_names: Vec::new(),
         indicator_measures: Vec::new(),
+        time: false,
+        dynamics: Default::default(),
     };
     let model = b.build(src);
     if b.diags.is_empty() {
@@ -102,6 +105,11 @@ struct Builder {
     nest_names: Vec<HashMap<String, usize>>,
     /// Per indicator so far: depth and node count with the indicators it uses counted in.
     indicator_measures: Vec<(usize, f64)>,
+    /// Whether `t` and `year` may stand in the expression being resolved (dynamic updates and
+    /// paths only).
+    time: bool,
+    /// `[dynamics]` as read so far.
+    dynamics: dynamics::State,
 }
 
 /// How deep an expression may nest counting the indicators it uses (each evaluated through
@@ -169,6 +177,13 @@ impl Builder {
                 offset,
                 field,
                 format!("'{name}' is the name of a function; function names are reserved"),
+            );
+        }
+        if crate::expr::Time::lookup(name).is_some() {
+            self.diag_at(
+                offset,
+                field,
+                format!("'{name}' is reserved: in dynamic expressions `t` is the period and `year` its year"),
             );
         }
         if let Some(prev) = self.symbols.get(name) {
@@ -335,6 +350,7 @@ impl Builder {
         let consumers = self.consumers(raw);
         let auxiliaries = self.auxiliaries(raw);
         let indicators = self.indicators(raw);
+        let mut dynamics = self.dynamics(raw);
         let numeraire = raw
             .model
             .get_ref()
@@ -347,7 +363,8 @@ impl Builder {
         let mut indicators = indicators;
         self.descriptions(raw, &mut commodities, &mut parameters, &mut indicators);
         let presentation = self.presentation(raw);
-        Model {
+        self.finish_dynamics(&mut dynamics);
+        let model = Model {
             name: raw.model.get_ref().name.get_ref().clone(),
             description: raw.model.get_ref().description.clone().unwrap_or_default(),
             path: src.path.clone(),
@@ -362,7 +379,10 @@ impl Builder {
             indicators,
             sam,
             presentation,
-        }
+            dynamics,
+        };
+        self.check_dynamics(&model);
+        model
     }
 
     fn commodity(&mut self, name: &toml::Spanned<String>, field: &str) -> Option<usize> {
