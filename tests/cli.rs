@@ -1608,3 +1608,23 @@ fn compare_plot_is_valid_svg_with_a_bar_series_per_consumer_and_a_heat_map_row_p
     assert_eq!(fills("#0072B2"), 3 + 1);
     assert_eq!(fills("#D55E00"), 3 + 1);
 }
+
+#[test]
+fn a_located_error_shows_its_source_line_with_a_caret_under_the_column() {
+    let f = "tests/bad_inputs/06_toml_unknown_sector_field.toml";
+    let o = run(&["check", f]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<&str> = err.lines().collect();
+    // The tool-readable line first, then the source line and the caret.
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("{f}:24:1: sectors.Y: unknown field `elastcity`")))
+        .expect(&err);
+    assert_eq!(lines[at + 2], "24 | elastcity = 1");
+    assert_eq!(lines[at + 3], "   | ^");
+    // A column further right puts the caret under it.
+    let o = run(&["check", "tests/bad_inputs/86_descriptions_of_a_sector.toml"]);
+    let (_, err) = text(&o);
+    assert!(err.contains("13 | gdp = \"PX\"\n   |       ^\n"), "{err}");
+}

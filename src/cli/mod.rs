@@ -291,9 +291,25 @@ fn model_path(p: Option<PathBuf>) -> PathBuf {
 
 fn load(path: &Path) -> Result<(Structure, Coefficients), i32> {
     tokencge::build(path).map_err(|e| {
-        eprintln!("{e}");
+        report_build_error(path, &e);
         BAD_INPUT
     })
+}
+
+/// Prints why a model could not be built: each diagnostic's `file:line:column` line, then
+/// (when the file can be read) the offending source line with a caret under the column.
+fn report_build_error(path: &Path, e: &tokencge::BuildError) {
+    match e {
+        tokencge::BuildError::Load(load) => report_load_error(path, load),
+        other => eprintln!("{other}"),
+    }
+}
+
+fn report_load_error(path: &Path, e: &tokencge::model::LoadError) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => eprint!("{}", e.render(&text)),
+        Err(_) => eprintln!("{e}"),
+    }
 }
 
 /// Solves scenarios in parallel through the library; a progress bar shows on an interactive
@@ -731,7 +747,7 @@ fn cmd_flatten(path: &Path, output: &Path) -> i32 {
     let model = match tokencge::model::load(path) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{e}");
+            report_load_error(path, &e);
             return BAD_INPUT;
         }
     };

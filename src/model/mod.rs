@@ -33,23 +33,54 @@ pub struct LoadError {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl LoadError {
+    /// One diagnostic's line: `file:line:column: field: message` (tools read this form).
+    fn header(&self, d: &Diagnostic) -> String {
+        if d.line == 0 {
+            format!("{}: {}: {}", self.file, d.field, d.message)
+        } else if d.field.is_empty() {
+            format!("{}:{}:{}: {}", self.file, d.line, d.column, d.message)
+        } else {
+            format!(
+                "{}:{}:{}: {}: {}",
+                self.file, d.line, d.column, d.field, d.message
+            )
+        }
+    }
+
+    /// The diagnostics for people: each one's `file:line:column: field: message` line first
+    /// (as tools expect), then the offending line of `source` (the file's text) with a caret
+    /// under the column.
+    pub fn render(&self, source: &str) -> String {
+        let lines: Vec<&str> = source.lines().collect();
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            out.push_str(&self.header(d));
+            out.push('\n');
+            let Some(text) = d.line.checked_sub(1).and_then(|i| lines.get(i)) else {
+                continue;
+            };
+            let number = d.line.to_string();
+            let pad = " ".repeat(number.len());
+            // Tabs keep their width under the caret; everything else is one column.
+            let lead: String = text
+                .chars()
+                .take(d.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            out.push_str(&format!("{pad} |\n{number} | {text}\n{pad} | {lead}^\n"));
+        }
+        out
+    }
+}
+
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, d) in self.diagnostics.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            if d.line == 0 {
-                write!(f, "{}: {}: {}", self.file, d.field, d.message)?;
-            } else if d.field.is_empty() {
-                write!(f, "{}:{}:{}: {}", self.file, d.line, d.column, d.message)?;
-            } else {
-                write!(
-                    f,
-                    "{}:{}:{}: {}: {}",
-                    self.file, d.line, d.column, d.field, d.message
-                )?;
-            }
+            f.write_str(&self.header(d))?;
         }
         Ok(())
     }
