@@ -199,6 +199,7 @@ pub fn expand(mut src: Source) -> Result<Source, LoadError> {
             Ok(src)
         }
         _ => {
+            diagnostics.extend(src.unknown_fields.iter().cloned());
             diagnostics.sort_by_key(|d| (d.line, d.column));
             diagnostics.dedup();
             Err(LoadError {

@@ -35,7 +35,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<Model, LoadError> {
 pub fn validate(src: &Source) -> Result<Model, LoadError> {
     let mut b = Builder {
         lines: LineIndex::new(&src.text),
-        diags: Vec::new(),
+        diags: src.unknown_fields.clone(),
         symbols: IndexMap::new(),
         sam: SamInput::Absent,
         params: Vec::new(),
