@@ -118,9 +118,24 @@ impl Solution {
 /// The parameter vector of a scenario (None = the model as written): its overrides applied and
 /// every derived parameter evaluated again (`Model::parameters_with`).
 pub fn parameters(structure: &Structure, index: Option<usize>) -> Result<Vec<f64>, ScenarioError> {
+    parameters_with(structure, index, &[])
+}
+
+/// The parameter vector of a scenario with `extra` overrides (`--set`, a sensitivity draw)
+/// applied on top of the scenario's own (later ones win), every derived parameter not
+/// overridden evaluated again.
+pub fn parameters_with(
+    structure: &Structure,
+    index: Option<usize>,
+    extra: &[(usize, f64)],
+) -> Result<Vec<f64>, ScenarioError> {
     let model = structure.model();
-    let overrides = index.map_or(&[][..], |i| &model.scenarios[i].parameters[..]);
-    Ok(model.parameters_with(overrides)?)
+    let own = index.map_or(&[][..], |i| &model.scenarios[i].parameters[..]);
+    if extra.is_empty() {
+        return Ok(model.parameters_with(own)?);
+    }
+    let all: Vec<(usize, f64)> = own.iter().chain(extra).copied().collect();
+    Ok(model.parameters_with(&all)?)
 }
 
 /// Calibrates a scenario (None = benchmark) and resolves it: its coefficients, benchmark point
@@ -129,7 +144,17 @@ pub fn prepare(
     structure: &Structure,
     index: Option<usize>,
 ) -> Result<(Scenario, Coefficients), ScenarioError> {
-    let coef = calibrate::calibrate(structure, &parameters(structure, index)?)?;
+    prepare_with(structure, index, &[])
+}
+
+/// [`prepare`] with `extra` parameter overrides on top of the scenario's own
+/// ([`parameters_with`]).
+pub fn prepare_with(
+    structure: &Structure,
+    index: Option<usize>,
+    extra: &[(usize, f64)],
+) -> Result<(Scenario, Coefficients), ScenarioError> {
+    let coef = calibrate::calibrate(structure, &parameters_with(structure, index, extra)?)?;
     let scenario = resolve(structure, &coef, index)?;
     Ok((scenario, coef))
 }
@@ -464,6 +489,8 @@ pub fn solve(
     settings: &NewtonSettings,
     ws: &mut Workspace,
 ) -> Solution {
+    // At -vv every Newton iteration's line carries the scenario's name.
+    let _span = tracing::debug_span!("scenario", name = scenario.name.as_str()).entered();
     let mask = fixed_mask(coef, scenario);
     let (mut x, mut sol) = solve_from(
         structure,

@@ -54,11 +54,18 @@ enum Command {
         all: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Override a parameter on top of the scenario's own (repeatable; derived parameters
+        /// follow).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
         /// Model files (default: models/token_economy.toml).
         models: Vec<PathBuf>,
+        /// Override a parameter in the benchmark and every scenario (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
     Describe { model: PathBuf },
@@ -70,6 +77,10 @@ enum Command {
         scenarios: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Override a parameter in the benchmark and every scenario (repeatable): changes are
+        /// measured against the benchmark with the same overrides.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
@@ -131,9 +142,14 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only for a person at a terminal: a log file or a batch scheduler's capture gets
+    // plain text (and NO_COLOR turns colour off everywhere).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -167,6 +183,7 @@ pub fn run() -> i32 {
         model: None,
         scenarios: Vec::new(),
         format: Format::Table,
+        set: Vec::new(),
     });
     match command {
         Command::Solve {
@@ -174,8 +191,9 @@ pub fn run() -> i32 {
             scenario,
             all,
             format,
-        } => cmd_solve(&model_path(model), scenario, all, format, &settings),
-        Command::Check { models } => {
+            set,
+        } => cmd_solve(&model_path(model), scenario, all, format, &set, &settings),
+        Command::Check { models, set } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
             } else {
@@ -183,7 +201,7 @@ pub fn run() -> i32 {
             };
             let mut code = OK;
             for m in &models {
-                code = code.max(cmd_check(m, &settings));
+                code = code.max(cmd_check(m, &set, &settings));
             }
             code
         }
@@ -192,7 +210,8 @@ pub fn run() -> i32 {
             model,
             scenarios,
             format,
-        } => cmd_compare(&model_path(model), &scenarios, format, &settings),
+            set,
+        } => cmd_compare(&model_path(model), &scenarios, format, &set, &settings),
         Command::Balance {
             sam,
             output,
@@ -208,6 +227,16 @@ pub fn run() -> i32 {
             output,
         } => cmd_generate(sectors, households, seed, &output),
     }
+}
+
+/// Resolves `--set NAME=VALUE` arguments against a model; every bad one is reported (exit 2).
+fn overrides_of(structure: &Structure, set: &[String]) -> Result<Vec<(usize, f64)>, i32> {
+    structure.model().resolve_overrides(set).map_err(|errors| {
+        for e in errors {
+            eprintln!("{e}");
+        }
+        BAD_INPUT
+    })
 }
 
 fn model_path(p: Option<PathBuf>) -> PathBuf {
@@ -240,6 +269,7 @@ fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 fn solve_many(
     structure: &Structure,
     indices: &[Option<usize>],
+    overrides: &[(usize, f64)],
     settings: &NewtonSettings,
 ) -> Vec<batch::Outcome> {
     use indicatif::{ProgressBar, ProgressStyle};
@@ -253,7 +283,7 @@ fn solve_many(
     } else {
         ProgressBar::hidden()
     };
-    let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1));
+    let out = batch::solve_all_with(structure, indices, overrides, settings, &|| bar.inc(1));
     bar.finish_and_clear();
     for r in &out {
         match r {
@@ -325,10 +355,15 @@ fn cmd_solve(
     scenario: Option<String>,
     all: bool,
     format: Format,
+    set: &[String],
     settings: &NewtonSettings,
 ) -> i32 {
     let (structure, _) = match load(path) {
         Ok(s) => s,
+        Err(c) => return c,
+    };
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
         Err(c) => return c,
     };
     let model = structure.model();
@@ -361,7 +396,7 @@ fn cmd_solve(
         let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
     }
     let mut text = String::new();
-    for outcome in solve_many(&structure, &indices, settings) {
+    for outcome in solve_many(&structure, &indices, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
@@ -395,12 +430,27 @@ fn cmd_solve(
     code
 }
 
-fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
+fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
     let file = path.display().to_string();
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let coef = if overrides.is_empty() {
+        coef
+    } else {
+        match scenario::prepare_with(&structure, None, &overrides) {
+            Ok((_, c)) => c,
+            Err(e) => {
+                eprintln!("{file}: benchmark with --set: {e}");
+                return BAD_INPUT;
+            }
+        }
+    };
     let setup = match scenario::resolve(&structure, &coef, None) {
         Ok(s) => s,
         Err(e) => {
@@ -436,11 +486,13 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
         }
     }
     let mut results = Vec::new();
-    for (idx, outcome) in order.iter().zip(solve_many(&structure, &order, settings)) {
+    for (idx, outcome) in order
+        .iter()
+        .zip(solve_many(&structure, &order, &overrides, settings))
+    {
         match outcome {
             Ok(solved) => {
                 let sol = &solved.solution;
-                tracing::info!(scenario = %sol.scenario.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
                 results.extend(report::check_targets(
                     structure.with(&solved.coefficients),
                     sol,
@@ -502,9 +554,19 @@ fn cmd_describe(path: &Path) -> i32 {
     OK
 }
 
-fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonSettings) -> i32 {
+fn cmd_compare(
+    path: &Path,
+    names: &[String],
+    format: Format,
+    set: &[String],
+    settings: &NewtonSettings,
+) -> i32 {
     let (structure, _) = match load(path) {
         Ok(s) => s,
+        Err(c) => return c,
+    };
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
         Err(c) => return c,
     };
     let model = structure.model();
@@ -527,7 +589,7 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
         .collect();
     let mut code = OK;
     let mut reports = Vec::new();
-    for outcome in solve_many(&structure, &all, settings) {
+    for outcome in solve_many(&structure, &all, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }

@@ -7,6 +7,7 @@
 pub mod expand;
 pub mod file;
 pub mod load;
+pub mod overrides;
 mod validate;
 
 use std::fmt;
