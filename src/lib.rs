@@ -51,7 +51,9 @@
 //! ```
 
 pub mod batch;
+pub mod bundle;
 pub mod calibrate;
+pub mod chart;
 pub mod compile;
 pub mod expr;
 pub mod flatten;
@@ -62,6 +64,7 @@ pub mod report;
 pub mod sam;
 pub mod scenario;
 pub mod solve;
+pub mod sweep;
 
 use std::path::Path;
 

@@ -14,6 +14,9 @@ use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
 use tokencge::solve::NewtonSettings;
 
+mod bundle;
+mod sweep;
+
 /// The model that runs when no model is named.
 pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
 
@@ -58,6 +61,9 @@ enum Command {
         /// follow).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Also write a run bundle into DIR: results.json, results.csv, report.json, run.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
@@ -81,7 +87,32 @@ enum Command {
         /// measured against the benchmark with the same overrides.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// Also write a run bundle into DIR: results.json, results.csv, report.json, run.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
+    /// Systematic sensitivity analysis: the scenario solved for every draw of the model's
+    /// [sensitivity] parameters, each change against the draw's own benchmark.
+    Sweep(sweep::SweepArgs),
+    /// Combine the directories of a sharded sweep into the whole result.
+    Merge {
+        /// Directories written by `sweep --shard K/N --out DIR`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged result goes.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        #[arg(long, value_name = "QUANTITY")]
+        tornado: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print the tables of a run bundle (written by --out DIR) again, as the run printed them.
+    Report { dir: PathBuf },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
         sam: PathBuf,
@@ -123,7 +154,7 @@ enum Command {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Csv,
@@ -184,6 +215,7 @@ pub fn run() -> i32 {
         scenarios: Vec::new(),
         format: Format::Table,
         set: Vec::new(),
+        out: None,
     });
     match command {
         Command::Solve {
@@ -192,7 +224,16 @@ pub fn run() -> i32 {
             all,
             format,
             set,
-        } => cmd_solve(&model_path(model), scenario, all, format, &set, &settings),
+            out,
+        } => cmd_solve(
+            &model_path(model),
+            scenario,
+            all,
+            format,
+            &set,
+            out.as_deref(),
+            &settings,
+        ),
         Command::Check { models, set } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
@@ -206,12 +247,37 @@ pub fn run() -> i32 {
             code
         }
         Command::Describe { model } => cmd_describe(&model),
+        Command::Sweep(args) => sweep::cmd_sweep(args, &settings),
+        Command::Merge {
+            dirs,
+            out,
+            format,
+            plot,
+            tornado,
+            threads,
+        } => sweep::cmd_merge(
+            &dirs,
+            &out,
+            format,
+            plot.as_deref(),
+            tornado.as_deref(),
+            threads,
+        ),
+        Command::Report { dir } => bundle::cmd_report(&dir),
         Command::Compare {
             model,
             scenarios,
             format,
             set,
-        } => cmd_compare(&model_path(model), &scenarios, format, &set, &settings),
+            out,
+        } => cmd_compare(
+            &model_path(model),
+            &scenarios,
+            format,
+            &set,
+            out.as_deref(),
+            &settings,
+        ),
         Command::Balance {
             sam,
             output,
@@ -356,6 +422,7 @@ fn cmd_solve(
     all: bool,
     format: Format,
     set: &[String],
+    out: Option<&Path>,
     settings: &NewtonSettings,
 ) -> i32 {
     let (structure, _) = match load(path) {
@@ -390,44 +457,54 @@ fn cmd_solve(
         }
     };
     let mut code = OK;
-    let mut json_out = Vec::new();
-    let mut csv_out = csv::Writer::from_writer(Vec::new());
-    if format == Format::Csv {
-        let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
-    }
-    let mut text = String::new();
+    let mut log = bundle::RunLog::new(&overrides);
+    let mut reports = Vec::new();
     for outcome in solve_many(&structure, &indices, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
-        let report = report_of(&structure, outcome);
-        match format {
-            Format::Json => json_out.push(report.to_json()),
-            Format::Csv => {
-                let _ = report.csv_rows(&mut csv_out);
-            }
-            Format::Table => {
-                text.push_str(&report.table());
-                text.push('\n');
-            }
+        log.record(&outcome);
+        reports.push(report_of(&structure, outcome));
+    }
+    print!("{}", render_solve(&reports, format));
+    if let Some(dir) = out {
+        let results = (
+            render_solve(&reports, Format::Json),
+            render_solve(&reports, Format::Csv),
+        );
+        let data = tokencge::bundle::ReportData::Solve {
+            reports: bundle::records(&reports),
+        };
+        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+            return c;
         }
     }
-    let out = match format {
+    code
+}
+
+/// What `solve` prints for its reports: one JSON object (an array for several), CSV rows under
+/// one header, or the tables.
+fn render_solve(reports: &[report::SolutionReport], format: Format) -> String {
+    match format {
         Format::Json => {
-            let v = if json_out.len() == 1 {
-                json_out.pop().unwrap()
+            let mut all: Vec<serde_json::Value> = reports.iter().map(|r| r.to_json()).collect();
+            let v = if all.len() == 1 {
+                all.pop().unwrap_or_default()
             } else {
-                serde_json::Value::Array(json_out)
+                serde_json::Value::Array(all)
             };
             serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
         }
         Format::Csv => {
-            String::from_utf8(csv_out.into_inner().unwrap_or_default()).unwrap_or_default()
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(["scenario", "kind", "name", "value", "margin"]);
+            for r in reports {
+                let _ = r.csv_rows(&mut w);
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }
-        Format::Table => text,
-    };
-    print!("{out}");
-    code
+        Format::Table => tokencge::bundle::solve_tables(reports),
+    }
 }
 
 fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
@@ -559,6 +636,7 @@ fn cmd_compare(
     names: &[String],
     format: Format,
     set: &[String],
+    out: Option<&Path>,
     settings: &NewtonSettings,
 ) -> i32 {
     let (structure, _) = match load(path) {
@@ -588,22 +666,31 @@ fn cmd_compare(
         .chain(indices.into_iter().map(Some))
         .collect();
     let mut code = OK;
+    let mut log = bundle::RunLog::new(&overrides);
     let mut reports = Vec::new();
     for outcome in solve_many(&structure, &all, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
+        log.record(&outcome);
         reports.push(report_of(&structure, outcome));
     }
+    let data = out.map(|_| tokencge::bundle::ReportData::Compare {
+        reports: bundle::records(&reports),
+    });
     let bench = reports.remove(0);
     let cmp = compare::build(&bench, &reports);
+    let json = || serde_json::to_string_pretty(&cmp.json()).unwrap_or_default() + "\n";
     match format {
         Format::Table => print!("{}", cmp.table()),
         Format::Csv => print!("{}", cmp.csv()),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&cmp.json()).unwrap_or_default()
-        ),
+        Format::Json => print!("{}", json()),
+    }
+    if let (Some(dir), Some(data)) = (out, data) {
+        let results = (json(), cmp.csv());
+        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+            return c;
+        }
     }
     code
 }

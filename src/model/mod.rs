@@ -8,6 +8,7 @@ pub mod expand;
 pub mod file;
 pub mod load;
 pub mod overrides;
+pub mod sensitivity;
 mod validate;
 
 use std::fmt;
@@ -76,6 +77,8 @@ pub struct Model {
     pub indicators: Vec<Indicator>,
     /// The SAM the file referred to, if any (already resolved into numbers).
     pub sam: Option<SamSource>,
+    /// Extension: the systematic sensitivity analysis `tokencge sweep` runs.
+    pub sensitivity: Option<sensitivity::Sensitivity>,
 }
 
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ mod consumers;
 mod expressions;
 mod scenarios;
 mod sectors;
+mod sensitivity;
 mod targets;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use super::file::{ModelFile, RawTable, RawValue};
 use super::load::{self, LineIndex, SamInput, Source};
 use super::*;
 use crate::expr::functions;
+use crate::model::sensitivity::Quantity;
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
@@ -330,7 +332,8 @@ impl Builder {
             .and_then(|n| self.normaliser(n, "model.numeraire"));
         let scenarios = self.scenarios(raw);
         let targets = self.targets(raw, &scenarios);
-        Model {
+        let sensitivity = self.sensitivity(raw);
+        let mut model = Model {
             name: raw.model.get_ref().name.get_ref().clone(),
             description: raw.model.get_ref().description.clone().unwrap_or_default(),
             path: src.path.clone(),
@@ -344,7 +347,16 @@ impl Builder {
             targets,
             indicators,
             sam,
-        }
+            sensitivity: None,
+        };
+        // A section that names no quantity reports every one.
+        model.sensitivity = sensitivity.map(|mut s| {
+            if s.report.is_empty() {
+                s.report = Quantity::all(&model);
+            }
+            s
+        });
+        model
     }
 
     fn commodity(&mut self, name: &toml::Spanned<String>, field: &str) -> Option<usize> {
