@@ -701,8 +701,6 @@ pub struct Summary {
     /// Status of the central case.
     pub central_status: String,
     pub tornado: Vec<TornadoBar>,
-    /// Mean Newton iterations per solved draw (benchmark and scenario together).
-    pub iterations_per_draw: Option<f64>,
 }
 
 /// Summarises all the rows of a sweep (in draw order) with its central case and tornado.
@@ -744,7 +742,6 @@ pub fn summarise(
             reason: r.reason.clone(),
         })
         .collect();
-    let iterations: u64 = solved.iter().map(|r| r.iterations).sum();
     Summary {
         model: model.name.clone(),
         scenario: model.scenarios[plan.scenario].name.clone(),
@@ -782,7 +779,6 @@ pub fn summarise(
             .collect(),
         central_status: central.status.clone(),
         tornado,
-        iterations_per_draw: (!solved.is_empty()).then(|| iterations as f64 / solved.len() as f64),
     }
 }
 
