@@ -46,12 +46,7 @@ pub fn svg(summary: &Summary, tornado: Option<&str>) -> String {
         }
         if !change.is_empty() {
             let area = panel(FRAME + ROW * change.len() as u32);
-            fans(
-                &area,
-                summary,
-                &change,
-                "change in levels (EVs and indicators: benchmark money)",
-            );
+            fans(&area, summary, &change, "change in levels");
         }
         if let Some(q) = q {
             let area = panel(FRAME + ROW * summary.tornado.len().max(1) as u32);
@@ -72,13 +67,14 @@ fn names<'a>(summary: &'a Summary, unit: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// A range covering `values` with a margin, never empty.
+/// A range covering `values` and zero with a margin, never empty, and room on the right for
+/// the legend (so that it covers no bar).
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((0.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
-    let pad = ((hi - lo) * 0.06).max(1e-9);
-    (lo - pad, hi + pad)
+    let width = (hi - lo).max(1e-9);
+    (lo - 0.04 * width, hi + 0.45 * width)
 }
 
 /// Row labels left of the plot, at the rows' centres.
@@ -291,14 +287,7 @@ fn tornado_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Summary,
     )));
     let labels: Vec<String> = bars
         .iter()
-        .map(|(b, _, _)| {
-            format!(
-                "{} ({} / {})",
-                b.parameter,
-                crate::report::fmt(b.low_value),
-                crate::report::fmt(b.high_value)
-            )
-        })
+        .map(|(b, _, _)| format!("{} ({:.3} / {:.3})", b.parameter, b.low_value, b.high_value))
         .collect();
     row_labels(area, &chart, lo, &labels);
     legend(&mut chart);
