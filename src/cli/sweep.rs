@@ -156,10 +156,15 @@ impl Progress {
         let terminal = std::io::stderr().is_terminal();
         let bar = if terminal && total > 0 {
             let b = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{msg} {bar:30} {pos}/{len} draws  {per_sec}  ETA {eta}",
-            ) {
-                b.set_style(style);
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} draws  {rate}  ETA {eta}")
+            {
+                b.set_style(style.with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} draws/s", s.per_sec());
+                    },
+                ));
             }
             b.set_message(label.clone());
             b

@@ -381,14 +381,12 @@ pub struct Central {
     pub scenario: Option<Solution>,
 }
 
-/// Solves the benchmark and the scenario at one parameter point and measures the changes.
-/// `warm` = (benchmark, scenario) points to start from, per the plan's [`WarmStart`].
+/// Solves the benchmark and the scenario at one parameter point (draw, varied values, all
+/// overrides) and measures the changes. `warm` = (benchmark, scenario) points to start from, per the plan's [`WarmStart`].
 fn solve_row(
     structure: &Structure,
     plan: &Plan,
-    draw: u64,
-    values: Vec<f64>,
-    overrides: &[(usize, f64)],
+    (draw, values, overrides): (u64, Vec<f64>, &[(usize, f64)]),
     warm: Option<(&[f64], &[f64])>,
     settings: &NewtonSettings,
     ws: &mut Workspace,
@@ -486,9 +484,7 @@ pub fn central(structure: &Structure, plan: &Plan, settings: &NewtonSettings) ->
     let (row, benchmark, scenario) = solve_row(
         structure,
         plan,
-        u64::MAX,
-        values,
-        &plan.overrides,
+        (u64::MAX, values, &plan.overrides),
         None,
         settings,
         &mut ws,
@@ -522,7 +518,7 @@ pub fn solve_draws(
                 let _span = tracing::debug_span!("draw", d).entered();
                 let values = plan.values(d);
                 let overrides = plan.overrides_with(&values);
-                let row = solve_row(structure, plan, d, values, &overrides, warm, settings, ws).0;
+                let row = solve_row(structure, plan, (d, values, &overrides), warm, settings, ws).0;
                 progress();
                 row
             },
@@ -573,7 +569,7 @@ pub fn tornado(
                 let mut values = centre.clone();
                 values[j] = v;
                 let overrides = plan.overrides_with(&values);
-                solve_row(structure, plan, 0, values, &overrides, warm, settings, ws).0
+                solve_row(structure, plan, (0, values, &overrides), warm, settings, ws).0
             },
         )
         .collect();
@@ -786,7 +782,7 @@ pub fn summarise(
 fn cell(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
-        Some(v) if v == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(v) if v.abs() >= 1e6 || v.abs() < 1e-3 => format!("{v:.3e}"),
         Some(v) => format!("{v:.4}"),
     }
