@@ -68,6 +68,8 @@ pub fn inputs(model: &Model) -> std::io::Result<Vec<InputFile>> {
         .map(|p| {
             let bytes = std::fs::read(&p)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+            // Absolute, so that `tokencge report` finds the model from any directory.
+            let p = std::fs::canonicalize(&p).unwrap_or(p);
             Ok(InputFile {
                 path: p.display().to_string(),
                 sha256: sha256_hex(&bytes),
@@ -401,8 +403,13 @@ impl ReportRecord {
 pub enum ReportData {
     /// `solve`: one table per report, in order.
     Solve { reports: Vec<ReportRecord> },
-    /// `compare`: the benchmark's report first.
-    Compare { reports: Vec<ReportRecord> },
+    /// `compare`: the benchmark's report first; `full` for `--full` tables. The comparison's
+    /// presentation (unit, headline, consumer roles, descriptions) comes from the model file,
+    /// which `tokencge report` reads again after checking its hash.
+    Compare {
+        reports: Vec<ReportRecord>,
+        full: bool,
+    },
     /// `sweep` and `merge`.
     Sweep { summary: Box<crate::sweep::Summary> },
 }
@@ -417,20 +424,33 @@ impl ReportData {
         serde_json::from_str(text).map_err(|e| BundleError(e.to_string()))
     }
 
-    /// The tables, as the run printed them.
-    pub fn table(&self) -> Result<String, BundleError> {
+    /// Whether rendering needs the model (a comparison's presentation).
+    pub fn needs_model(&self) -> bool {
+        matches!(self, ReportData::Compare { .. })
+    }
+
+    /// The tables, as the run printed them; `model` is the run's model (needed for a
+    /// comparison).
+    pub fn table(&self, model: Option<&Model>) -> Result<String, BundleError> {
         let reports = |r: &[ReportRecord]| -> Result<Vec<SolutionReport>, BundleError> {
             r.iter().cloned().map(ReportRecord::report).collect()
         };
         Ok(match self {
             ReportData::Solve { reports: r } => solve_tables(&reports(r)?),
-            ReportData::Compare { reports: r } => {
+            ReportData::Compare { reports: r, full } => {
+                let model =
+                    model.ok_or_else(|| BundleError("a comparison needs its model".into()))?;
                 let mut all = reports(r)?;
                 if all.is_empty() {
                     return Err(BundleError("a comparison without a benchmark".into()));
                 }
                 let bench = all.remove(0);
-                crate::report::compare::build(&bench, &all).table()
+                let cmp = crate::report::compare::build(model, &bench, &all);
+                if *full {
+                    cmp.full()
+                } else {
+                    cmp.headline()
+                }
             }
             ReportData::Sweep { summary } => summary.table(),
         })

@@ -639,35 +639,64 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     let o = run(&[]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    let model = tokencge::model::load(
-        Path::new("models/token_economy.toml")
-            .canonicalize()
-            .as_deref()
-            .unwrap_or(Path::new(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/models/token_economy.toml"
-            ))),
-    )
+    let model = tokencge::model::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/token_economy.toml"
+    )))
     .unwrap();
-    assert!(model.scenarios.len() >= 14);
-    for line in out.lines().filter(|l| l.starts_with("converged")) {
+    assert!(model.scenarios.len() >= 29);
+    // The first screen answers who gains and who loses: one summary line per scenario.
+    let lines: Vec<&str> = out.lines().collect();
+    let head = lines
+        .iter()
+        .position(|l| l.starts_with("Who gains and who loses"))
+        .expect("the summary comes first");
+    assert!(head < 5, "{out}");
+    let table = head
+        + lines[head..]
+            .iter()
+            .position(|l| l.starts_with("scenario"))
+            .unwrap();
+    assert!(table < head + 3);
+    for (k, sc) in model.scenarios.iter().enumerate() {
+        let line = lines[table + 1 + k];
+        let shown: String = sc.name.chars().take(20).collect();
+        assert!(line.starts_with(&shown), "{line} for {}", sc.name);
+        assert!(!line.contains("not solved"), "{line}");
+        // EVs of the households and the government, the totals, GDP and revenue.
+        assert_eq!(line.split_whitespace().count(), 1 + 5 + 2 + 2, "{line}");
+    }
+    assert!(lines[table].contains("domestic") && lines[table].contains("abroad"));
+    assert!(out.contains("not counted: ENTRE (accounting)"));
+    for l in &lines {
+        assert!(l.chars().count() <= 100, "wider than 100 columns: {l}");
+    }
+    // One block per scenario with its description.
+    for sc in &model.scenarios {
         assert!(
-            !line.contains("max_iterations") && !line.contains("failed"),
-            "{line}"
+            out.contains(&format!("{} · {}", sc.name, &sc.description[..20])),
+            "no block for {}",
+            sc.name
         );
     }
+    assert!(out.contains("EV of households and government, bn USD 2025"));
+    assert!(out.contains("PPLT (Tokens)"));
+    // --full adds every quantity with its description.
+    let o = run(&["compare", "--full", "--scenarios", "token_tax_10"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
     for word in [
         "activity levels",
-        "prices",
-        "welfare: Hicksian EV",
-        "EV WORK",
-        "EV OWN",
-        "gov_revenue",
-        "gdp_bench_prices",
+        "prices (relative to the numeraire)",
+        "incomes (bn USD 2025)",
+        "EV (bn USD 2025; % of benchmark income)",
+        "PCMP Compute services",
+        "gdp_real Real GDP, Fisher index",
+        "ev_domestic",
+        "free_tier_surplus",
         "welfare_beyond_gdp",
-        "cpi_ai_services",
-        "cpi_compute",
-        "capital_income_layer1",
+        "markup Frontier markup",
+        "mcpf",
     ] {
         assert!(out.contains(word), "missing {word}");
     }
@@ -709,7 +738,7 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
     assert!(ratio(eff, "commodities", "PCMP") > 1.0);
     // A token tax shrinks platforms and raises government revenue.
     for t in ["token_tax_3", "token_tax_10"] {
-        assert!(ratio(get(t), "sectors", "PLT") < 1.0, "{t}");
+        assert!(ratio(get(t), "sectors", "TOK") < 1.0, "{t}");
         assert!(
             get(t)["indicators"]["real_gov_revenue"].as_f64().unwrap()
                 > bench["indicators"]["real_gov_revenue"].as_f64().unwrap()
@@ -727,6 +756,113 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
         ratio(get("compute_subsidy_50"), "commodities", "PCMP")
             > ratio(get("compute_subsidy_20"), "commodities", "PCMP")
     );
+}
+
+#[test]
+fn the_flagship_indicators_keep_their_accounting_identities_in_every_regime() {
+    let v = json(&["solve", "--all", "--format", "json"]);
+    for s in v.as_array().unwrap() {
+        let name = s["scenario"].as_str().unwrap();
+        let ind = |k: &str| s["indicators"][k].as_f64().unwrap();
+        let ev = |h: &str| s["welfare"][h]["ev"].as_f64().unwrap();
+        let close = |a: f64, b: f64, what: &str| {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{name}: {what}: {a} vs {b}"
+            )
+        };
+        // Nominal GDP from incomes equals nominal GDP from final expenditure.
+        close(
+            ind("gdp_nominal"),
+            ind("gdp_nominal_expenditure"),
+            "GDP income vs expenditure",
+        );
+        // One definition of each welfare total: domestic = households + GOV, ENTRE in none.
+        close(
+            ind("ev_domestic"),
+            ["WO", "WX", "ELITE", "OWN", "GOV"]
+                .iter()
+                .map(|h| ev(h))
+                .sum(),
+            "domestic EV",
+        );
+        close(ind("ev_rest_of_world"), ev("FOR"), "rest-of-world EV");
+        close(
+            ind("welfare_beyond_gdp"),
+            ind("ev_domestic") - (ind("gdp_real") - 29935.0),
+            "welfare beyond GDP",
+        );
+        // The Fisher index lies between its Laspeyres and Paasche bounds.
+        let (l, p, f) = (
+            ind("gdp_laspeyres"),
+            ind("gdp_paasche"),
+            ind("gdp_real") / 29935.0,
+        );
+        assert!(
+            (f - l.min(p)) >= -1e-12 && (l.max(p) - f) >= -1e-12,
+            "{name}: {l} {p} {f}"
+        );
+        close(f * f, l * p, "Fisher = sqrt(Laspeyres x Paasche)");
+        // The markup revenue the accounting consumer receives pays the frontier firms' fixed
+        // costs, plus their rents when their number is fixed (zero profit of NF).
+        close(
+            s["consumers"]["ENTRE"].as_f64().unwrap(),
+            ind("markup_revenue"),
+            "ENTRE's income",
+        );
+        close(
+            ind("markup_revenue"),
+            ind("fixed_costs") + ind("frontier_rents"),
+            "markup revenue",
+        );
+        // Free entry leaves no rent; a fixed number of firms does.
+        let fixed = name == "merger" || name.ends_with("fixed_firms");
+        assert_eq!(ind("frontier_rents").abs() > 1e-9, fixed, "{name}");
+    }
+}
+
+#[test]
+fn only_the_product_of_firms_and_perceived_elasticity_matters_in_the_flagship() {
+    // Symmetric Cournot: Lerner = 1 / (N eps), and each frontier firm's fixed cost is 26 / N.
+    // Calibrating N = 1.2857 (eps = 1.5, the long-run token-demand elasticity) instead of the
+    // observed 3 (eps = 0.64) changes the number of firms by that factor in every scenario and
+    // nothing else.
+    let (_dir, model) = flagship_copy(
+        |t| t.replacen("n_obs = 3.0 ", "n_obs = 1.2857 ", 1),
+        str::to_string,
+    );
+    let a = json(&["solve", "--all", "--format", "json"]);
+    let b = json(&[
+        "solve",
+        model.to_str().unwrap(),
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        let name = x["scenario"].as_str().unwrap();
+        let n = |v: &serde_json::Value| v["sectors"]["NF"].as_f64().unwrap();
+        assert!(
+            (n(x) * 1.2857 / 3.0 - n(y)).abs() <= 1e-8,
+            "{name}: {} vs {}",
+            n(x),
+            n(y)
+        );
+        for kind in ["commodities", "consumers", "indicators"] {
+            for (k, u) in x[kind].as_object().unwrap() {
+                if k == "frontier_firms" {
+                    continue;
+                }
+                let (u, v) = (u.as_f64().unwrap(), y[kind][k].as_f64().unwrap());
+                assert!(
+                    (u - v).abs() <= 1e-7 * u.abs().max(1.0),
+                    "{name}: {kind}.{k}: {u} vs {v}"
+                );
+            }
+        }
+    }
 }
 
 /// A copy of the flagship model and its data in a temporary directory, both edited.
@@ -883,35 +1019,98 @@ fn the_flattened_flagship_checks_in_the_plain_format() {
 }
 
 #[test]
-fn compare_csv_and_json_carry_every_scenario() {
+fn compare_csv_and_json_are_long_typed_records() {
     let o = run(&[
         "compare",
         "--scenarios",
-        "token_tax_3,dst_6",
+        "benchmark,token_tax_3,dst_6",
         "--format",
         "csv",
     ]);
-    let (out, _) = text(&o);
-    assert_eq!(o.status.code(), Some(0));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Read as a pandas user would: the header, then every number column parses as a number
+    // (or is empty).
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
-        out.lines().next(),
-        Some("section,name,unit,benchmark,token_tax_3,dst_6")
+        header,
+        [
+            "scenario",
+            "status",
+            "kind",
+            "name",
+            "description",
+            "unit",
+            "benchmark",
+            "value",
+            "change",
+            "pct_change"
+        ]
     );
-    let v = json(&["compare", "--scenarios", "token_tax_3", "--format", "json"]);
-    assert_eq!(
-        v["columns"],
-        serde_json::json!(["benchmark", "token_tax_3"])
-    );
-    let pplt = v["rows"]
-        .as_array()
-        .unwrap()
+    let mut rows = 0;
+    let mut ev = std::collections::HashMap::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        rows += 1;
+        assert!(["token_tax_3", "dst_6"].contains(&&rec[0]), "{rec:?}");
+        assert_eq!(&rec[1], "converged");
+        for c in 6..10 {
+            assert!(
+                rec[c].is_empty() || rec[c].parse::<f64>().is_ok(),
+                "column {} is not a number: {rec:?}",
+                header[c]
+            );
+        }
+        if &rec[2] == "price" && &rec[3] == "PPLT" && &rec[0] == "token_tax_3" {
+            assert!(
+                rec[9].parse::<f64>().unwrap() > 0.0,
+                "a token tax raises PPLT"
+            );
+            assert_eq!(&rec[4], "Tokens (composite of the tiers)");
+        }
+        if &rec[0] == "token_tax_3" && (&rec[2] == "ev" || &rec[3] == "ev_domestic") {
+            assert_eq!(
+                &rec[5],
+                if &rec[2] == "ev" {
+                    "bn USD 2025"
+                } else {
+                    "level"
+                }
+            );
+            let v = if &rec[2] == "ev" {
+                &rec[8]
+            } else {
+                &rec[9 - 1]
+            };
+            ev.insert(rec[3].to_string(), v.parse::<f64>().unwrap());
+        }
+    }
+    assert!(rows > 100);
+    // One definition of domestic EV: the households' and government's, as the indicator.
+    let sum: f64 = ["WO", "WX", "ELITE", "OWN", "GOV"]
         .iter()
-        .find(|r| r["section"] == "price" && r["name"] == "PPLT")
+        .map(|h| ev[*h])
+        .sum();
+    assert!((ev["domestic"] - sum).abs() < 1e-9, "{ev:?}");
+    assert!((ev["domestic"] - ev["ev_domestic"]).abs() < 1e-9, "{ev:?}");
+    assert!((ev["rest_of_world"] - ev["FOR"]).abs() < 1e-12);
+
+    let v = json(&["compare", "--scenarios", "token_tax_3", "--format", "json"]);
+    assert_eq!(v["unit"], "bn USD 2025");
+    assert_eq!(v["scenarios"][0]["name"], "token_tax_3");
+    assert_eq!(v["scenarios"][0]["status"], "converged");
+    let records = v["records"].as_array().unwrap();
+    for rec in records {
+        for key in ["benchmark", "value", "change", "pct_change"] {
+            assert!(rec[key].is_null() || rec[key].is_f64(), "{rec}");
+        }
+    }
+    let pplt = records
+        .iter()
+        .find(|r| r["kind"] == "price" && r["name"] == "PPLT")
         .unwrap();
-    assert!(
-        pplt["values"]["token_tax_3"].as_f64().unwrap() > 0.0,
-        "the token price rises with a token tax"
-    );
+    assert!(pplt["pct_change"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -979,12 +1178,14 @@ fn a_point_that_fails_walras_law_is_never_reported_as_converged() {
     } else {
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("market clearance of PC (dropped)"), "{err}");
-        // The levels that ran off say where it fails: the platforms collapse.
+        // The levels that ran off say where it fails: the frontier platforms collapse (their
+        // markup cannot cover the fixed costs at any number of firms).
         let runaway = v["runaway"].as_array().unwrap();
         assert!(
             runaway
                 .iter()
-                .any(|r| r["variable"] == "PLT" || r["variable"] == "PPLT"),
+                .any(|r| ["FRT", "TOK", "NF", "PFRT", "PPLT"]
+                    .contains(&r["variable"].as_str().unwrap())),
             "{v}"
         );
         if status == "verification_failed" {
@@ -1012,7 +1213,7 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
             assert_eq!(r["status"], "evaluation_failed");
             let reason = r["reason"].as_str().unwrap();
             assert!(
-                reason.contains("sectors.PLT.inputs[0]") && reason.contains("subsidy of 100 %"),
+                reason.contains("sectors.FRT.inputs[0]") && reason.contains("subsidy of 100 %"),
                 "{r}"
             );
         } else {
@@ -1047,10 +1248,15 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["status"],
-        serde_json::json!(["converged", "evaluation_failed", "converged"])
-    );
+    assert_eq!(v["benchmark_status"], "converged");
+    let statuses: Vec<&str> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["evaluation_failed", "converged"]);
+    assert!(v["scenarios"][0]["reason"].is_string());
 }
 
 /// What a file of the bad-input catalogue must produce: read from its `# exit:`,

@@ -116,7 +116,25 @@ pub(super) fn cmd_report(dir: &Path) -> i32 {
             return BAD_INPUT;
         }
     };
-    match ReportData::parse(&text).and_then(|d| d.table()) {
+    let data = match ReportData::parse(&text) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return BAD_INPUT;
+        }
+    };
+    let model = if data.needs_model() {
+        match run_model(dir) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("{}: {e}", dir.display());
+                return BAD_INPUT;
+            }
+        }
+    } else {
+        None
+    };
+    match data.table(model.as_ref()) {
         Ok(table) => {
             print!("{table}");
             OK
@@ -126,4 +144,28 @@ pub(super) fn cmd_report(dir: &Path) -> i32 {
             BAD_INPUT
         }
     }
+}
+
+/// The model a bundle was made from: the first input of its `run.json`, loaded again, every
+/// input's SHA-256 the same as when it ran.
+fn run_model(dir: &Path) -> Result<tokencge::model::Model, String> {
+    let path = dir.join(bundle::RUN_FILE);
+    let run: serde_json::Value = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let recorded: Vec<bundle::InputFile> = serde_json::from_value(run["inputs"].clone())
+        .map_err(|e| format!("{}: inputs: {e}", path.display()))?;
+    let first = recorded
+        .first()
+        .ok_or_else(|| format!("{}: no inputs recorded", path.display()))?;
+    let model = tokencge::model::load(Path::new(&first.path)).map_err(|e| e.to_string())?;
+    let now = bundle::inputs(&model).map_err(|e| e.to_string())?;
+    if now != recorded {
+        return Err(format!(
+            "the model or its data changed since the run (their SHA-256 differ from {}): the comparison cannot be rendered as it was",
+            path.display()
+        ));
+    }
+    Ok(model)
 }

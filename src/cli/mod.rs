@@ -77,12 +77,19 @@ enum Command {
     Describe { model: PathBuf },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
+        /// Model file (default: models/token_economy.toml).
         model: Option<PathBuf>,
-        /// Comma-separated scenario names (default: all).
+        /// Comma-separated scenario names (default: all; `benchmark` may be named and is
+        /// always the reference).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
+        /// Output: headline tables for people, or long typed records as CSV or JSON.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// With the table format: every activity, price, income and indicator after the
+        /// headline.
+        #[arg(long)]
+        full: bool,
         /// Override a parameter in the benchmark and every scenario (repeatable): changes are
         /// measured against the benchmark with the same overrides.
         #[arg(long = "set", value_name = "NAME=VALUE")]
@@ -214,6 +221,7 @@ pub fn run() -> i32 {
         model: None,
         scenarios: Vec::new(),
         format: Format::Table,
+        full: false,
         set: Vec::new(),
         out: None,
     });
@@ -268,12 +276,14 @@ pub fn run() -> i32 {
             model,
             scenarios,
             format,
+            full,
             set,
             out,
         } => cmd_compare(
             &model_path(model),
             &scenarios,
             format,
+            full,
             &set,
             out.as_deref(),
             &settings,
@@ -444,13 +454,7 @@ fn cmd_solve(
             Some(name) => match model.scenario_index(name) {
                 Some(i) => vec![Some(i)],
                 None => {
-                    let known: Vec<&str> =
-                        model.scenarios.iter().map(|s| s.name.as_str()).collect();
-                    eprintln!(
-                        "{}: unknown scenario '{name}' (scenarios: benchmark, {})",
-                        path.display(),
-                        known.join(", ")
-                    );
+                    eprintln!("{}: {}", path.display(), unknown_scenario(model, name));
                     return BAD_INPUT;
                 }
             },
@@ -635,6 +639,7 @@ fn cmd_compare(
     path: &Path,
     names: &[String],
     format: Format,
+    full: bool,
     set: &[String],
     out: Option<&Path>,
     settings: &NewtonSettings,
@@ -652,14 +657,21 @@ fn cmd_compare(
     if names.is_empty() {
         indices.extend(0..model.scenarios.len());
     } else {
+        let mut unknown = Vec::new();
         for n in names {
             match model.scenario_index(n) {
-                Some(i) => indices.push(i),
-                None => {
-                    eprintln!("{}: unknown scenario '{n}'", path.display());
-                    return BAD_INPUT;
-                }
+                Some(i) if !indices.contains(&i) => indices.push(i),
+                Some(_) => {}
+                // The benchmark is always the reference column.
+                None if n == "benchmark" => {}
+                None => unknown.push(n.as_str()),
             }
+        }
+        if !unknown.is_empty() {
+            for n in unknown {
+                eprintln!("{}: {}", path.display(), unknown_scenario(model, n));
+            }
+            return BAD_INPUT;
         }
     }
     let all: Vec<Option<usize>> = std::iter::once(None)
@@ -677,12 +689,14 @@ fn cmd_compare(
     }
     let data = out.map(|_| tokencge::bundle::ReportData::Compare {
         reports: bundle::records(&reports),
+        full,
     });
     let bench = reports.remove(0);
-    let cmp = compare::build(&bench, &reports);
+    let cmp = compare::build(model, &bench, &reports);
     let json = || serde_json::to_string_pretty(&cmp.json()).unwrap_or_default() + "\n";
     match format {
-        Format::Table => print!("{}", cmp.table()),
+        Format::Table if full => print!("{}", cmp.full()),
+        Format::Table => print!("{}", cmp.headline()),
         Format::Csv => print!("{}", cmp.csv()),
         Format::Json => print!("{}", json()),
     }
@@ -693,6 +707,17 @@ fn cmd_compare(
         }
     }
     code
+}
+
+/// "unknown scenario 'x' (scenarios: benchmark, a, b)".
+fn unknown_scenario(model: &tokencge::model::Model, name: &str) -> String {
+    let known: Vec<&str> = std::iter::once("benchmark")
+        .chain(model.scenarios.iter().map(|s| s.name.as_str()))
+        .collect();
+    format!(
+        "unknown scenario '{name}' (scenarios: {})",
+        known.join(", ")
+    )
 }
 
 fn cmd_balance(

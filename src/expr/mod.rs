@@ -647,6 +647,17 @@ impl Expr {
         }
     }
 
+    /// Whether the expression reads a parameter for which `pred` holds.
+    pub fn reads_param(&self, pred: &dyn Fn(usize) -> bool) -> bool {
+        match self {
+            Expr::Param(i) => pred(*i),
+            Expr::Neg(a) => a.reads_param(pred),
+            Expr::Bin(_, a, b) => a.reads_param(pred) || b.reads_param(pred),
+            Expr::Math(_, args) => args.iter().any(|a| a.reads_param(pred)),
+            _ => false,
+        }
+    }
+
     /// Collects the variable indices this expression reads directly.
     pub fn vars(&self, out: &mut Vec<Var>) {
         match self {

@@ -1274,6 +1274,7 @@ impl<'a> Expander<'a> {
             );
             Some(ConsumerFile {
                 description: cf.description.clone(),
+                role: cf.role.clone(),
                 elasticity,
                 demands,
                 endowments,
@@ -1396,6 +1397,10 @@ impl<'a> Expander<'a> {
                     name: file.model.get_ref().name.clone(),
                     description: file.model.get_ref().description.clone(),
                     numeraire: file.model.get_ref().numeraire.clone(),
+                    unit: file.model.get_ref().unit.clone(),
+                    headline: file.model.get_ref().headline.clone(),
+                    gdp: file.model.get_ref().gdp.clone(),
+                    revenue: file.model.get_ref().revenue.clone(),
                 },
             ),
             parameters,
@@ -1409,6 +1414,7 @@ impl<'a> Expander<'a> {
             sets: IndexMap::new(),
             tables: IndexMap::new(),
             sensitivity: None,
+            descriptions: file.descriptions.clone(),
         }
     }
 }

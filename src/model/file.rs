@@ -43,6 +43,10 @@ pub struct ModelFile {
     /// Extension: systematic sensitivity analysis (`tokencge sweep`).
     #[serde(default)]
     pub sensitivity: Option<Spanned<SensitivityFile>>,
+    /// Extension (reports): a description for any declared name — commodities, parameters and
+    /// indicators have no table of their own to carry one.
+    #[serde(default)]
+    pub descriptions: Option<Spanned<IndexMap<String, Spanned<String>>>>,
 }
 
 /// Extension: `[sensitivity]`, the parameters a sweep varies and what it reports.
@@ -141,6 +145,19 @@ pub struct ModelSection {
     pub description: Option<String>,
     #[serde(default)]
     pub numeraire: Option<Spanned<String>>,
+    /// Extension (reports): the unit of money of the benchmark data, e.g. `bn USD 2025`.
+    #[serde(default)]
+    pub unit: Option<Spanned<String>>,
+    /// Extension (reports): the prices, activities, auxiliaries and indicators a comparison
+    /// shows first.
+    #[serde(default)]
+    pub headline: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Extension (reports): the indicator that measures real GDP.
+    #[serde(default)]
+    pub gdp: Option<Spanned<String>>,
+    /// Extension (reports): the indicator that measures real government revenue.
+    #[serde(default)]
+    pub revenue: Option<Spanned<String>>,
 }
 
 /// Extension: a social accounting matrix whose cells `sam(ROW, COL)` may stand in expressions.
@@ -218,6 +235,9 @@ pub struct TaxFile {
 pub struct ConsumerFile {
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension (reports): `household` (default), `government`, `foreign` or `accounting`.
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
     #[serde(default)]
     pub elasticity: Option<RawValue>,
     #[serde(default)]

@@ -79,6 +79,64 @@ pub struct Model {
     pub sam: Option<SamSource>,
     /// Extension: the systematic sensitivity analysis `tokencge sweep` runs.
     pub sensitivity: Option<sensitivity::Sensitivity>,
+    /// What reports show first and in which unit (an extension; defaults without it).
+    pub presentation: Presentation,
+}
+
+/// How reports present a model: the unit of money, the headline quantities, and the indicators
+/// that measure real GDP and real government revenue.
+#[derive(Debug, Clone, Default)]
+pub struct Presentation {
+    /// The unit of money of the benchmark data (`benchmark money` when the model gives none).
+    pub unit: String,
+    pub headline: Vec<Headline>,
+    pub gdp: Option<usize>,
+    pub revenue: Option<usize>,
+}
+
+/// The unit when a model declares none: benchmark quantities at benchmark prices.
+pub const DEFAULT_UNIT: &str = "benchmark money";
+
+/// A quantity a comparison shows first: a variable's level (activity, price, income,
+/// auxiliary) or an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headline {
+    Var(crate::ids::Var),
+    Indicator(usize),
+}
+
+/// What a consumer stands for, so that reports sum welfare over the right agents: domestic EV
+/// is the households' and the government's; the rest of the world is reported apart; an
+/// accounting consumer (one whose spending is a firm's cost, such as Markusen's entrepreneur
+/// who turns markup revenue into fixed costs) is in neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsumerRole {
+    #[default]
+    Household,
+    Government,
+    Foreign,
+    Accounting,
+}
+
+impl ConsumerRole {
+    pub const NAMES: [&'static str; 4] = ["household", "government", "foreign", "accounting"];
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    pub fn parse(s: &str) -> Option<ConsumerRole> {
+        [
+            ConsumerRole::Household,
+            ConsumerRole::Government,
+            ConsumerRole::Foreign,
+            ConsumerRole::Accounting,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+    }
+    /// Counted in domestic welfare.
+    pub fn domestic(self) -> bool {
+        matches!(self, ConsumerRole::Household | ConsumerRole::Government)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +149,8 @@ pub struct SamSource {
 #[derive(Debug, Clone)]
 pub struct Parameter {
     pub name: String,
+    /// From `[descriptions]`; empty when none.
+    pub description: String,
     /// The value with the model's own parameters.
     pub value: f64,
     /// The expression of earlier parameters that defines it, when it depends on any: it is
@@ -110,6 +170,8 @@ pub struct ParameterError {
 #[derive(Debug, Clone)]
 pub struct Commodity {
     pub name: String,
+    /// From `[descriptions]` (an extension); empty when none.
+    pub description: String,
     /// Benchmark price level (parameter expression; default 1).
     pub start: Expr,
 }
@@ -182,6 +244,7 @@ pub struct Tax {
 pub struct Consumer {
     pub name: String,
     pub description: String,
+    pub role: ConsumerRole,
     pub elasticity: Expr,
     pub demands: Vec<FinalDemand>,
     pub endowments: Vec<Endowment>,
@@ -263,6 +326,8 @@ pub enum TargetCheck {
 #[derive(Debug, Clone)]
 pub struct Indicator {
     pub name: String,
+    /// From `[descriptions]`; empty when none.
+    pub description: String,
     pub expr: Expr,
     pub text: String,
 }

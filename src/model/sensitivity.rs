@@ -1,4 +1,4 @@
-//! The validated `[sensitivity]` section (extension, `docs/format_extensions.md` §7): which
+//! The validated `[sensitivity]` section (extension, `docs/format_extensions.md` §8): which
 //! parameters a systematic sensitivity analysis varies, each with its distribution, which are
 //! drawn together (correlation groups), how many draws from which seed, and what to report.
 //! Drawing and solving are `crate::sweep`'s; this is only the modeller's statement, as numbers.

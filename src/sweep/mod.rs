@@ -45,7 +45,7 @@ pub const ZERO_CHANGE: f64 = 1e-6;
 /// Why a sweep cannot be set up.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
-    #[error("{file}: the model has no [sensitivity] section: nothing to vary (docs/format_extensions.md §7)")]
+    #[error("{file}: the model has no [sensitivity] section: nothing to vary (docs/format_extensions.md §8)")]
     NoSensitivity { file: String },
     #[error("{file}: --set {name}: '{name}' is varied by [sensitivity]; a sweep cannot also hold it fixed (remove it from [sensitivity.parameters] or from --set)")]
     SetVaried { file: String, name: String },

@@ -5,6 +5,7 @@
 mod auxiliaries;
 mod consumers;
 mod expressions;
+mod presentation;
 mod scenarios;
 mod sectors;
 mod sensitivity;
@@ -222,13 +223,23 @@ impl Builder {
     /// Parameters, each a number or an expression of earlier parameters.
     fn parameters(&mut self, raw: &ModelFile) -> Vec<Parameter> {
         let mut parameters = Vec::new();
+        // A parameter whose definition could not be built (its fault, e.g. an unreadable SAM
+        // cell, is already reported) has no value; neither has any later parameter that reads
+        // it, and evaluating those would only repeat the one defect as many messages
+        // ("division by zero" by a placeholder 0).
+        let mut unavailable: Vec<bool> = Vec::new();
         if let Some(t) = &raw.parameters {
             for (name, v) in self.entries(t) {
                 let field = format!("parameters.{name}");
                 let off = v.span().start;
                 let e = self.value(v, Allow::Parameters, &field);
+                let blocked = e
+                    .as_ref()
+                    .is_none_or(|e| e.reads_param(&|i| unavailable[i]));
+                unavailable.push(blocked);
                 let val = e
                     .as_ref()
+                    .filter(|_| !blocked)
                     .and_then(|e| self.number_now(e, off, &field))
                     .unwrap_or(0.0);
                 self.declare(name, Sym::Param(parameters.len()), off, &field);
@@ -236,6 +247,7 @@ impl Builder {
                 self.param_definitions.push(definition.clone());
                 parameters.push(Parameter {
                     name: name.clone(),
+                    description: String::new(),
                     value: val,
                     definition,
                 });
@@ -283,6 +295,7 @@ impl Builder {
             );
             commodities.push(Commodity {
                 name: c.get_ref().clone(),
+                description: String::new(),
                 start: Expr::Num(1.0),
             });
         }
@@ -332,6 +345,10 @@ impl Builder {
             .and_then(|n| self.normaliser(n, "model.numeraire"));
         let scenarios = self.scenarios(raw);
         let targets = self.targets(raw, &scenarios);
+        let mut parameters = parameters;
+        let mut indicators = indicators;
+        self.descriptions(raw, &mut commodities, &mut parameters, &mut indicators);
+        let presentation = self.presentation(raw);
         let sensitivity = self.sensitivity(raw);
         let mut model = Model {
             name: raw.model.get_ref().name.get_ref().clone(),
@@ -348,6 +365,7 @@ impl Builder {
             indicators,
             sam,
             sensitivity: None,
+            presentation,
         };
         // A section that names no quantity reports every one.
         model.sensitivity = sensitivity.map(|mut s| {
