@@ -53,6 +53,7 @@
 //! ```
 
 pub mod batch;
+pub mod bundle;
 pub mod calibrate;
 pub mod chart;
 pub mod compile;
@@ -67,6 +68,7 @@ pub mod report;
 pub mod sam;
 pub mod scenario;
 pub mod solve;
+pub mod sweep;
 
 use std::path::Path;
 

@@ -2,27 +2,9 @@
 //! codes and the messages bad input gets.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 mod common;
-use common::reference_models;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tokencge"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run tokencge")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use common::{bin, reference_models, run, text};
 
 #[test]
 fn every_reference_model_passes_check_with_every_target() {
@@ -670,7 +652,11 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
         .position(|l| l.starts_with("Who gains and who loses"))
         .expect("the summary comes first");
     assert!(head < 5, "{out}");
-    let table = head + lines[head..].iter().position(|l| l.starts_with("scenario")).unwrap();
+    let table = head
+        + lines[head..]
+            .iter()
+            .position(|l| l.starts_with("scenario"))
+            .unwrap();
     assert!(table < head + 3);
     for (k, sc) in model.scenarios.iter().enumerate() {
         let line = lines[table + 1 + k];
@@ -1077,18 +1063,35 @@ fn compare_csv_and_json_are_long_typed_records() {
             );
         }
         if &rec[2] == "price" && &rec[3] == "PPLT" && &rec[0] == "token_tax_3" {
-            assert!(rec[9].parse::<f64>().unwrap() > 0.0, "a token tax raises PPLT");
+            assert!(
+                rec[9].parse::<f64>().unwrap() > 0.0,
+                "a token tax raises PPLT"
+            );
             assert_eq!(&rec[4], "Tokens (composite of the tiers)");
         }
         if &rec[0] == "token_tax_3" && (&rec[2] == "ev" || &rec[3] == "ev_domestic") {
-            assert_eq!(&rec[5], if &rec[2] == "ev" { "bn USD 2025" } else { "level" });
-            let v = if &rec[2] == "ev" { &rec[8] } else { &rec[9 - 1] };
+            assert_eq!(
+                &rec[5],
+                if &rec[2] == "ev" {
+                    "bn USD 2025"
+                } else {
+                    "level"
+                }
+            );
+            let v = if &rec[2] == "ev" {
+                &rec[8]
+            } else {
+                &rec[9 - 1]
+            };
             ev.insert(rec[3].to_string(), v.parse::<f64>().unwrap());
         }
     }
     assert!(rows > 100);
     // One definition of domestic EV: the households' and government's, as the indicator.
-    let sum: f64 = ["WO", "WX", "ELITE", "OWN", "GOV"].iter().map(|h| ev[*h]).sum();
+    let sum: f64 = ["WO", "WX", "ELITE", "OWN", "GOV"]
+        .iter()
+        .map(|h| ev[*h])
+        .sum();
     assert!((ev["domestic"] - sum).abs() < 1e-9, "{ev:?}");
     assert!((ev["domestic"] - ev["ev_domestic"]).abs() < 1e-9, "{ev:?}");
     assert!((ev["rest_of_world"] - ev["FOR"]).abs() < 1e-12);

@@ -14,7 +14,9 @@ use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
 use tokencge::solve::NewtonSettings;
 
+mod bundle;
 mod dynamic;
+mod sweep;
 
 /// The model that runs when no model is named.
 pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
@@ -56,6 +58,13 @@ enum Command {
         all: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Override a parameter on top of the scenario's own (repeatable; derived parameters
+        /// follow).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Also write a run bundle into DIR: results.json, results.csv, report.json, run.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         dynamic: DynamicArgs,
     },
@@ -63,6 +72,9 @@ enum Command {
     Check {
         /// Model files (default: models/token_economy.toml).
         models: Vec<PathBuf>,
+        /// Override a parameter in the benchmark and every scenario (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
     Describe { model: PathBuf },
@@ -81,9 +93,38 @@ enum Command {
         /// headline.
         #[arg(long)]
         full: bool,
+        /// Override a parameter in the benchmark and every scenario (repeatable): changes are
+        /// measured against the benchmark with the same overrides.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Also write a run bundle into DIR: results.json, results.csv, report.json, run.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         #[command(flatten)]
         dynamic: DynamicArgs,
     },
+    /// Systematic sensitivity analysis: the scenario solved for every draw of the model's
+    /// [sensitivity] parameters, each change against the draw's own benchmark.
+    Sweep(sweep::SweepArgs),
+    /// Combine the directories of a sharded sweep into the whole result.
+    Merge {
+        /// Directories written by `sweep --shard K/N --out DIR`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged result goes.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        #[arg(long, value_name = "QUANTITY")]
+        tornado: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print the tables of a run bundle (written by --out DIR) again, as the run printed them.
+    Report { dir: PathBuf },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
         sam: PathBuf,
@@ -142,7 +183,7 @@ struct DynamicArgs {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Csv,
@@ -161,9 +202,14 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only for a person at a terminal: a log file or a batch scheduler's capture gets
+    // plain text (and NO_COLOR turns colour off everywhere).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -198,6 +244,8 @@ pub fn run() -> i32 {
         scenarios: Vec::new(),
         format: Format::Table,
         full: false,
+        set: Vec::new(),
+        out: None,
         dynamic: DynamicArgs::default(),
     });
     match command {
@@ -207,6 +255,7 @@ pub fn run() -> i32 {
             all,
             format,
             dynamic,
+            ..
         } if dynamic.dynamic => dynamic::cmd_solve_dynamic(
             &model_path(model),
             scenario,
@@ -220,15 +269,25 @@ pub fn run() -> i32 {
             scenario,
             all,
             format,
+            set,
+            out,
             dynamic,
         } => {
             if dynamic.plot.is_some() {
                 eprintln!("error: solve --plot draws a dynamic path: it needs --dynamic (compare --plot draws a static comparison)");
                 return BAD_INPUT;
             }
-            cmd_solve(&model_path(model), scenario, all, format, &settings)
+            cmd_solve(
+                &model_path(model),
+                scenario,
+                all,
+                format,
+                &set,
+                out.as_deref(),
+                &settings,
+            )
         }
-        Command::Check { models } => {
+        Command::Check { models, set } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
             } else {
@@ -236,17 +295,34 @@ pub fn run() -> i32 {
             };
             let mut code = OK;
             for m in &models {
-                code = code.max(cmd_check(m, &settings));
+                code = code.max(cmd_check(m, &set, &settings));
             }
             code
         }
         Command::Describe { model } => cmd_describe(&model),
+        Command::Sweep(args) => sweep::cmd_sweep(args, &settings),
+        Command::Merge {
+            dirs,
+            out,
+            format,
+            plot,
+            tornado,
+            threads,
+        } => sweep::cmd_merge(
+            &dirs,
+            &out,
+            format,
+            plot.as_deref(),
+            tornado.as_deref(),
+            threads,
+        ),
+        Command::Report { dir } => bundle::cmd_report(&dir),
         Command::Compare {
             model,
             scenarios,
             format,
-            full: _,
             dynamic,
+            ..
         } if dynamic.dynamic => dynamic::cmd_compare_dynamic(
             &model_path(model),
             &scenarios,
@@ -259,13 +335,19 @@ pub fn run() -> i32 {
             scenarios,
             format,
             full,
+            set,
+            out,
             dynamic,
         } => cmd_compare(
             &model_path(model),
             &scenarios,
-            format,
-            full,
-            dynamic.plot.as_deref(),
+            CompareOutput {
+                format,
+                full,
+                plot: dynamic.plot.as_deref(),
+                out: out.as_deref(),
+            },
+            &set,
             &settings,
         ),
         Command::Balance {
@@ -283,6 +365,16 @@ pub fn run() -> i32 {
             output,
         } => cmd_generate(sectors, households, seed, &output),
     }
+}
+
+/// Resolves `--set NAME=VALUE` arguments against a model; every bad one is reported (exit 2).
+fn overrides_of(structure: &Structure, set: &[String]) -> Result<Vec<(usize, f64)>, i32> {
+    structure.model().resolve_overrides(set).map_err(|errors| {
+        for e in errors {
+            eprintln!("{e}");
+        }
+        BAD_INPUT
+    })
 }
 
 fn model_path(p: Option<PathBuf>) -> PathBuf {
@@ -318,10 +410,11 @@ fn report_load_error(path: &Path, e: &tokencge::model::LoadError) {
 fn solve_many(
     structure: &Structure,
     indices: &[Option<usize>],
+    overrides: &[(usize, f64)],
     settings: &NewtonSettings,
 ) -> Vec<batch::Outcome> {
     let bar = progress_bar(indices.len(), "scenarios");
-    let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1));
+    let out = batch::solve_all_with(structure, indices, overrides, settings, &|| bar.inc(1));
     bar.finish_and_clear();
     for r in &out {
         match r {
@@ -409,10 +502,16 @@ fn cmd_solve(
     scenario: Option<String>,
     all: bool,
     format: Format,
+    set: &[String],
+    out: Option<&Path>,
     settings: &NewtonSettings,
 ) -> i32 {
     let (structure, _) = match load(path) {
         Ok(s) => s,
+        Err(c) => return c,
+    };
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
         Err(c) => return c,
     };
     let model = structure.model();
@@ -433,52 +532,77 @@ fn cmd_solve(
         }
     };
     let mut code = OK;
-    let mut json_out = Vec::new();
-    let mut csv_out = csv::Writer::from_writer(Vec::new());
-    if format == Format::Csv {
-        let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
-    }
-    let mut text = String::new();
-    for outcome in solve_many(&structure, &indices, settings) {
+    let mut log = bundle::RunLog::new(&overrides);
+    let mut reports = Vec::new();
+    for outcome in solve_many(&structure, &indices, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
-        let report = report_of(&structure, outcome);
-        match format {
-            Format::Json => json_out.push(report.to_json()),
-            Format::Csv => {
-                let _ = report.csv_rows(&mut csv_out);
-            }
-            Format::Table => {
-                text.push_str(&report.table());
-                text.push('\n');
-            }
+        log.record(&outcome);
+        reports.push(report_of(&structure, outcome));
+    }
+    print!("{}", render_solve(&reports, format));
+    if let Some(dir) = out {
+        let results = (
+            render_solve(&reports, Format::Json),
+            render_solve(&reports, Format::Csv),
+        );
+        let data = tokencge::bundle::ReportData::Solve {
+            reports: bundle::records(&reports),
+        };
+        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+            return c;
         }
     }
-    let out = match format {
+    code
+}
+
+/// What `solve` prints for its reports: one JSON object (an array for several), CSV rows under
+/// one header, or the tables.
+fn render_solve(reports: &[report::SolutionReport], format: Format) -> String {
+    match format {
         Format::Json => {
-            let v = if json_out.len() == 1 {
-                json_out.pop().unwrap()
+            let mut all: Vec<serde_json::Value> = reports.iter().map(|r| r.to_json()).collect();
+            let v = if all.len() == 1 {
+                all.pop().unwrap_or_default()
             } else {
-                serde_json::Value::Array(json_out)
+                serde_json::Value::Array(all)
             };
             serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
         }
         Format::Csv => {
-            String::from_utf8(csv_out.into_inner().unwrap_or_default()).unwrap_or_default()
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(["scenario", "kind", "name", "value", "margin"]);
+            for r in reports {
+                let _ = r.csv_rows(&mut w);
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }
-        Format::Table => text,
-    };
-    print!("{out}");
-    code
+        Format::Table => tokencge::bundle::solve_tables(reports),
+    }
 }
 
-fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
+fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
     let file = path.display().to_string();
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let coef = if overrides.is_empty() {
+        coef
+    } else {
+        match scenario::prepare_with(&structure, None, &overrides) {
+            Ok((_, c)) => c,
+            Err(e) => {
+                eprintln!("{file}: benchmark with --set: {e}");
+                return BAD_INPUT;
+            }
+        }
+    };
     let setup = match scenario::resolve(&structure, &coef, None) {
         Ok(s) => s,
         Err(e) => {
@@ -514,11 +638,13 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
         }
     }
     let mut results = Vec::new();
-    for (idx, outcome) in order.iter().zip(solve_many(&structure, &order, settings)) {
+    for (idx, outcome) in order
+        .iter()
+        .zip(solve_many(&structure, &order, &overrides, settings))
+    {
         match outcome {
             Ok(solved) => {
                 let sol = &solved.solution;
-                tracing::info!(scenario = %sol.scenario.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
                 results.extend(report::check_targets(
                     structure.with(&solved.coefficients),
                     sol,
@@ -582,16 +708,34 @@ fn cmd_describe(path: &Path) -> i32 {
     OK
 }
 
+/// What a static comparison writes: the printed format, the full tables, an SVG chart, a run
+/// bundle.
+struct CompareOutput<'a> {
+    format: Format,
+    full: bool,
+    plot: Option<&'a Path>,
+    out: Option<&'a Path>,
+}
+
 fn cmd_compare(
     path: &Path,
     names: &[String],
-    format: Format,
-    full: bool,
-    plot: Option<&Path>,
+    output: CompareOutput<'_>,
+    set: &[String],
     settings: &NewtonSettings,
 ) -> i32 {
+    let CompareOutput {
+        format,
+        full,
+        plot,
+        out,
+    } = output;
     let (structure, _) = match load(path) {
         Ok(s) => s,
+        Err(c) => return c,
+    };
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
         Err(c) => return c,
     };
     let model = structure.model();
@@ -620,13 +764,19 @@ fn cmd_compare(
         .chain(indices.into_iter().map(Some))
         .collect();
     let mut code = OK;
+    let mut log = bundle::RunLog::new(&overrides);
     let mut reports = Vec::new();
-    for outcome in solve_many(&structure, &all, settings) {
+    for outcome in solve_many(&structure, &all, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
+        log.record(&outcome);
         reports.push(report_of(&structure, outcome));
     }
+    let data = out.map(|_| tokencge::bundle::ReportData::Compare {
+        reports: bundle::records(&reports),
+        full,
+    });
     let bench = reports.remove(0);
     let cmp = compare::build(model, &bench, &reports);
     if let Some(file) = plot {
@@ -638,14 +788,18 @@ fn cmd_compare(
             return BAD_INPUT;
         }
     }
+    let json = || serde_json::to_string_pretty(&cmp.json()).unwrap_or_default() + "\n";
     match format {
         Format::Table if full => print!("{}", cmp.full()),
         Format::Table => print!("{}", cmp.headline()),
         Format::Csv => print!("{}", cmp.csv()),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&cmp.json()).unwrap_or_default()
-        ),
+        Format::Json => print!("{}", json()),
+    }
+    if let (Some(dir), Some(data)) = (out, data) {
+        let results = (json(), cmp.csv());
+        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+            return c;
+        }
     }
     code
 }
@@ -655,7 +809,10 @@ fn unknown_scenario(model: &tokencge::model::Model, name: &str) -> String {
     let known: Vec<&str> = std::iter::once("benchmark")
         .chain(model.scenarios.iter().map(|s| s.name.as_str()))
         .collect();
-    format!("unknown scenario '{name}' (scenarios: {})", known.join(", "))
+    format!(
+        "unknown scenario '{name}' (scenarios: {})",
+        known.join(", ")
+    )
 }
 
 fn cmd_balance(

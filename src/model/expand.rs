@@ -195,6 +195,7 @@ pub fn expand(mut src: Source) -> Result<Source, LoadError> {
     match file {
         Some(mut file) if diagnostics.is_empty() => {
             file.sam = src.file.sam.take();
+            file.sensitivity = src.file.sensitivity.take();
             src.file = file;
             Ok(src)
         }
@@ -1459,6 +1460,7 @@ impl<'a> Expander<'a> {
             indicators,
             sets: IndexMap::new(),
             tables: IndexMap::new(),
+            sensitivity: None,
             descriptions: file.descriptions.clone(),
             dynamics,
         }

@@ -40,6 +40,9 @@ pub struct ModelFile {
     /// Extension (indexed models): data tables over sets.
     #[serde(default)]
     pub tables: IndexMap<String, Spanned<TableFile>>,
+    /// Extension: systematic sensitivity analysis (`tokencge sweep`).
+    #[serde(default)]
+    pub sensitivity: Option<Spanned<SensitivityFile>>,
     /// Extension (reports): a description for any declared name — commodities, parameters and
     /// indicators have no table of their own to carry one.
     #[serde(default)]
@@ -75,6 +78,62 @@ pub struct DynamicsFile {
     /// production or demand blocks and endowments together.
     #[serde(default)]
     pub technology: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Extension: `[sensitivity]`, the parameters a sweep varies and what it reports.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensitivityFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub draws: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub seed: Option<Spanned<i64>>,
+    /// Variables, indicators and `ev(H)` to report (default: all).
+    #[serde(default)]
+    pub report: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub parameters: IndexMap<String, Spanned<VariedFile>>,
+    #[serde(default)]
+    pub groups: Vec<Spanned<GroupFile>>,
+}
+
+/// One varied parameter: a distribution and its numbers (parameter expressions allowed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariedFile {
+    pub distribution: Spanned<String>,
+    #[serde(default)]
+    pub min: Option<RawValue>,
+    #[serde(default)]
+    pub max: Option<RawValue>,
+    #[serde(default)]
+    pub mode: Option<RawValue>,
+    #[serde(default)]
+    pub mean: Option<RawValue>,
+    #[serde(default)]
+    pub sd: Option<RawValue>,
+    #[serde(default)]
+    pub median: Option<RawValue>,
+    #[serde(default)]
+    pub log_sd: Option<RawValue>,
+    #[serde(default)]
+    pub values: Option<Spanned<Vec<RawValue>>>,
+    #[serde(default)]
+    pub weights: Option<Spanned<Vec<RawValue>>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Parameters drawn together (Gaussian copula, one correlation for every pair).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    pub parameters: Spanned<Vec<Spanned<String>>>,
+    pub correlation: RawValue,
     #[serde(default)]
     pub description: Option<String>,
 }

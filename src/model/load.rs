@@ -129,6 +129,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "indicators",
     "sets",
     "tables",
+    "sensitivity",
 ];
 
 /// The dotted key written at `offset`: the nearest table header above it and the key before

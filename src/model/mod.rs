@@ -7,6 +7,8 @@
 pub mod expand;
 pub mod file;
 pub mod load;
+pub mod overrides;
+pub mod sensitivity;
 mod validate;
 
 use std::fmt;
@@ -106,6 +108,8 @@ pub struct Model {
     pub indicators: Vec<Indicator>,
     /// The SAM the file referred to, if any (already resolved into numbers).
     pub sam: Option<SamSource>,
+    /// Extension: the systematic sensitivity analysis `tokencge sweep` runs.
+    pub sensitivity: Option<sensitivity::Sensitivity>,
     /// What reports show first and in which unit (an extension; defaults without it).
     pub presentation: Presentation,
     /// Extension: the recursive-dynamic path, when the file has `[dynamics]`.

@@ -4,11 +4,12 @@
 
 mod auxiliaries;
 mod consumers;
-mod presentation;
 mod dynamics;
 mod expressions;
+mod presentation;
 mod scenarios;
 mod sectors;
+mod sensitivity;
 mod targets;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use super::file::{ModelFile, RawTable, RawValue};
 use super::load::{self, LineIndex, SamInput, Source};
 use super::*;
 use crate::expr::functions;
+use crate::model::sensitivity::Quantity;
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
@@ -364,7 +366,8 @@ impl Builder {
         self.descriptions(raw, &mut commodities, &mut parameters, &mut indicators);
         let presentation = self.presentation(raw);
         self.finish_dynamics(&mut dynamics);
-        let model = Model {
+        let sensitivity = self.sensitivity(raw);
+        let mut model = Model {
             name: raw.model.get_ref().name.get_ref().clone(),
             description: raw.model.get_ref().description.clone().unwrap_or_default(),
             path: src.path.clone(),
@@ -378,10 +381,18 @@ impl Builder {
             targets,
             indicators,
             sam,
+            sensitivity: None,
             presentation,
             dynamics,
         };
         self.check_dynamics(&model);
+        // A section that names no quantity reports every one.
+        model.sensitivity = sensitivity.map(|mut s| {
+            if s.report.is_empty() {
+                s.report = Quantity::all(&model);
+            }
+            s
+        });
         model
     }
 
