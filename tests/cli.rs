@@ -514,9 +514,9 @@ fn a_failed_target_exits_1_and_says_which() {
 #[test]
 fn non_convergence_exits_1_and_names_the_worst_equations() {
     let o = run(&[
+        "solve",
         "--max-iterations",
         "1",
-        "solve",
         "models/reference/mpsge_m1_two_by_two.toml",
         "--scenario",
         "otax_0_9",
@@ -1116,16 +1116,26 @@ fn compare_csv_and_json_are_long_typed_records() {
 #[test]
 fn invalid_settings_are_bad_input() {
     for args in [
-        &["--timeout", "0", "check"][..],
-        &["--tolerance", "-1", "check"][..],
-        &["--max-iterations", "0", "check"][..],
-        &["--timeout", "1e20", "check"][..],
-        &["--timeout", "nan", "check"][..],
-        &["--tolerance", "inf", "check"][..],
+        &["check", "--timeout", "0"][..],
+        &["check", "--tolerance", "-1"][..],
+        &["check", "--max-iterations", "0"][..],
+        &["solve", "--timeout", "1e20"][..],
+        &["compare", "--timeout", "nan"][..],
+        &["sweep", "--scenario", "token_tax_10", "--tolerance", "inf"][..],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(text(&o).1.contains("error:"), "{args:?}");
+    }
+    // Solver options belong to the commands that solve.
+    for args in [
+        &["balance", "--tolerance", "1e-6", "data/token_economy_sam.csv", "-o", "/tmp/x.csv"][..],
+        &["flatten", "--max-iterations", "3", "models/token_economy.toml", "-o", "/tmp/x.toml"][..],
+        &["--tolerance", "1e-6", "check"][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o).1.contains("unexpected argument"), "{args:?}");
     }
 }
 

@@ -31,15 +31,6 @@ pub struct Cli {
     /// Log solver iterations (-v: info, -vv: debug, -vvv: trace). RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Convergence tolerance on the largest scaled residual.
-    #[arg(long, global = true, default_value_t = 1e-9)]
-    tolerance: f64,
-    /// Iteration limit of one Newton solve.
-    #[arg(long, global = true, default_value_t = 200)]
-    max_iterations: u64,
-    /// Wall-clock limit of one Newton solve, in seconds (argmin's executor enforces it).
-    #[arg(long, global = true, value_name = "SECONDS")]
-    timeout: Option<f64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -67,6 +58,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         dynamic: DynamicArgs,
+        #[command(flatten)]
+        solver: SolverArgs,
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
@@ -75,6 +68,8 @@ enum Command {
         /// Override a parameter in the benchmark and every scenario (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        #[command(flatten)]
+        solver: SolverArgs,
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
     Describe { model: PathBuf },
@@ -102,6 +97,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         dynamic: DynamicArgs,
+        #[command(flatten)]
+        solver: SolverArgs,
     },
     /// Systematic sensitivity analysis: the scenario solved for every draw of the model's
     /// [sensitivity] parameters, each change against the draw's own benchmark.
@@ -165,6 +162,48 @@ enum Command {
     },
 }
 
+/// The Newton solver's options, on the commands that solve.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Solver")]
+pub(crate) struct SolverArgs {
+    /// Convergence tolerance on the largest scaled residual.
+    #[arg(long, default_value_t = 1e-9)]
+    tolerance: f64,
+    /// Iteration limit of one Newton solve.
+    #[arg(long, default_value_t = 200)]
+    max_iterations: u64,
+    /// Wall-clock limit of one Newton solve, in seconds (argmin's executor enforces it).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+}
+
+impl Default for SolverArgs {
+    fn default() -> SolverArgs {
+        SolverArgs {
+            tolerance: 1e-9,
+            max_iterations: 200,
+            timeout: None,
+        }
+    }
+}
+
+impl SolverArgs {
+    /// The validated settings, or exit 2 with the option at fault.
+    fn settings(&self) -> Result<NewtonSettings, i32> {
+        NewtonSettings::default()
+            .with_tolerance(self.tolerance)
+            .and_then(|s| s.with_max_iterations(self.max_iterations))
+            .and_then(|s| match self.timeout {
+                None => Ok(s),
+                Some(t) => s.with_timeout(t),
+            })
+            .map_err(|e| {
+                eprintln!("error: --{e}");
+                BAD_INPUT
+            })
+    }
+}
+
 /// The dynamic mode of `solve` and `compare` (models with `[dynamics]`).
 #[derive(clap::Args, Debug, Clone, Default)]
 struct DynamicArgs {
@@ -226,19 +265,6 @@ pub fn run() -> i32 {
         }
     };
     init_tracing(cli.verbose);
-    let settings = match NewtonSettings::default()
-        .with_tolerance(cli.tolerance)
-        .and_then(|s| s.with_max_iterations(cli.max_iterations))
-        .and_then(|s| match cli.timeout {
-            None => Ok(s),
-            Some(t) => s.with_timeout(t),
-        }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: --{e}");
-            return BAD_INPUT;
-        }
-    };
     let command = cli.command.unwrap_or(Command::Compare {
         model: None,
         scenarios: Vec::new(),
@@ -247,7 +273,20 @@ pub fn run() -> i32 {
         set: Vec::new(),
         out: None,
         dynamic: DynamicArgs::default(),
+        solver: SolverArgs::default(),
     });
+    // The solver's settings, validated, for the commands that solve.
+    let solver = match &command {
+        Command::Solve { solver, .. }
+        | Command::Check { solver, .. }
+        | Command::Compare { solver, .. } => Some(solver.clone()),
+        Command::Sweep(args) => Some(args.solver.clone()),
+        _ => None,
+    };
+    let settings = match solver.map(|s| s.settings()).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(code) => return code,
+    };
     match command {
         Command::Solve {
             model,
@@ -272,6 +311,7 @@ pub fn run() -> i32 {
             set,
             out,
             dynamic,
+            solver: _,
         } => {
             if dynamic.plot.is_some() {
                 eprintln!("error: solve --plot draws a dynamic path: it needs --dynamic (compare --plot draws a static comparison)");
@@ -287,7 +327,7 @@ pub fn run() -> i32 {
                 &settings,
             )
         }
-        Command::Check { models, set } => {
+        Command::Check { models, set, .. } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
             } else {
@@ -338,6 +378,7 @@ pub fn run() -> i32 {
             set,
             out,
             dynamic,
+            solver: _,
         } => cmd_compare(
             &model_path(model),
             &scenarios,

@@ -63,6 +63,8 @@ pub(super) struct SweepArgs {
     /// agree with a re-solve to the tolerance, not bitwise).
     #[arg(long)]
     pub warm_start: bool,
+    #[command(flatten)]
+    pub(super) solver: super::SolverArgs,
 }
 
 /// Runs `f` on a pool of `threads` threads (rayon's default pool when None).
