@@ -1641,3 +1641,35 @@ fn a_located_error_shows_its_source_line_with_a_caret_under_the_column() {
     let (_, err) = text(&o);
     assert!(err.contains("13 | gdp = \"PX\"\n   |       ^\n"), "{err}");
 }
+
+#[test]
+fn small_fixes_flatten_to_stdout_duplicate_scenarios_and_a_closed_pipe() {
+    // flatten -o - writes the plain model to standard output.
+    let o = run(&["flatten", "models/reference/mpsge_m1_two_by_two.toml", "-o", "-"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.starts_with("# Flattened by tokencge") && out.contains("\n[sectors."), "{out}");
+    // A scenario named twice is an error; an unknown one lists the available ones.
+    let o = run(&["compare", "--scenarios", "dst_3,dst_3,nope"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("scenario 'dst_3' is listed twice"), "{err}");
+    assert!(err.contains("unknown scenario 'nope' (scenarios: benchmark, merger,"), "{err}");
+    // A reader that goes away (`tokencge | head -1`) ends the run quietly: no panic.
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokencge"))
+        .args(["compare", "--full"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(first.starts_with("token_economy"), "{first}");
+}

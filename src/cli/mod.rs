@@ -47,6 +47,7 @@ enum Command {
         /// Solve the benchmark and every scenario.
         #[arg(long)]
         all: bool,
+        /// Output: tables for people, the contract's JSON object(s), or CSV rows.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// Override a parameter on top of the scenario's own (repeatable; derived parameters
@@ -72,7 +73,10 @@ enum Command {
         solver: SolverArgs,
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
-    Describe { model: PathBuf },
+    Describe {
+        /// Model file.
+        model: PathBuf,
+    },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
         /// Model file (default: models/token_economy.toml).
@@ -111,19 +115,27 @@ enum Command {
         /// Where the merged result goes.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Output of the merged summary: a table for people, or JSON or CSV.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Also draw the merged sweep's fans (and tornado) as SVG.
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
+        /// The quantity whose tornado chart is drawn (one-at-a-time low/high solves).
         #[arg(long, value_name = "QUANTITY")]
         tornado: Option<String>,
+        /// Worker threads of the tornado's solves (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
     },
     /// Print the tables of a run bundle (written by --out DIR) again, as the run printed them.
-    Report { dir: PathBuf },
+    Report {
+        /// A directory written by `--out DIR` of solve, compare or sweep.
+        dir: PathBuf,
+    },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
+        /// The SAM to balance (CSV: a header `account,A,B,…` and one row per account).
         sam: PathBuf,
         /// Output file (written atomically).
         #[arg(short, long)]
@@ -140,7 +152,9 @@ enum Command {
     },
     /// Write the model in the plain contract format (SAM references and extensions resolved).
     Flatten {
+        /// Model file.
         model: PathBuf,
+        /// Output file (written atomically), or `-` for standard output.
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -702,29 +716,26 @@ fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     // Targets with a period: the paths they need, as far as they need them.
     results.extend(dynamic::check_path_targets(&structure, settings));
     let failed = results.iter().filter(|r| !r.pass).count();
-    let w = results
+    // Value and expectation in aligned columns, the target's name whole at the end.
+    let ew = results
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| r.expected.chars().count())
         .max()
-        .unwrap_or(4)
-        .min(60);
+        .unwrap_or(8)
+        .min(40);
     for r in &results {
-        let v = r
-            .value
-            .map(|v| format!("{v:.12}"))
-            .unwrap_or_else(|| "-".into());
-        let name: String = r.name.chars().take(60).collect();
+        let v = r.value.map(report::sig).unwrap_or_else(|| "-".into());
         let note = if r.note.is_empty() {
             String::new()
         } else {
             format!("  ({})", r.note)
         };
         println!(
-            "{}  {:<w$}  {:>22}  {}{}",
+            "{}  {:>16}  {:<ew$}  {}{}",
             if r.pass { "PASS" } else { "FAIL" },
-            name,
             v,
             r.expected,
+            r.name,
             note
         );
     }
@@ -784,19 +795,24 @@ fn cmd_compare(
     if names.is_empty() {
         indices.extend(0..model.scenarios.len());
     } else {
-        let mut unknown = Vec::new();
+        let mut bad = Vec::new();
+        let mut seen = Vec::new();
         for n in names {
+            if seen.contains(&n) {
+                bad.push(format!("scenario '{n}' is listed twice in --scenarios"));
+                continue;
+            }
+            seen.push(n);
             match model.scenario_index(n) {
-                Some(i) if !indices.contains(&i) => indices.push(i),
-                Some(_) => {}
+                Some(i) => indices.push(i),
                 // The benchmark is always the reference column.
                 None if n == "benchmark" => {}
-                None => unknown.push(n.as_str()),
+                None => bad.push(unknown_scenario(model, n)),
             }
         }
-        if !unknown.is_empty() {
-            for n in unknown {
-                eprintln!("{}: {}", path.display(), unknown_scenario(model, n));
+        if !bad.is_empty() {
+            for b in bad {
+                eprintln!("{}: {b}", path.display());
             }
             return BAD_INPUT;
         }
@@ -956,10 +972,38 @@ fn cmd_flatten(path: &Path, output: &Path) -> i32 {
             return BAD_INPUT;
         }
     };
+    if output == Path::new("-") {
+        print!("{text}");
+        return OK;
+    }
     if let Err(e) = write_atomic(output, text.as_bytes()) {
         eprintln!("{}: cannot write: {e}", output.display());
         return BAD_INPUT;
     }
     println!("{}: flattened into {}", path.display(), output.display());
     OK
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every argument of every command says what it is for (`--help` never shows a bare flag).
+    #[test]
+    fn every_argument_has_help_text() {
+        let cli = super::Cli::command();
+        let mut bare = Vec::new();
+        for cmd in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    bare.push(format!("{} {id}", cmd.get_name()));
+                }
+            }
+        }
+        assert!(bare.is_empty(), "arguments without help: {bare:?}");
+    }
 }
