@@ -51,7 +51,8 @@ enum Command {
         /// Scenario to solve (default: the benchmark).
         #[arg(long, conflicts_with = "all")]
         scenario: Option<String>,
-        /// Solve the benchmark and every scenario.
+        /// Solve the benchmark and every scenario (without --dynamic: every static one; a
+        /// scenario with paths of its own is dynamic).
         #[arg(long)]
         all: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -70,8 +71,8 @@ enum Command {
     Compare {
         /// Model file (default: models/token_economy.toml).
         model: Option<PathBuf>,
-        /// Comma-separated scenario names (default: all; `benchmark` may be named and is
-        /// always the reference).
+        /// Comma-separated scenario names (default: all; without --dynamic, all static ones;
+        /// `benchmark` may be named and is always the reference).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
         /// Output: headline tables for people, or long typed records as CSV or JSON.
@@ -402,7 +403,7 @@ fn cmd_solve(
     let model = structure.model();
     let indices: Vec<Option<usize>> = if all {
         std::iter::once(None)
-            .chain((0..model.scenarios.len()).map(Some))
+            .chain(model.static_scenarios().into_iter().map(Some))
             .collect()
     } else {
         match scenario.as_deref() {
@@ -581,7 +582,7 @@ fn cmd_compare(
     let model = structure.model();
     let mut indices = Vec::new();
     if names.is_empty() {
-        indices.extend(0..model.scenarios.len());
+        indices.extend(model.static_scenarios());
     } else {
         let mut unknown = Vec::new();
         for n in names {
