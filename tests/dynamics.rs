@@ -859,3 +859,88 @@ fn indexed_models_update_every_element_of_a_table_of_parameters() {
         assert_eq!(param(&structure, &base, 3, &name), t0 / 8.0, "{name}");
     }
 }
+
+#[test]
+fn the_flagship_chains_real_gdp_year_to_year() {
+    // gdp_chained(t) = gdp_chained(t − 1) × the Fisher link between the two years, the link
+    // computed here from the reported prices and net final quantities of both years; the
+    // quantities add up to nominal GDP at the year's prices and to GDP at benchmark prices.
+    let structure = dynamic_flagship();
+    let path = run(&structure, structure.model().scenario_index("dyn_efficiency_10x"));
+    assert!(path.complete());
+    let ind = |t: usize, name: &str| {
+        path.converged_period(t)
+            .unwrap()
+            .report
+            .indicators
+            .as_ref()
+            .unwrap()[name]
+    };
+    // (net final quantity, its price); no DST on this path, so households pay PPLT and PAPP.
+    let goods = [
+        ("fq_pplt_c", "PPLT"),
+        ("fq_papp_c", "PAPP"),
+        ("fq_pplt", "PPLT"),
+        ("fq_papp", "PAPP"),
+        ("fq_pene", "PENE"),
+        ("fq_proe", "PROE"),
+        ("fq_pcmp", "PCMP"),
+        ("fq_phw", "PHW"),
+        ("fq_pfx", "PFX"),
+        ("fq_phwm", "PHWM"),
+    ];
+    let value = |prices: usize, quantities: usize| -> f64 {
+        goods
+            .iter()
+            .map(|(q, p)| level(&structure, &path, prices, p) * ind(quantities, q))
+            .sum()
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs();
+    for t in 0..20 {
+        assert!(close(value(t, t), ind(t, "gdp_nominal_expenditure")), "{t}");
+        let at_benchmark: f64 = goods.iter().map(|(q, _)| ind(t, q)).sum();
+        assert!(close(at_benchmark, ind(t, "gdp_bench_prices")), "{t}");
+    }
+    assert!(close(ind(0, "gdp_chained"), ind(0, "gdp_real")));
+    for t in 1..20 {
+        let laspeyres = value(t - 1, t) / value(t - 1, t - 1);
+        let paasche = value(t, t) / value(t, t - 1);
+        let want = ind(t - 1, "gdp_chained") * (laspeyres * paasche).sqrt();
+        assert!(close(ind(t, "gdp_chained"), want), "period {t}");
+    }
+    // Chained over the years of the phase-in, the volume gain is well below the one-link index.
+    assert!(ind(5, "gdp_chained") - ind(5, "gdp_real") < -100.0);
+}
+
+#[test]
+fn the_flagships_dynamic_ev_totals_follow_the_consumers_roles() {
+    let flagship = flagship_file();
+    let cmp = cli_json(&[
+        "compare",
+        flagship.to_str().unwrap(),
+        "--dynamic",
+        "--scenarios",
+        "dyn_subsidy_temporary",
+        "--format",
+        "json",
+    ]);
+    let ev = cmp["scenarios"][0]["ev"].as_array().unwrap();
+    let names: Vec<&str> = ev.iter().map(|e| e["consumer"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["WO", "WX", "ELITE", "OWN", "GOV", "FOR", "ENTRE", "domestic", "rest_of_world"]
+    );
+    let of = |name: &str| ev.iter().find(|e| e["consumer"] == name).unwrap();
+    let at = |name: &str, t: usize| of(name)["values"][t].as_f64().unwrap();
+    let pv = |name: &str| of(name)["present_value"].as_f64().unwrap();
+    let households_and_government = ["WO", "WX", "ELITE", "OWN", "GOV"];
+    for t in 0..20 {
+        let sum: f64 = households_and_government.iter().map(|c| at(c, t)).sum();
+        assert!((at("domestic", t) - sum).abs() <= 1e-9 * sum.abs().max(1.0), "{t}");
+        assert_eq!(at("rest_of_world", t), at("FOR", t));
+    }
+    // The accounting consumer ENTRE is in neither total; the present values add up too.
+    let sum: f64 = households_and_government.iter().map(|c| pv(c)).sum();
+    assert!((pv("domestic") - sum).abs() <= 1e-9 * sum.abs());
+    assert!(at("ENTRE", 5).abs() > 0.1, "ENTRE's EV moves, and is left out");
+}
