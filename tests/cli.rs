@@ -645,6 +645,13 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     )))
     .unwrap();
     assert!(model.scenarios.len() >= 29);
+    // The static regimes: the dynamic scenarios (defined by their paths) are for --dynamic.
+    let regimes: Vec<&tokencge::model::Scenario> = model
+        .static_scenarios()
+        .into_iter()
+        .map(|i| &model.scenarios[i])
+        .collect();
+    assert!(regimes.len() >= 29 && regimes.len() < model.scenarios.len());
     // The first screen answers who gains and who loses: one summary line per scenario.
     let lines: Vec<&str> = out.lines().collect();
     let head = lines
@@ -658,7 +665,7 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
             .position(|l| l.starts_with("scenario"))
             .unwrap();
     assert!(table < head + 3);
-    for (k, sc) in model.scenarios.iter().enumerate() {
+    for (k, sc) in regimes.iter().enumerate() {
         let line = lines[table + 1 + k];
         let shown: String = sc.name.chars().take(20).collect();
         assert!(line.starts_with(&shown), "{line} for {}", sc.name);
@@ -671,8 +678,12 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     for l in &lines {
         assert!(l.chars().count() <= 100, "wider than 100 columns: {l}");
     }
-    // One block per scenario with its description.
+    // One block per scenario with its description, none for a dynamic one.
     for sc in &model.scenarios {
+        if !regimes.iter().any(|r| r.name == sc.name) {
+            assert!(!out.contains(&format!("{} · ", sc.name)), "{}", sc.name);
+            continue;
+        }
         assert!(
             out.contains(&format!("{} · {}", sc.name, &sc.description[..20])),
             "no block for {}",
@@ -1216,7 +1227,10 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let all = v.as_array().unwrap();
-    let n_scenarios = tokencge::model::load(&model).unwrap().scenarios.len();
+    let n_scenarios = tokencge::model::load(&model)
+        .unwrap()
+        .static_scenarios()
+        .len();
     assert_eq!(all.len(), n_scenarios + 1);
     for r in all {
         if r["scenario"] == "adv" {

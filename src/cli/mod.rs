@@ -44,7 +44,8 @@ enum Command {
         /// Scenario to solve (default: the benchmark).
         #[arg(long, conflicts_with = "all")]
         scenario: Option<String>,
-        /// Solve the benchmark and every scenario.
+        /// Solve the benchmark and every scenario (without --dynamic: every static one; a
+        /// scenario with paths of its own is dynamic).
         #[arg(long)]
         all: bool,
         /// Output: tables for people, the contract's JSON object(s), or CSV rows.
@@ -81,8 +82,8 @@ enum Command {
     Compare {
         /// Model file (default: models/token_economy.toml).
         model: Option<PathBuf>,
-        /// Comma-separated scenario names (default: all; `benchmark` may be named and is
-        /// always the reference).
+        /// Comma-separated scenario names (default: all; without --dynamic, all static ones;
+        /// `benchmark` may be named and is always the reference).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
         /// Output: headline tables for people, or long typed records as CSV or JSON.
@@ -572,7 +573,7 @@ fn cmd_solve(
     let model = structure.model();
     let indices: Vec<Option<usize>> = if all {
         std::iter::once(None)
-            .chain((0..model.scenarios.len()).map(Some))
+            .chain(model.static_scenarios().into_iter().map(Some))
             .collect()
     } else {
         match scenario.as_deref() {
@@ -793,7 +794,7 @@ fn cmd_compare(
     let model = structure.model();
     let mut indices = Vec::new();
     if names.is_empty() {
-        indices.extend(0..model.scenarios.len());
+        indices.extend(model.static_scenarios());
     } else {
         let mut bad = Vec::new();
         let mut seen = Vec::new();
