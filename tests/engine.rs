@@ -447,10 +447,11 @@ fn contract_json_of_every_scenario_equals_the_recorded_one() {
         )
         .unwrap();
         let structure = build(&path);
-        let n = structure.model().scenarios.len();
+        // As `solve --all` does: the static scenarios (a dynamic one is defined by its paths).
+        let scenarios = structure.model().static_scenarios();
         let mut ws = Workspace::new(&structure);
         let now: Vec<serde_json::Value> = std::iter::once(None)
-            .chain((0..n).map(Some))
+            .chain(scenarios.into_iter().map(Some))
             .map(|idx| {
                 tokencge::batch::solve_one(&structure, idx, &NewtonSettings::default(), &mut ws)
                     .unwrap()
@@ -738,6 +739,7 @@ fn prohibitive_taxes_on_the_reference_models_give_a_verified_equilibrium_or_a_fa
                         name: "prohibitive".into(),
                         value: 0.0,
                         definition: None,
+                        description: String::new(),
                     });
                     model.sectors[s].netputs[k].taxes[j].rate = tokencge::expr::Expr::Param(p);
                     model.scenarios.push(tokencge::model::Scenario {
@@ -823,11 +825,17 @@ parameters = {{ endow = 1.1, lab = 70 }}
     };
     let path = Path::new("derived.toml");
     let model = tokencge::model::load_str(&template("1.0"), path).unwrap();
-    let (s, f) = (model.scenario_index("more_labour"), model.scenario_index("fixed_lab"));
+    let (s, f) = (
+        model.scenario_index("more_labour"),
+        model.scenario_index("fixed_lab"),
+    );
     let structure = tokencge::build_model(model).unwrap().0;
     let params = scenario::parameters(&structure, s).unwrap();
     assert_eq!(params, vec![1.1, 70.0 * 1.1, 80.0]);
-    assert_eq!(scenario::parameters(&structure, f).unwrap(), vec![1.1, 70.0, 80.0]);
+    assert_eq!(
+        scenario::parameters(&structure, f).unwrap(),
+        vec![1.1, 70.0, 80.0]
+    );
 
     let direct = tokencge::model::load_str(&template("1.1"), path).unwrap();
     let direct = tokencge::build_model(direct).unwrap().0;

@@ -195,10 +195,12 @@ pub fn expand(mut src: Source) -> Result<Source, LoadError> {
     match file {
         Some(mut file) if diagnostics.is_empty() => {
             file.sam = src.file.sam.take();
+            file.sensitivity = src.file.sensitivity.take();
             src.file = file;
             Ok(src)
         }
         _ => {
+            diagnostics.extend(src.unknown_fields.iter().cloned());
             diagnostics.sort_by_key(|d| (d.line, d.column));
             diagnostics.dedup();
             Err(LoadError {
@@ -992,11 +994,28 @@ impl<'a> Expander<'a> {
         let Some(s) = parsed else {
             return Some(v.clone());
         };
-        let out = match self.syntax(&s, env, offset, field)? {
-            Syntax::Num(x) if x.is_finite() => toml::Value::Float(x),
-            other => toml::Value::String(expr::print(&other)),
-        };
+        let out = instantiated(self.syntax(&s, env, offset, field)?);
         Some(spanned(v.span(), out))
+    }
+
+    /// A value that may also be a list of values (a time path): each element instantiated
+    /// under `env` (elements have no spans of their own, so they are parsed uncached).
+    fn list_value(&mut self, v: &RawValue, env: &Env, field: &str) -> Option<RawValue> {
+        let toml::Value::Array(items) = v.get_ref() else {
+            return self.value(v, env, field);
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(match item {
+                toml::Value::String(text) => match expr::parse(text) {
+                    Ok(s) => instantiated(self.syntax(&s, env, v.span().start, field)?),
+                    // Left to validation, which locates the error in the text.
+                    Err(_) => item.clone(),
+                },
+                other => other.clone(),
+            });
+        }
+        Some(spanned(v.span(), toml::Value::Array(out)))
     }
 
     fn opt_value(
@@ -1031,7 +1050,7 @@ impl<'a> Expander<'a> {
                 let Some(key) = self.name(k, &env, v.span().start, &key_field) else {
                     continue;
                 };
-                if let Some(v) = self.value(v, &env, &key_field) {
+                if let Some(v) = self.list_value(v, &env, &key_field) {
                     out.insert(key, v);
                 }
             }
@@ -1273,6 +1292,7 @@ impl<'a> Expander<'a> {
             );
             Some(ConsumerFile {
                 description: cf.description.clone(),
+                role: cf.role.clone(),
                 elasticity,
                 demands,
                 endowments,
@@ -1346,6 +1366,7 @@ impl<'a> Expander<'a> {
             let f = format!("scenarios.{name}");
             let parameters = self.table_values(&sf.parameters, &format!("{f}.parameters"));
             let fix = self.table_values(&sf.fix, &format!("{f}.fix"));
+            let paths = self.table_values(&sf.paths, &format!("{f}.paths"));
             scenarios.insert(
                 name.clone(),
                 spanned(
@@ -1355,6 +1376,8 @@ impl<'a> Expander<'a> {
                         parameters,
                         numeraire: sf.numeraire.clone(),
                         fix,
+                        from: sf.from.clone(),
+                        paths,
                     },
                 ),
             );
@@ -1382,10 +1405,36 @@ impl<'a> Expander<'a> {
                         min,
                         max,
                         description: tf.description.clone(),
+                        period: tf.period.clone(),
                     },
                 ));
             }
         }
+        let dynamics = file.dynamics.as_ref().map(|d| {
+            let df = d.get_ref();
+            spanned(
+                d.span(),
+                super::file::DynamicsFile {
+                    periods: df.periods.clone(),
+                    start_year: df.start_year.clone(),
+                    step: df.step.clone(),
+                    discount_rate: df.discount_rate.clone(),
+                    update: self.table_values(&df.update, "dynamics.update"),
+                    paths: self.table_values(&df.paths, "dynamics.paths"),
+                    technology: df.technology.as_ref().map(|names| {
+                        let mut out = Vec::new();
+                        for n in names.get_ref() {
+                            let field = "dynamics.technology";
+                            for env in self.block_envs(n.get_ref(), n.span().start, field) {
+                                out.extend(self.string(n, &env, field));
+                            }
+                        }
+                        spanned(names.span(), out)
+                    }),
+                    description: df.description.clone(),
+                },
+            )
+        });
         ModelFile {
             commodities: spanned(file.commodities.span(), commodities),
             start,
@@ -1395,6 +1444,10 @@ impl<'a> Expander<'a> {
                     name: file.model.get_ref().name.clone(),
                     description: file.model.get_ref().description.clone(),
                     numeraire: file.model.get_ref().numeraire.clone(),
+                    unit: file.model.get_ref().unit.clone(),
+                    headline: file.model.get_ref().headline.clone(),
+                    gdp: file.model.get_ref().gdp.clone(),
+                    revenue: file.model.get_ref().revenue.clone(),
                 },
             ),
             parameters,
@@ -1407,7 +1460,18 @@ impl<'a> Expander<'a> {
             indicators,
             sets: IndexMap::new(),
             tables: IndexMap::new(),
+            sensitivity: None,
+            descriptions: file.descriptions.clone(),
+            dynamics,
         }
+    }
+}
+
+/// An instantiated template as a TOML value: a number when it reduced to one.
+fn instantiated(s: Syntax) -> toml::Value {
+    match s {
+        Syntax::Num(x) if x.is_finite() => toml::Value::Float(x),
+        other => toml::Value::String(expr::print(&other)),
     }
 }
 

@@ -1,13 +1,15 @@
 //! Reports: one serialisable [`SolutionReport`] per solved scenario, built from a solution and
 //! rendered as the contract's JSON object, a table for people or CSV rows for programs — the
 //! formats agree by construction. Also target checks, the benchmark-replication check, the
-//! model description and the side-by-side comparison (`compare`).
+//! model description, the side-by-side comparison (`compare`) and the reports of dynamic paths
+//! (`dynamic`).
 //!
 //! Every report can show value, margin (the paired function, scaled) and their product, which
 //! is zero at a complementary point: the quickest way to find a bad benchmark.
 
 pub mod compare;
 pub mod describe;
+pub mod dynamic;
 
 use std::fmt::Write as _;
 
@@ -472,7 +474,7 @@ pub fn unsolved_targets(model: &Model, scenario: Option<usize>, reason: &str) ->
     model
         .targets
         .iter()
-        .filter(|t| t.scenario == scenario)
+        .filter(|t| t.scenario == scenario && t.period.is_none())
         .map(|t| TargetResult {
             name: t.name.clone(),
             scenario: name.clone(),
@@ -484,19 +486,30 @@ pub fn unsolved_targets(model: &Model, scenario: Option<usize>, reason: &str) ->
         .collect()
 }
 
-/// Evaluates the targets of one scenario at its solution (`system` carries the scenario's
-/// coefficients).
+/// Evaluates the (static) targets of one scenario at its solution (`system` carries the
+/// scenario's coefficients).
 pub fn check_targets(
     system: System<'_>,
     sol: &Solution,
     scenario: Option<usize>,
+) -> Vec<TargetResult> {
+    check_targets_where(system, sol, &|t| {
+        t.scenario == scenario && t.period.is_none()
+    })
+}
+
+/// Evaluates the targets `which` selects at a solution (`system` carries its coefficients).
+pub fn check_targets_where(
+    system: System<'_>,
+    sol: &Solution,
+    which: &dyn Fn(&crate::model::Target) -> bool,
 ) -> Vec<TargetResult> {
     let m = system.structure.model();
     let params = system.coef.params();
     let pe = |e: &crate::expr::Expr| crate::calibrate::eval_param(e, params);
     let st = system.point(&sol.x);
     let mut out = Vec::new();
-    for t in m.targets.iter().filter(|t| t.scenario == scenario) {
+    for t in m.targets.iter().filter(|t| which(t)) {
         let value = match &st {
             Ok(st) => system
                 .eval_expr_at(&sol.x, st, &t.expr)
@@ -511,7 +524,7 @@ pub fn check_targets(
                 (Ok(v), Ok(tol)) => {
                     let bound = tol * v.abs().max(1.0);
                     (
-                        format!("= {} ± {}", fmt_full(v), fmt_full(bound)),
+                        format!("= {} ± {}", sig(v), sig(bound)),
                         value.as_ref().map(|x| (x - v).abs() <= bound),
                     )
                 }
@@ -524,8 +537,8 @@ pub fn check_targets(
                     (Ok(lo), Ok(hi)) => {
                         let txt = format!(
                             "in [{}, {}]",
-                            lo.map(fmt_full).unwrap_or_else(|| "-inf".into()),
-                            hi.map(fmt_full).unwrap_or_else(|| "inf".into())
+                            lo.map(sig).unwrap_or_else(|| "-inf".into()),
+                            hi.map(sig).unwrap_or_else(|| "inf".into())
                         );
                         (
                             txt,
@@ -566,6 +579,32 @@ pub fn check_targets(
 }
 
 /// Prints a number with all its digits.
+/// A number with ten significant digits, trailing zeros dropped: what a reader compares
+/// (`0.5833333333`, `1e-6`, `29935`), never `0.5833333333333334`.
+pub fn sig(v: f64) -> String {
+    const DIGITS: i32 = 10;
+    if v == 0.0 || !v.is_finite() {
+        return fmt(v);
+    }
+    let exponent = v.abs().log10().floor() as i32;
+    let trim = |t: String| {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    };
+    if (-4..10).contains(&exponent) {
+        trim(format!("{v:.*}", (DIGITS - 1 - exponent).max(0) as usize))
+    } else {
+        let t = format!("{v:.*e}", (DIGITS - 1) as usize);
+        match t.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", trim(m.to_string())),
+            None => t,
+        }
+    }
+}
+
 pub fn fmt_full(v: f64) -> String {
     crate::expr::fmt_num(v)
 }

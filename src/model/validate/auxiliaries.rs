@@ -108,6 +108,7 @@ impl Builder {
                 };
                 indicators.push(Indicator {
                     name: name.clone(),
+                    description: String::new(),
                     expr: e.unwrap_or(Expr::Num(f64::NAN)),
                     text,
                 });

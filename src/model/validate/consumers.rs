@@ -3,7 +3,7 @@
 use super::{Allow, Builder, Sign};
 use crate::expr::Expr;
 use crate::model::file::ModelFile;
-use crate::model::{Consumer, Endowment, FinalDemand};
+use crate::model::{Consumer, ConsumerRole, Endowment, FinalDemand};
 
 impl Builder {
     /// Every consumer with its demands and endowments.
@@ -74,9 +74,25 @@ impl Builder {
                     });
                 }
             }
+            let role = match &c.role {
+                None => ConsumerRole::Household,
+                Some(r) => ConsumerRole::parse(r.get_ref()).unwrap_or_else(|| {
+                    self.diag_at(
+                        r.span().start,
+                        &f("role"),
+                        format!(
+                            "unknown role '{}' (roles: {})",
+                            r.get_ref(),
+                            ConsumerRole::NAMES.join(", ")
+                        ),
+                    );
+                    ConsumerRole::Household
+                }),
+            };
             consumers.push(Consumer {
                 name: name.clone(),
                 description: c.description.clone().unwrap_or_default(),
+                role,
                 elasticity,
                 demands,
                 endowments,

@@ -4,9 +4,12 @@
 
 mod auxiliaries;
 mod consumers;
+mod dynamics;
 mod expressions;
+mod presentation;
 mod scenarios;
 mod sectors;
+mod sensitivity;
 mod targets;
 
 use std::collections::HashMap;
@@ -18,6 +21,7 @@ use super::file::{ModelFile, RawTable, RawValue};
 use super::load::{self, LineIndex, SamInput, Source};
 use super::*;
 use crate::expr::functions;
+use crate::model::sensitivity::Quantity;
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
@@ -33,13 +37,15 @@ pub fn load_str(text: &str, path: &Path) -> Result<Model, LoadError> {
 pub fn validate(src: &Source) -> Result<Model, LoadError> {
     let mut b = Builder {
         lines: LineIndex::new(&src.text),
-        diags: Vec::new(),
+        diags: src.unknown_fields.clone(),
         symbols: IndexMap::new(),
         sam: SamInput::Absent,
         params: Vec::new(),
         param_definitions: Vec::new(),
         nest_names: Vec::new(),
         indicator_measures: Vec::new(),
+        time: false,
+        dynamics: Default::default(),
     };
     let model = b.build(src);
     if b.diags.is_empty() {
@@ -101,6 +107,11 @@ struct Builder {
     nest_names: Vec<HashMap<String, usize>>,
     /// Per indicator so far: depth and node count with the indicators it uses counted in.
     indicator_measures: Vec<(usize, f64)>,
+    /// Whether `t` and `year` may stand in the expression being resolved (dynamic updates and
+    /// paths only).
+    time: bool,
+    /// `[dynamics]` as read so far.
+    dynamics: dynamics::State,
 }
 
 /// How deep an expression may nest counting the indicators it uses (each evaluated through
@@ -170,6 +181,13 @@ impl Builder {
                 format!("'{name}' is the name of a function; function names are reserved"),
             );
         }
+        if crate::expr::Time::lookup(name).is_some() {
+            self.diag_at(
+                offset,
+                field,
+                format!("'{name}' is reserved: in dynamic expressions `t` is the period and `year` its year"),
+            );
+        }
         if let Some(prev) = self.symbols.get(name) {
             let msg = format!(
                 "duplicate name '{name}': already declared as a {}; names are unique across parameters, commodities, sectors, consumers and auxiliaries",
@@ -220,13 +238,23 @@ impl Builder {
     /// Parameters, each a number or an expression of earlier parameters.
     fn parameters(&mut self, raw: &ModelFile) -> Vec<Parameter> {
         let mut parameters = Vec::new();
+        // A parameter whose definition could not be built (its fault, e.g. an unreadable SAM
+        // cell, is already reported) has no value; neither has any later parameter that reads
+        // it, and evaluating those would only repeat the one defect as many messages
+        // ("division by zero" by a placeholder 0).
+        let mut unavailable: Vec<bool> = Vec::new();
         if let Some(t) = &raw.parameters {
             for (name, v) in self.entries(t) {
                 let field = format!("parameters.{name}");
                 let off = v.span().start;
                 let e = self.value(v, Allow::Parameters, &field);
+                let blocked = e
+                    .as_ref()
+                    .is_none_or(|e| e.reads_param(&|i| unavailable[i]));
+                unavailable.push(blocked);
                 let val = e
                     .as_ref()
+                    .filter(|_| !blocked)
                     .and_then(|e| self.number_now(e, off, &field))
                     .unwrap_or(0.0);
                 self.declare(name, Sym::Param(parameters.len()), off, &field);
@@ -234,6 +262,7 @@ impl Builder {
                 self.param_definitions.push(definition.clone());
                 parameters.push(Parameter {
                     name: name.clone(),
+                    description: String::new(),
                     value: val,
                     definition,
                 });
@@ -281,6 +310,7 @@ impl Builder {
             );
             commodities.push(Commodity {
                 name: c.get_ref().clone(),
+                description: String::new(),
                 start: Expr::Num(1.0),
             });
         }
@@ -322,6 +352,7 @@ impl Builder {
         let consumers = self.consumers(raw);
         let auxiliaries = self.auxiliaries(raw);
         let indicators = self.indicators(raw);
+        let mut dynamics = self.dynamics(raw);
         let numeraire = raw
             .model
             .get_ref()
@@ -330,7 +361,13 @@ impl Builder {
             .and_then(|n| self.normaliser(n, "model.numeraire"));
         let scenarios = self.scenarios(raw);
         let targets = self.targets(raw, &scenarios);
-        Model {
+        let mut parameters = parameters;
+        let mut indicators = indicators;
+        self.descriptions(raw, &mut commodities, &mut parameters, &mut indicators);
+        let presentation = self.presentation(raw);
+        self.finish_dynamics(&mut dynamics);
+        let sensitivity = self.sensitivity(raw);
+        let mut model = Model {
             name: raw.model.get_ref().name.get_ref().clone(),
             description: raw.model.get_ref().description.clone().unwrap_or_default(),
             path: src.path.clone(),
@@ -344,7 +381,19 @@ impl Builder {
             targets,
             indicators,
             sam,
-        }
+            sensitivity: None,
+            presentation,
+            dynamics,
+        };
+        self.check_dynamics(&model);
+        // A section that names no quantity reports every one.
+        model.sensitivity = sensitivity.map(|mut s| {
+            if s.report.is_empty() {
+                s.report = Quantity::all(&model);
+            }
+            s
+        });
+        model
     }
 
     fn commodity(&mut self, name: &toml::Spanned<String>, field: &str) -> Option<usize> {

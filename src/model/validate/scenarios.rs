@@ -96,6 +96,7 @@ impl Builder {
                     }
                 }
             }
+            self.scenario_dynamics(name, sc, &parameters);
             scenarios.push(Scenario {
                 name: name.clone(),
                 description: sc.description.clone().unwrap_or_default(),

@@ -111,12 +111,18 @@ impl Builder {
                     None
                 }
             };
+            let period = self.target_period(t, &f("period"));
             let line = self.lines.position(off).0;
-            if let (Some(scenario), Some(expr), Some(check)) = (scenario, expr, check) {
+            if let (Some(scenario), Some(expr), Some(check), Some(period)) =
+                (scenario, expr, check, period)
+            {
                 let sname = scenario
                     .map(|i: usize| scenarios[i].name.clone())
                     .unwrap_or_else(|| "benchmark".into());
-                let name = t.name.clone().unwrap_or_else(|| format!("{sname}: {text}"));
+                let name = t.name.clone().unwrap_or_else(|| match period {
+                    Some(k) => format!("{sname} period {k}: {text}"),
+                    None => format!("{sname}: {text}"),
+                });
                 targets.push(Target {
                     name,
                     scenario,
@@ -124,6 +130,7 @@ impl Builder {
                     text,
                     check,
                     line,
+                    period,
                 });
             }
         }
