@@ -946,6 +946,16 @@ impl<'a> System<'a> {
         e.eval(&FuncCtx::new(*self, x, st))
     }
 
+    /// Every indicator of the model at `x` (its point state already computed), in declaration
+    /// order. One context serves them all, so an indicator that later ones use is evaluated
+    /// once, not once per use (the flagship's indicators build on each other).
+    pub fn indicators_at(&self, x: &[f64], st: &PointState) -> Vec<Result<f64, EvalError>> {
+        let ctx = FuncCtx::new(*self, x, st);
+        (0..self.model().indicators.len())
+            .map(|i| ctx.indicator(i))
+            .collect()
+    }
+
     /// Evaluates an expression of a dynamic path (an update) at `x`, with `t` the period and
     /// `year` its year.
     pub fn eval_expr_in_period(

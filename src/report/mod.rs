@@ -252,13 +252,15 @@ impl SolutionReport {
         }
         if !m.indicators.is_empty() {
             let mut values = IndexMap::new();
-            for d in &m.indicators {
-                let v = match &point {
-                    Ok(st) => system
-                        .eval_expr_at(&sol.x, st, &d.expr)
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
+            let evaluated: Vec<Result<f64, String>> = match &point {
+                Ok(st) => system
+                    .indicators_at(&sol.x, st)
+                    .into_iter()
+                    .map(|v| v.map_err(|e| e.to_string()))
+                    .collect(),
+                Err(e) => vec![Err(e.to_string()); m.indicators.len()],
+            };
+            for (d, v) in m.indicators.iter().zip(evaluated) {
                 match v {
                     Ok(v) => {
                         values.insert(d.name.clone(), v);
