@@ -7,7 +7,7 @@ tokencge / krylov, / hybr, / PATH, the iterations of each, and the largest price
 against scipy-hybr's solution (and GAMS/PATH's recorded solution where one exists, N <= 50).
 
 Usage (from the repository root; numpy and scipy in the python that runs it):
-  python3 benches/peers_table.py                        # N = 5 .. 2000, ~3 min on 2 cores
+  python3 benches/peers_table.py                        # N = 5 .. 2000, about 8 min on 2 cores (scipy-hybr: 80 s a run at N = 2000)
   python3 benches/peers_table.py --sizes 5,20,200 --reps 5
   TOKENCGE_PEERS=/path/to/shared/peers python3 benches/peers_table.py
 

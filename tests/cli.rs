@@ -1687,3 +1687,56 @@ fn small_fixes_flatten_to_stdout_duplicate_scenarios_and_a_closed_pipe() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(first.starts_with("token_economy"), "{first}");
 }
+
+/// `--linear-solver` is one of the solver options: every backend gives the same equilibrium of
+/// the peers' economy (N = 100: `auto` runs GMRES there) to 1e-9, and an unknown backend is
+/// bad input (exit 2) naming the values it takes.
+#[test]
+fn every_linear_solver_gives_the_same_solution_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("peer");
+    let o = run(&[
+        "generate",
+        "--sectors",
+        "100",
+        "--households",
+        "5",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let model = out.join("model.toml");
+    let model = model.to_str().unwrap();
+    let solve = |backend: &str| {
+        json(&[
+            "solve",
+            model,
+            "--scenario",
+            "tax1",
+            "--format",
+            "json",
+            "--linear-solver",
+            backend,
+        ])
+    };
+    let levels = |v: &serde_json::Value| -> Vec<f64> {
+        assert_eq!(v["status"], "converged", "{v}");
+        ["sectors", "commodities", "consumers"]
+            .iter()
+            .flat_map(|k| v[k].as_object().unwrap().values())
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let reference = levels(&solve("dense"));
+    assert_eq!(reference.len(), 100 + 102 + 5);
+    for backend in ["auto", "sparse", "krylov"] {
+        let other = levels(&solve(backend));
+        assert_eq!(other.len(), reference.len());
+        for (a, b) in reference.iter().zip(&other) {
+            assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{backend}: {a} vs {b}");
+        }
+    }
+    let o = run(&["solve", model, "--linear-solver", "lu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("auto, dense, sparse, krylov"), "{}", text(&o).1);
+}

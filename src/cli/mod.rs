@@ -191,8 +191,8 @@ pub(crate) struct SolverArgs {
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
     /// Linear solver of the Newton step: auto (by size and density), dense (LU), sparse (LU,
-    /// rank-one terms by Sherman–Morrison–Woodbury) or krylov (GMRES preconditioned by a lagged
-    /// factorisation).
+    /// rank-one terms by Sherman–Morrison–Woodbury) or krylov (GMRES preconditioned by the sparse
+    /// LU of the Jacobian without its dense input-output runs).
     #[arg(long, value_enum, default_value_t = LinearSolver::Auto)]
     linear_solver: LinearSolver,
 }
