@@ -1,12 +1,15 @@
 //! Counterfactual throughput of the flagship model (`models/token_economy.toml`): solves per
 //! second over a grid of 1,000 policy scenarios (token tax 0–20 %, compute subsidy 0–50 %,
-//! digital services tax 0–6 %) plus the model's own 16 and the benchmark.
+//! digital services tax 0–6 %) plus the model's own scenarios and the benchmark.
 //!
 //! - `flagship_in_process/{1,2}`: `batch::solve_all` (calibrate, solve, verify and report every
 //!   scenario, as `solve --all` does) on a rayon pool of 1 and 2 threads; criterion reports
 //!   scenarios per second (`thrpt`);
 //! - `flagship_solve_all/2`: the whole process `tokencge solve FILE --all --format csv` on the
 //!   1,000-scenario file (load, every solve, the CSV written).
+//!
+//! Before the timings it prints solves per CPU-second and per wall-second on 1 and 2 threads
+//! (`flagship cpu/T: …`): on a shared machine the CPU figure is the one to compare.
 //!
 //! `cargo bench --bench throughput`. The scenario file is written to
 //! `target/bench-flagship/models/flagship_1000.toml` (its SAM copied beside, in `../data`).
@@ -75,6 +78,28 @@ fn bench_flagship(c: &mut Criterion) {
         indices.len()
     );
 
+    // CPU time as well as wall time: on a shared machine the wall clock counts the time the
+    // process waited for a core, CPU time (getrusage) only what it used.
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a rayon pool");
+        let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
+        let mut solved = 0;
+        while wall0.elapsed() < Duration::from_secs(3) {
+            pool.install(|| batch::solve_all(&structure, &indices, &settings, &|| {}));
+            solved += indices.len();
+        }
+        let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
+        eprintln!(
+            "flagship cpu/{threads}: {solved} solves, {:.0} per CPU-second, {:.0} per wall-second (load average {:.1})",
+            solved as f64 / cpu,
+            solved as f64 / wall,
+            load_average()
+        );
+    }
+
     let mut g = c.benchmark_group("flagship_in_process");
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
@@ -111,6 +136,26 @@ fn bench_flagship(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes the struct it is given; RUSAGE_SELF is always valid.
+    let u = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr());
+        u.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
+/// The 1-minute load average (0 where /proc/loadavg cannot be read).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 criterion_group!(benches, bench_flagship);
