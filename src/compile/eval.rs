@@ -21,6 +21,16 @@ use crate::ids::{ConsumerId, SectorId, Var, VarId};
 use crate::solve::jacobian::dot;
 use crate::solve::Jacobian;
 
+/// The leaves of a sector outside its runs, in order (nodes in preorder hold their direct
+/// leaves in order): loops over them skip the input-output blocks' leaves without visiting each.
+fn leaves_outside_runs(c: &SectorCoef) -> impl Iterator<Item = usize> + '_ {
+    c.node_direct
+        .iter()
+        .zip(&c.node_run)
+        .filter(|(_, &run)| run == NO_RUN)
+        .flat_map(|(&(a, z), _)| a..z)
+}
+
 /// Why a point could not be evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EvaluationError {
@@ -482,7 +492,8 @@ impl<'a> System<'a> {
                 st.value[k] = (a..z).map(|l| c.price[l] * st.quantity[l] * st.pi[l]).sum();
             }
         }
-        for i in 0..nl {
+        // The leaves of runs never respond to prices (fixed proportions all the way up).
+        for i in leaves_outside_runs(c) {
             // Highest responsive node on the path decides which leaves can move x_i.
             if c.leaf_top[i] == NO_TOP {
                 continue;
@@ -780,8 +791,8 @@ impl<'a> System<'a> {
                 if let Some(j) = jac.as_deref_mut() {
                     // Zero profit: Σ ±p̄·x·∂π (Shephard's lemma), entry by entry.
                     let inv = inv_scale[sector_row];
-                    for l in 0..b.leaves.len() {
-                        if !c.leaf_active[l] || c.in_run[l] {
+                    for l in leaves_outside_runs(c) {
+                        if !c.leaf_active[l] {
                             continue;
                         }
                         let sign = if c.leaf_output[l] { -1.0 } else { 1.0 };
