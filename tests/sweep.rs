@@ -150,6 +150,36 @@ fn set_equals_writing_the_override_into_the_scenario() {
 }
 
 #[test]
+fn ev_under_set_is_measured_from_the_benchmark_with_the_same_set() {
+    // Labour-supply elasticities size the workers' leisure endowments, so they move benchmark
+    // incomes: under --set, a scenario's EV must be measured from the benchmark with the same
+    // override — exactly what editing the central values in the file gives. (Measured from the
+    // file's benchmark instead, the token tax's EV of other workers was +1,924 bn at
+    // lsup_comp = 0.4 against -0.22 at the central value.)
+    let (_dir, model) = flagship_copy(|t| {
+        t.replacen("lsup_comp = 0.3 ", "lsup_comp = 0.45 ", 1)
+            .replacen("lsup_unc = 0.15 ", "lsup_unc = 0.2 ", 1)
+    });
+    let args = ["--scenario", "token_tax_10", "--format", "json"];
+    let edited = json(&[&["solve", p(&model)][..], &args].concat());
+    let set = json(
+        &[
+            &["solve", "--set", "lsup_comp=0.45", "--set", "lsup_unc=0.2"][..],
+            &args,
+        ]
+        .concat(),
+    );
+    let central = json(&[&["solve"][..], &args].concat());
+    let ev = |v: &serde_json::Value, h: &str| v["welfare"][h]["ev"].as_f64().unwrap();
+    for h in ["WO", "WX", "ELITE", "OWN", "GOV", "FOR"] {
+        let (a, b) = (ev(&edited, h), ev(&set, h));
+        assert!((a - b).abs() <= 1e-9 * (1.0 + a.abs()), "{h}: file {a} vs --set {b}");
+        // The tax costs other workers a fraction of a billion whatever the elasticities.
+        assert!((a - ev(&central, h)).abs() < 0.5, "{h}: {a} vs central {}", ev(&central, h));
+    }
+}
+
+#[test]
 fn set_re_evaluates_derived_parameters() {
     // for_tot = row_own + hw_for + ai_for + x_tot is the rest of the world's income at the
     // benchmark (PFX = 1): 20 more of ai_for is 20 more income.
@@ -309,7 +339,7 @@ fn sweep_json_has_the_issues_shape_and_its_statistics_are_those_of_draws_csv() {
     assert_eq!(v["solved"], 120);
     assert_eq!(v["failed"], serde_json::json!([]));
     let q = v["quantities"].as_object().unwrap();
-    assert_eq!(q.len(), 20);
+    assert_eq!(q.len(), 23);
     let stats: Vec<&str> = q["PCMP"]
         .as_object()
         .unwrap()
@@ -335,7 +365,7 @@ fn sweep_json_has_the_issues_shape_and_its_statistics_are_those_of_draws_csv() {
     assert_eq!(rows.len(), 120);
     assert_eq!(head[0], "draw");
     let status = head.iter().position(|h| h == "status").unwrap();
-    assert_eq!(status, 12, "draw, 11 varied parameters, status");
+    assert_eq!(status, 40, "draw, 39 varied parameters, status");
     for name in ["ev(WX)", "PCMP", "gdp_real"] {
         let j = head.iter().position(|h| h == name).unwrap();
         let mut x: Vec<f64> = rows.iter().map(|r| r[j].parse().unwrap()).collect();
@@ -421,19 +451,21 @@ fn a_sweep_gives_the_same_bytes_whatever_the_thread_count() {
 #[test]
 fn a_draw_re_solved_with_solve_set_reproduces_its_row_exactly() {
     // By default bitwise; with --warm-start (every draw from the central equilibrium) to the
-    // solver's accuracy.
-    for warm in [false, true] {
-        re_solve_rows(warm);
-    }
+    // solver's accuracy — where the draw has one equilibrium: tenfold token efficiency has two
+    // in some draws of the flagship's second edition (Cournot entry: a concentrated one found
+    // from the benchmark, a competitive one from the central case; docs/token_economy.md
+    // section 10), so the warm start is checked on the token tax.
+    re_solve_rows("token_efficiency_10x", false);
+    re_solve_rows("token_tax_10", true);
 }
 
-fn re_solve_rows(warm: bool) {
+fn re_solve_rows(scenario: &str, warm: bool) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s");
     let mut args = vec![
         "sweep",
         "--scenario",
-        "token_efficiency_10x",
+        scenario,
         "--draws",
         "12",
         "--out",
@@ -462,7 +494,7 @@ fn re_solve_rows(warm: bool) {
             let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
             serde_json::from_str::<serde_json::Value>(&ok(&a, 0).0).unwrap()
         };
-        let (base, new) = (solve(None), solve(Some("token_efficiency_10x")));
+        let (base, new) = (solve(None), solve(Some(scenario)));
         for j in status + 1..head.len() {
             let name = head[j].as_str();
             let unit = summary["quantities"][name]["unit"].as_str().unwrap();
@@ -491,7 +523,7 @@ fn re_solve_rows(warm: bool) {
             let got: f64 = row[j].parse().unwrap();
             if warm {
                 assert!(
-                    (got - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+                    (got - expected).abs() <= 1e-5 * expected.abs().max(1.0),
                     "draw {} {name}: {got} vs {expected}",
                     row[0]
                 );
@@ -706,12 +738,12 @@ fn sweep_plot_is_valid_svg_with_the_fans_and_the_tornado() {
             "no tornado bar for {parameter}"
         );
     }
-    // One band per quantity: 20 rectangles in the band colour (plus the legend's two).
+    // One band per quantity: 23 rectangles in the band colour (plus the legend's two).
     let bands = doc
         .descendants()
         .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#A6CEE3"))
         .count();
-    assert_eq!(bands, 20 + 2, "{bands}");
+    assert_eq!(bands, 23 + 2, "{bands}");
     // An unknown tornado quantity is bad input.
     let (_, err) = ok(
         &[
@@ -763,7 +795,8 @@ fn failed_draws_are_listed_with_their_parameters_and_never_dropped() {
     for f in failed {
         assert_eq!(f["parameters"]["esub_kl"], -1.0, "{f}");
         assert_eq!(f["status"], "benchmark_evaluation_failed", "{f}");
-        assert!(f["parameters"].as_object().unwrap().len() == 11);
+        // every parameter of [sensitivity]: 12 of the facts file, 27 judgments
+        assert_eq!(f["parameters"].as_object().unwrap().len(), 39);
         let d = f["draw"].as_u64().unwrap();
         assert!(err.contains(&format!("draw {d} not solved")), "{err}");
     }
@@ -810,7 +843,7 @@ fn sweep_input_errors_are_exit_2() {
 #[test]
 fn a_scenario_that_sets_a_varied_parameter_holds_it() {
     // token_efficiency_10x_inelastic sets esub_tok_lab, esub_tiers, esub_hh_ai and
-    // esub_arm_us_cn: they are held at its values, the other seven vary.
+    // esub_arm_us_cn: they are held at its values, the other 35 vary.
     let (out, _) = ok(
         &[
             "sweep",
@@ -828,7 +861,7 @@ fn a_scenario_that_sets_a_varied_parameter_holds_it() {
         v["held"],
         serde_json::json!(["esub_tok_lab", "esub_tiers", "esub_arm_us_cn", "esub_hh_ai"])
     );
-    assert_eq!(v["varied"].as_array().unwrap().len(), 7);
+    assert_eq!(v["varied"].as_array().unwrap().len(), 35);
 }
 
 // ------------------------------------------------------------------------------ bundles

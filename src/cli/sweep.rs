@@ -61,7 +61,7 @@ pub(super) struct SweepArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Start every draw from the central case's equilibrium (fewer iterations; rows then
-    /// agree with a re-solve to the tolerance, not bitwise).
+    /// agree with a re-solve to the tolerance, not bitwise, where the draw has one equilibrium).
     #[arg(long)]
     pub warm_start: bool,
     #[command(flatten)]

@@ -357,17 +357,17 @@ pub fn changes(q: &[Quantity], base: &[f64], new: &[f64]) -> Vec<f64> {
 type Solved = (Coefficients, Solution);
 
 /// Calibrates and solves one point (None = the benchmark) with `overrides` on top of the
-/// scenario's own parameters.
+/// scenario's own parameters, EVs measured from `benchmark`'s incomes (the draw's own).
 fn solve_point(
     structure: &Structure,
-    index: Option<usize>,
+    (index, benchmark): (Option<usize>, Option<&Coefficients>),
     overrides: &[(usize, f64)],
     settings: &NewtonSettings,
     ws: &mut Workspace,
     starts: &[Start<'_>],
 ) -> Result<Solved, String> {
-    let (sc, coef) =
-        scenario::prepare_with(structure, index, overrides).map_err(|e| e.to_string())?;
+    let (sc, coef) = scenario::prepare_against(structure, index, overrides, benchmark)
+        .map_err(|e| e.to_string())?;
     let sol = scenario::solve_starting(structure, &coef, &sc, settings, ws, starts);
     Ok((coef, sol))
 }
@@ -409,11 +409,14 @@ fn solve_row(
     };
     let bench = solve_point(
         structure,
-        None,
+        (None, None),
         overrides,
         settings,
         ws,
-        &starts(warm.map(|w| w.0), plan.warm_start),
+        // The draw's calibrated benchmark point is its benchmark equilibrium (replication): a
+        // warm start there could only find another equilibrium of a model with several
+        // (Cournot entry), and changes would then be measured from it.
+        &starts(None, plan.warm_start),
     );
     let (bcoef, bsol) = match bench {
         Ok(b) => b,
@@ -432,7 +435,7 @@ fn solve_row(
     }
     let scen = solve_point(
         structure,
-        Some(plan.scenario),
+        (Some(plan.scenario), Some(&bcoef)),
         overrides,
         settings,
         ws,
