@@ -173,9 +173,16 @@ fn ev_under_set_is_measured_from_the_benchmark_with_the_same_set() {
     let ev = |v: &serde_json::Value, h: &str| v["welfare"][h]["ev"].as_f64().unwrap();
     for h in ["WO", "WX", "ELITE", "OWN", "GOV", "FOR"] {
         let (a, b) = (ev(&edited, h), ev(&set, h));
-        assert!((a - b).abs() <= 1e-9 * (1.0 + a.abs()), "{h}: file {a} vs --set {b}");
+        assert!(
+            (a - b).abs() <= 1e-9 * (1.0 + a.abs()),
+            "{h}: file {a} vs --set {b}"
+        );
         // The tax costs other workers a fraction of a billion whatever the elasticities.
-        assert!((a - ev(&central, h)).abs() < 0.5, "{h}: {a} vs central {}", ev(&central, h));
+        assert!(
+            (a - ev(&central, h)).abs() < 0.5,
+            "{h}: {a} vs central {}",
+            ev(&central, h)
+        );
     }
 }
 
@@ -237,8 +244,9 @@ fn check_with_set_evaluates_the_targets_under_the_override() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL ") && l.contains("10x efficiency: the compute price rises")),
+        out.lines().any(
+            |l| l.starts_with("FAIL ") && l.contains("10x efficiency: the compute price rises")
+        ),
         "{out}"
     );
     assert!(out.contains("benchmark replicates"), "{out}");
@@ -939,4 +947,53 @@ fn report_re_renders_every_bundles_tables_byte_for_byte() {
     );
     let (_, err) = ok(&["report", "/nonexistent/dir"], 2);
     assert!(err.contains("report.json: cannot read"), "{err}");
+}
+
+#[test]
+fn the_flagships_robust_results_keep_their_sign_in_every_draw() {
+    // docs/token_economy.md section 10 names these robust over 1,000 draws of all 39 uncertain
+    // parameters; 200 draws of the same seed must not flip them either. The fragile ones it
+    // names must flip in some draws (otherwise the docs overstate the uncertainty).
+    let sweep = |scenario: &str| -> serde_json::Value {
+        let v = json(&[
+            "sweep",
+            "--scenario",
+            scenario,
+            "--draws",
+            "200",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(v["solved"], 200, "{scenario}");
+        v
+    };
+    for (scenario, robust, fragile) in [
+        (
+            "token_tax_10",
+            &[
+                "ev_domestic",
+                "ev(OWN)",
+                "ev(GOV)",
+                "PCMP",
+                "PPLT",
+                "real_gov_revenue",
+                "gdp_real",
+            ][..],
+            &["ev(WO)", "ev(WX)"][..],
+        ),
+        (
+            "compute_subsidy_20",
+            &["ev(OWN)", "ev(GOV)", "PCMP", "PPLT", "gdp_real"][..],
+            &["ev(WO)", "ev(FOR)"][..],
+        ),
+    ] {
+        let v = sweep(scenario);
+        let share = |q: &str| v["quantities"][q]["sign_flip_share"].as_f64().unwrap();
+        for q in robust {
+            assert_eq!(share(q), 0.0, "{scenario} {q}");
+        }
+        for q in fragile {
+            assert!(share(q) > 0.05, "{scenario} {q}: {}", share(q));
+        }
+    }
 }
