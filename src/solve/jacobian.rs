@@ -282,6 +282,12 @@ impl Jacobian {
 
     fn record_entry(&mut self, k: usize, row: usize, col: usize, value: f64) {
         let (r, c) = (self.index(row), self.index(col));
+        self.record_solved(k, r, c, value);
+    }
+
+    /// Records entry `k` at solved indices (`r`, `c`).
+    #[inline]
+    fn record_solved(&mut self, k: usize, r: u32, c: u32, value: f64) {
         if k < self.rows.len() {
             if self.rows[k] != r || self.cols[k] != c {
                 self.changed = true;
@@ -359,6 +365,18 @@ impl Jacobian {
             len: len as u32,
             kind,
         });
+        if consecutive {
+            // Solved indices follow from the run's first: no map lookups per entry.
+            for (i, v) in values.enumerate() {
+                let (r, c) = if along_row {
+                    (f, i0 + i as u32)
+                } else {
+                    (i0 + i as u32, f)
+                };
+                self.record_solved(k + i, r, c, v);
+            }
+            return;
+        }
         for (i, v) in values.enumerate() {
             let (r, c) = if along_row {
                 (fixed, first + i)

@@ -339,9 +339,9 @@ pub struct FaerSparseLu {
     n: usize,
     col_ptr: Vec<u32>,
     row_idx: Vec<u32>,
-    /// Slot in `values` of each sparse entry ([`DROPPED`] for entries not in `A'`) and of each
-    /// diagonal element.
-    slot: Vec<u32>,
+    /// (entry, slot in `values`) of the sparse entries in `A'`, ascending by entry (a
+    /// preconditioner's runs are not visited at all), and the slot of each diagonal element.
+    slots: Vec<(u32, u32)>,
     diag_slot: Vec<u32>,
     values: Vec<f64>,
     symbolic: Option<SymbolicLu<u32>>,
@@ -460,11 +460,9 @@ impl FaerSparseLu {
     fn factor_sparse(&mut self, h: &NewtonMatrix<'_>) -> Result<(), LinearSolveError> {
         self.values.iter_mut().for_each(|v| *v = 0.0);
         let (rows, _, values) = h.jac.entries();
-        for k in 0..rows.len() {
-            let s = self.slot[k];
-            if s != DROPPED {
-                self.values[s as usize] += h.row_scale[rows[k] as usize] * values[k];
-            }
+        for &(k, s) in &self.slots {
+            let k = k as usize;
+            self.values[s as usize] += h.row_scale[rows[k] as usize] * values[k];
         }
         for (i, &s) in self.diag_slot.iter().enumerate() {
             self.values[s as usize] += if self.in_lines[i] { 1.0 } else { h.diag[i] };
@@ -589,7 +587,7 @@ impl LinearSolver for FaerSparseLu {
         for i in 0..n {
             place(i, i as u32, (len + i) as u32);
         }
-        self.slot = vec![DROPPED; len];
+        let mut slot = vec![DROPPED; len];
         self.diag_slot = vec![0; n];
         self.col_ptr = vec![0; n + 1];
         self.row_idx.clear();
@@ -604,13 +602,19 @@ impl LinearSolver for FaerSparseLu {
                 }
                 let s = (self.row_idx.len() - 1) as u32;
                 if (src as usize) < len {
-                    self.slot[src as usize] = s;
+                    slot[src as usize] = s;
                 } else {
                     self.diag_slot[src as usize - len] = s;
                 }
             }
             self.col_ptr[j + 1] = self.row_idx.len() as u32;
         }
+        self.slots = (0..len as u32)
+            .filter_map(|k| {
+                let s = slot[k as usize];
+                (s != DROPPED).then_some((k, s))
+            })
+            .collect();
         self.values = vec![0.0; self.row_idx.len()];
         let symbolic = factorize_symbolic_lu(self.pattern(), Default::default())
             .map_err(|_| LinearSolveError::Singular)?;
