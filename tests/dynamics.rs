@@ -594,6 +594,18 @@ fn dynamic_mode_refuses_bad_requests_with_exit_2() {
             "--dynamic: the model has no [dynamics] section",
         ),
         (vec!["solve", SOLOW, "--plot", shown], "--dynamic"),
+        (
+            vec!["compare", SOLOW, "--dynamic", "--out", shown],
+            "run bundles hold static results",
+        ),
+        (
+            vec!["solve", SOLOW, "--dynamic", "--out", shown],
+            "run bundles hold static results",
+        ),
+        (
+            vec!["solve", SOLOW, "--dynamic", "--set", "nope=1"],
+            "'nope' is not a parameter",
+        ),
     ] {
         let (code, out, err) = cli(&args);
         assert_eq!(code, Some(2), "{args:?}: {out}{err}");

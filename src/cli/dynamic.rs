@@ -242,6 +242,17 @@ pub(super) fn cmd_solve_dynamic(
     solved.plot(path, args, code)
 }
 
+/// Run bundles (`--out`) hold static results: with --dynamic, an exit code 2 and why.
+pub(super) fn no_bundle(out: Option<&Path>) -> Option<i32> {
+    out.map(|dir| {
+        eprintln!(
+            "--out {}: run bundles hold static results; with --dynamic write the paths with --format json|csv (or sweep them with sweep --dynamic --out)",
+            dir.display()
+        );
+        BAD_INPUT
+    })
+}
+
 /// `tokencge compare MODEL --dynamic [--scenarios a,b] [--plot FILE.svg]`.
 pub(super) fn cmd_compare_dynamic(
     path: &Path,

@@ -310,14 +310,15 @@ pub fn run() -> i32 {
             format,
             dynamic,
             set,
+            out,
             ..
-        } if dynamic.dynamic => dynamic::cmd_solve_dynamic(
+        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| dynamic::cmd_solve_dynamic(
             &model_path(model),
             (scenario, all),
             format,
             (&dynamic, &set),
             &settings,
-        ),
+        )),
         Command::Solve {
             model,
             scenario,
@@ -378,14 +379,15 @@ pub fn run() -> i32 {
             format,
             dynamic,
             set,
+            out,
             ..
-        } if dynamic.dynamic => dynamic::cmd_compare_dynamic(
+        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| dynamic::cmd_compare_dynamic(
             &model_path(model),
             &scenarios,
             format,
             (&dynamic, &set),
             &settings,
-        ),
+        )),
         Command::Compare {
             model,
             scenarios,
