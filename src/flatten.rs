@@ -179,13 +179,13 @@ fn write(model: &Model) -> String {
                     let mut t = format!(
                         "{{ commodity = {}, quantity = {}, price = {}, nest = {}",
                         quote(&model.commodities[np.commodity].name),
-                        value(model, &np.quantity),
-                        value(model, &np.price),
-                        quote(&sec.nests[np.nest].name)
+                        value(model, &sec.expr(np.quantity)),
+                        value(model, &sec.expr(np.price)),
+                        quote(&sec.nests[np.nest()].name)
                     );
-                    if !np.taxes.is_empty() {
-                        let taxes: Vec<String> = np
-                            .taxes
+                    let taxes = sec.taxes_of(np);
+                    if !taxes.is_empty() {
+                        let taxes: Vec<String> = taxes
                             .iter()
                             .map(|tx| {
                                 format!(

@@ -12,6 +12,8 @@ mod eval;
 pub mod forms;
 mod layout;
 
+use std::sync::Arc;
+
 use crate::calibrate::{self, CalibrationError, Coefficients};
 use crate::expr::Expr;
 use crate::ids::{CommodityId, ConsumerId, SectorId, VarId};
@@ -30,7 +32,8 @@ pub(crate) struct LeafTax {
     pub rate: Expr,
 }
 
-/// One leaf of a sector's nest trees: a netput.
+/// One leaf of a sector's nest trees: a netput. Its quantity and reference price stay in the
+/// model (`Sector::netputs`), read by calibration: a model over sets has millions of leaves.
 #[derive(Debug, Clone)]
 pub(crate) struct Leaf {
     /// Position among the sector's netputs in the file.
@@ -41,11 +44,10 @@ pub(crate) struct Leaf {
     pub output: bool,
     /// Model nest id of its parent (for `demand(S, C, NEST)`).
     pub nest: usize,
-    /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once).
-    pub path: Vec<usize>,
-    pub quantity: Expr,
-    pub price: Expr,
-    pub taxes: Vec<LeafTax>,
+    /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once; shared
+    /// by the leaves of one node).
+    pub path: Arc<[usize]>,
+    pub taxes: Box<[LeafTax]>,
     /// Position of this leaf's first tax in the sector's flat tax list.
     pub first_tax: usize,
 }
@@ -120,11 +122,23 @@ pub struct Incidence {
 
 impl Incidence {
     fn build(nc: usize, nh: usize, sectors: &[SectorBlock], consumers: &[ConsumerBlock]) -> Self {
+        // Counted first, so that each list is allocated once at its size: at N = 5000 the
+        // leaves' list holds 25 million entries.
+        let mut leaves_of = vec![0usize; nc];
+        let mut taxes_of = vec![0usize; nh];
+        for b in sectors {
+            for leaf in &b.leaves {
+                leaves_of[leaf.commodity] += 1;
+                for t in &leaf.taxes {
+                    taxes_of[t.agent] += 1;
+                }
+            }
+        }
         let mut inc = Incidence {
-            leaves: vec![Vec::new(); nc],
+            leaves: leaves_of.into_iter().map(Vec::with_capacity).collect(),
             demands: vec![Vec::new(); nc],
             endowments: vec![Vec::new(); nc],
-            taxes: vec![Vec::new(); nh],
+            taxes: taxes_of.into_iter().map(Vec::with_capacity).collect(),
         };
         for (si, b) in sectors.iter().enumerate() {
             let si = SectorId::new(si);
@@ -179,15 +193,16 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
             nodes: Vec::new(),
             input_root: None,
             output_root: None,
-            leaves: Vec::new(),
+            leaves: Vec::with_capacity(s.netputs.len()),
             n_taxes: 0,
         };
+        let tree = NestTree::of(s);
         for root in [0usize, 1] {
             // A root without any netput or nest below it has nothing to aggregate.
-            if subtree_is_empty(s, root) {
+            if !tree.occupied[root] {
                 continue;
             }
-            let id = build_node(s, &layout, root, None, &mut block);
+            let id = build_node(s, &tree, &layout, root, None, &mut block);
             if root == 0 {
                 block.input_root = Some(id);
             } else {
@@ -250,22 +265,57 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
     Ok((structure, coefficients))
 }
 
-/// True when no netput lies in the nest or any nest below it.
-fn subtree_is_empty(s: &crate::model::Sector, nest: usize) -> bool {
-    !s.netputs.iter().any(|np| {
-        let mut n = Some(np.nest);
-        while let Some(i) = n {
-            if i == nest {
-                return true;
-            }
-            n = s.nests[i].parent;
+/// A sector's nests with their netputs and children, and which of them hold a netput at or
+/// below them: computed once, so that building the tree is linear in netputs and nests (a
+/// sector may have a nest per element of a set and a netput per element of another).
+struct NestTree {
+    /// Per nest: its netputs, in file order.
+    netputs: Vec<Vec<usize>>,
+    /// Per nest: its child nests, in declaration order.
+    children: Vec<Vec<usize>>,
+    /// Per nest: does a netput lie in it or in a nest below it?
+    occupied: Vec<bool>,
+}
+
+impl NestTree {
+    fn of(s: &crate::model::Sector) -> NestTree {
+        let n = s.nests.len();
+        let mut netputs = vec![Vec::new(); n];
+        for (k, np) in s.netputs.iter().enumerate() {
+            netputs[np.nest()].push(k);
         }
-        false
-    })
+        let mut children = vec![Vec::new(); n];
+        for (j, nest) in s.nests.iter().enumerate().skip(2) {
+            if let Some(p) = nest.parent {
+                children[p].push(j);
+            }
+        }
+        let mut occupied = vec![false; n];
+        for (j, list) in netputs.iter().enumerate() {
+            // Up the parents from each nest holding a netput, stopping where an earlier walk
+            // has been (validation has ruled out cycles; the step bound is a guard).
+            let mut at = Some(j).filter(|_| !list.is_empty());
+            let mut steps = 0;
+            while let Some(i) = at {
+                if occupied[i] || steps > n {
+                    break;
+                }
+                occupied[i] = true;
+                at = s.nests[i].parent;
+                steps += 1;
+            }
+        }
+        NestTree {
+            netputs,
+            children,
+            occupied,
+        }
+    }
 }
 
 fn build_node(
     s: &crate::model::Sector,
+    tree: &NestTree,
     layout: &Layout,
     nest: usize,
     parent: Option<usize>,
@@ -278,40 +328,39 @@ fn build_node(
         elasticity: s.nests[nest].elasticity.clone(),
         output: s.nests[nest].output,
         nodes: Vec::new(),
-        direct_leaves: Vec::new(),
+        direct_leaves: Vec::with_capacity(tree.netputs[nest].len()),
         leaves: (b.leaves.len(), b.leaves.len()),
     });
+    let path: Arc<[usize]> = std::iter::successors(Some(id), |&k| b.nodes[k].parent).collect();
     // Leaves first, in netput order, then child nests in declaration order: deterministic.
-    for (k, np) in s.netputs.iter().enumerate() {
-        if np.nest == nest {
-            let l = b.leaves.len();
-            let commodity = CommodityId::new(np.commodity);
-            b.leaves.push(Leaf {
-                netput: k,
-                commodity,
-                price_var: layout.commodity(commodity),
-                output: np.output,
-                nest,
-                path: std::iter::successors(Some(id), |&k| b.nodes[k].parent).collect(),
-                quantity: np.quantity.clone(),
-                price: np.price.clone(),
-                taxes: np
-                    .taxes
-                    .iter()
-                    .map(|t| LeafTax {
-                        agent: ConsumerId::new(t.agent),
-                        rate: t.rate.clone(),
-                    })
-                    .collect(),
-                first_tax: b.n_taxes,
-            });
-            b.n_taxes += np.taxes.len();
-            b.nodes[id].direct_leaves.push(l);
-        }
+    for &k in &tree.netputs[nest] {
+        let np = &s.netputs[k];
+        let l = b.leaves.len();
+        let taxes: Box<[LeafTax]> = s
+            .taxes_of(np)
+            .iter()
+            .map(|t| LeafTax {
+                agent: ConsumerId::new(t.agent),
+                rate: t.rate.clone(),
+            })
+            .collect();
+        let n_taxes = taxes.len();
+        b.leaves.push(Leaf {
+            netput: k,
+            commodity: np.commodity,
+            price_var: layout.commodity(np.commodity),
+            output: np.output,
+            nest,
+            path: path.clone(),
+            taxes,
+            first_tax: b.n_taxes,
+        });
+        b.n_taxes += n_taxes;
+        b.nodes[id].direct_leaves.push(l);
     }
-    for (j, n) in s.nests.iter().enumerate().skip(2) {
-        if n.parent == Some(nest) && !subtree_is_empty(s, j) {
-            let child = build_node(s, layout, j, Some(id), b);
+    for &j in &tree.children[nest] {
+        if tree.occupied[j] {
+            let child = build_node(s, tree, layout, j, Some(id), b);
             b.nodes[id].nodes.push(child);
         }
     }

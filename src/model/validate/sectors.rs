@@ -104,7 +104,15 @@ impl Builder {
                     nests[k].output = cur == 1;
                 }
             }
-            let mut netputs = Vec::new();
+            let mut sector = Sector {
+                name: name.clone(),
+                description: s.description.clone().unwrap_or_default(),
+                start: Expr::Num(1.0),
+                nests,
+                netputs: Vec::new(),
+                taxes: Vec::new(),
+                exprs: Vec::new(),
+            };
             for (output, list, label) in
                 [(false, &s.inputs, "inputs"), (true, &s.outputs, "outputs")]
             {
@@ -126,7 +134,7 @@ impl Builder {
                     let nest = match &np.nest {
                         None => Some(if output { 1 } else { 0 }),
                         Some(n) => match self.nest_names[si].get(n.get_ref()).copied() {
-                            Some(ix) if nests[ix].output == output => Some(ix),
+                            Some(ix) if sector.nests[ix].output == output => Some(ix),
                             Some(_) => {
                                 let side = if output { "an output" } else { "an input" };
                                 self.diag_at(n.span().start, &pf("nest"), format!("nest '{}' is not {side} nest (inputs go under s, outputs under t)", n.get_ref()));
@@ -145,7 +153,7 @@ impl Builder {
                             }
                         },
                     };
-                    let mut taxes = Vec::new();
+                    let first_tax = sector.taxes.len();
                     for (j, t) in np.taxes.iter().enumerate() {
                         let t = t.get_ref();
                         let af = pf(&format!("taxes[{j}].agent"));
@@ -172,7 +180,7 @@ impl Builder {
                         let rate =
                             self.value(&t.rate, Allow::Variables, &pf(&format!("taxes[{j}].rate")));
                         if let (Some(agent), Some(rate)) = (agent, rate) {
-                            taxes.push(Tax {
+                            sector.taxes.push(Tax {
                                 site: self
                                     .site(pf(&format!("taxes[{j}].rate")), t.rate.span().start),
                                 agent,
@@ -183,25 +191,25 @@ impl Builder {
                     if let (Some(commodity), Some(quantity), Some(price), Some(nest)) =
                         (commodity, quantity, price, nest)
                     {
-                        netputs.push(Netput {
-                            site: self.site(f(&format!("{label}[{k}]")), np.quantity.span().start),
-                            commodity,
+                        let site = self.site(f(&format!("{label}[{k}]")), np.quantity.span().start);
+                        let quantity = sector.value_of(quantity);
+                        let price = sector.value_of(price);
+                        let taxes = (first_tax as u32, sector.taxes.len() as u32);
+                        sector.netputs.push(Netput {
+                            site: std::sync::Arc::new(site),
+                            commodity: crate::ids::CommodityId::new(commodity),
                             quantity,
                             price,
-                            nest,
+                            nest: nest as u32,
                             taxes,
                             output,
                         });
+                    } else {
+                        sector.taxes.truncate(first_tax);
                     }
                 }
             }
-            sectors.push(Sector {
-                name: name.clone(),
-                description: s.description.clone().unwrap_or_default(),
-                start: Expr::Num(1.0),
-                nests,
-                netputs,
-            });
+            sectors.push(sector);
         }
         sectors
     }
