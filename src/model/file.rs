@@ -122,6 +122,9 @@ pub struct NestFile {
     pub elasticity: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one nest per element of these sets (`name = "arm[i]"`).
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,4 +244,7 @@ pub struct TargetFile {
     pub max: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one target per element of these sets.
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }

@@ -1,17 +1,29 @@
 //! Auxiliary variables (bounds, start, constraint) and indicators (an extension).
 
-use super::{Allow, Builder, Sym};
+use super::{Allow, Builder, Element, Sym};
 use crate::calibrate::ParamOnly;
 use crate::expr::Expr;
-use crate::model::file::{ModelFile, RawValue};
+use crate::model::file::{AuxFile, ModelFile, RawValue};
 use crate::model::{Auxiliary, Indicator};
 
-impl Builder {
+impl<'a> Builder<'a> {
     /// Every auxiliary variable; bounds and start are checked against each other.
-    pub(super) fn auxiliaries(&mut self, raw: &ModelFile) -> Vec<Auxiliary> {
-        let mut auxiliaries = Vec::new();
-        for (name, a) in &raw.auxiliary {
-            let a = a.get_ref();
+    pub(super) fn auxiliaries(
+        &mut self,
+        raw: &'a ModelFile,
+        elements: &[Element<'a>],
+    ) -> Vec<Auxiliary> {
+        let mut auxiliaries = Vec::with_capacity(elements.len());
+        for el in elements {
+            let a = raw.auxiliary[el.block].get_ref();
+            let aux = self.within(el, |x| x.auxiliary(&el.name, a));
+            auxiliaries.push(aux);
+        }
+        auxiliaries
+    }
+
+    fn auxiliary(&mut self, name: &str, a: &'a AuxFile) -> Auxiliary {
+        {
             let f = |x: &str| format!("auxiliary.{name}.{x}");
             let or = |e: Option<Expr>, default: f64| e.unwrap_or(Expr::Num(default));
             let start = or(
@@ -70,48 +82,39 @@ impl Builder {
             let constraint = self
                 .value(&a.constraint, Allow::Functions, &f("constraint"))
                 .unwrap_or(Expr::Num(0.0));
-            auxiliaries.push(Auxiliary {
+            Auxiliary {
                 site: self.site(f("constraint"), a.constraint.span().start),
-                name: name.clone(),
+                name: name.to_string(),
                 description: a.description.clone().unwrap_or_default(),
                 start,
                 lower,
                 upper,
                 constraint,
-            });
+            }
         }
-        auxiliaries
     }
 
-    /// Named indicators, each may use the earlier ones.
-    pub(super) fn indicators(&mut self, raw: &ModelFile) -> Vec<Indicator> {
+    /// Named indicators, each may use the earlier ones; a key over sets is one indicator per
+    /// element.
+    pub(super) fn indicators(&mut self, raw: &'a ModelFile) -> Vec<Indicator> {
         let mut indicators = Vec::new();
         if let Some(t) = &raw.indicators {
-            for (name, v) in self.entries(t) {
-                let field = format!("indicators.{name}");
-                let e = self.value(v, Allow::Indicators, &field);
+            self.keyed(t, "indicators", |x, name, v, field| {
+                let e = x.value(v, Allow::Indicators, field);
                 match &e {
                     Some(e) => {
-                        self.check_indicator_depth(e, v.span().start, &field);
+                        x.check_indicator_depth(e, v.span().start, field, true);
                     }
-                    None => self.indicator_measures.push((1, 1.0)),
+                    None => x.indicator_measures.push((1, 1.0)),
                 }
-                self.declare(
-                    name,
-                    Sym::Indicator(indicators.len()),
-                    v.span().start,
-                    &field,
-                );
-                let text = match v.get_ref() {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
+                x.declare(name, Sym::Indicator(indicators.len()), v.span().start, field);
+                let text = x.text_of(v);
                 indicators.push(Indicator {
-                    name: name.clone(),
+                    name: name.to_string(),
                     expr: e.unwrap_or(Expr::Num(f64::NAN)),
                     text,
                 });
-            }
+            });
         }
         indicators
     }

@@ -2,16 +2,37 @@
 
 use super::{Allow, Builder, Sign};
 use crate::expr::Expr;
-use crate::model::file::{ModelFile, RawValue};
+use crate::model::file::{ModelFile, RawValue, TargetFile};
 use crate::model::{Scenario, Target, TargetCheck};
 
-impl Builder {
-    /// Every target, resolved against the scenarios.
-    pub(super) fn targets(&mut self, raw: &ModelFile, scenarios: &[Scenario]) -> Vec<Target> {
+impl<'a> Builder<'a> {
+    /// Every target, resolved against the scenarios; a target over sets is one per element.
+    pub(super) fn targets(&mut self, raw: &'a ModelFile, scenarios: &[Scenario]) -> Vec<Target> {
         let mut targets = Vec::new();
         for (k, t) in raw.targets.iter().enumerate() {
             let off = t.span().start;
             let t = t.get_ref();
+            let field = format!("targets[{k}]");
+            let Some(dims) = self.over(&t.over, &field) else {
+                continue;
+            };
+            self.each(&dims, |x| {
+                if let Some(target) = x.target(k, off, t, scenarios) {
+                    targets.push(target);
+                }
+            });
+        }
+        targets
+    }
+
+    fn target(
+        &mut self,
+        k: usize,
+        off: usize,
+        t: &'a TargetFile,
+        scenarios: &[Scenario],
+    ) -> Option<Target> {
+        {
             let f = |x: &str| format!("targets[{k}].{x}");
             let scenario = match &t.scenario {
                 None => Some(None),
@@ -30,13 +51,10 @@ impl Builder {
             };
             let expr = self.value(&t.expr, Allow::Indicators, &f("expr"));
             if let Some(e) = &expr {
-                self.check_indicator_depth(e, t.expr.span().start, &f("expr"));
+                self.check_indicator_depth(e, t.expr.span().start, &f("expr"), false);
             }
-            let text = match t.expr.get_ref() {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let pv = |this: &mut Builder, v: &Option<RawValue>, x: &str| {
+            let text = self.text_of(&t.expr);
+            let pv = |this: &mut Self, v: &Option<RawValue>, x: &str| {
                 v.as_ref()
                     .and_then(|v| this.value(v, Allow::Parameters, &f(x)))
             };
@@ -75,7 +93,7 @@ impl Builder {
                         );
                     }
                     // A bound that is given must resolve: a bad one is never silently dropped.
-                    let bound = |this: &mut Builder, v: &Option<RawValue>, x: &str| match v {
+                    let bound = |this: &mut Self, v: &Option<RawValue>, x: &str| match v {
                         None => Ok(None),
                         Some(raw) => this.bound(raw, &f(x)).map(Some).ok_or(()),
                     };
@@ -112,21 +130,26 @@ impl Builder {
                 }
             };
             let line = self.lines.position(off).0;
-            if let (Some(scenario), Some(expr), Some(check)) = (scenario, expr, check) {
-                let sname = scenario
-                    .map(|i: usize| scenarios[i].name.clone())
-                    .unwrap_or_else(|| "benchmark".into());
-                let name = t.name.clone().unwrap_or_else(|| format!("{sname}: {text}"));
-                targets.push(Target {
-                    name,
-                    scenario,
-                    expr,
-                    text,
-                    check,
-                    line,
-                });
-            }
+            let (Some(scenario), Some(expr), Some(check)) = (scenario, expr, check) else {
+                return None;
+            };
+            let sname = scenario
+                .map(|i: usize| scenarios[i].name.clone())
+                .unwrap_or_else(|| "benchmark".into());
+            let name = match &t.name {
+                Some(n) if self.env.is_empty() => n.clone(),
+                // One target per element: the element follows the written name.
+                Some(n) => format!("{n}{}", self.text_of_bindings()),
+                None => format!("{sname}: {text}"),
+            };
+            Some(Target {
+                name,
+                scenario,
+                expr,
+                text,
+                check,
+                line,
+            })
         }
-        targets
     }
 }
