@@ -90,8 +90,8 @@ fn shock(model: &mut Model, rng: &mut Rng) -> (usize, String) {
                 }
                 let k = rng.below(model.sectors[s].netputs.len());
                 let rate = rng.uniform();
-                let (first, end) = model.sectors[s].netputs[k].taxes;
-                let n_taxes = (end - first) as usize;
+                let taxes = model.sectors[s].tax_range(k);
+                let (first, n_taxes) = (taxes.start, taxes.len());
                 if n_taxes == 0 {
                     let agent = rng.below(model.consumers.len());
                     let p = shock_parameter(model, &mut overrides, 0.0, rate);
@@ -105,7 +105,7 @@ fn shock(model: &mut Model, rng: &mut Rng) -> (usize, String) {
                     );
                 } else {
                     // The benchmark rate where it is a number or parameter; the shock replaces it.
-                    let j = first as usize + rng.below(n_taxes);
+                    let j = first + rng.below(n_taxes);
                     let params = model.param_values();
                     let base =
                         tokencge::calibrate::eval_param(&model.sectors[s].taxes[j].rate, &params)

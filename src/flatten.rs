@@ -174,8 +174,9 @@ fn write(model: &Model) -> String {
             let list: Vec<String> = sec
                 .netputs
                 .iter()
-                .filter(|np| np.output == output)
-                .map(|np| {
+                .enumerate()
+                .filter(|(_, np)| np.output == output)
+                .map(|(k, np)| {
                     let mut t = format!(
                         "{{ commodity = {}, quantity = {}, price = {}, nest = {}",
                         quote(&model.commodities[np.commodity].name),
@@ -183,7 +184,7 @@ fn write(model: &Model) -> String {
                         value(model, &sec.expr(np.price)),
                         quote(&sec.nests[np.nest()].name)
                     );
-                    let taxes = sec.taxes_of(np);
+                    let taxes = sec.taxes_of(k);
                     if !taxes.is_empty() {
                         let taxes: Vec<String> = taxes
                             .iter()

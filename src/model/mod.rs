@@ -193,8 +193,9 @@ pub struct Netput {
     pub price: Value,
     /// Position in the sector's `nests`.
     pub nest: u32,
-    /// Its taxes: `sector.taxes[taxes.0 as usize..taxes.1 as usize]` ([`Sector::taxes_of`]).
-    pub taxes: (u32, u32),
+    /// Position of its first tax in the sector's `taxes`: its taxes run up to the next
+    /// netput's first ([`Sector::taxes_of`]).
+    pub first_tax: u32,
     pub output: bool,
 }
 
@@ -225,18 +226,24 @@ impl Sector {
             }
         }
     }
-    /// The taxes on a netput.
-    pub fn taxes_of(&self, np: &Netput) -> &[Tax] {
-        &self.taxes[np.taxes.0 as usize..np.taxes.1 as usize]
+    /// The positions in `taxes` of netput `k`'s taxes.
+    pub fn tax_range(&self, k: usize) -> std::ops::Range<usize> {
+        let end = self
+            .netputs
+            .get(k + 1)
+            .map_or(self.taxes.len(), |n| n.first_tax as usize);
+        self.netputs[k].first_tax as usize..end
+    }
+    /// The taxes on netput `k`.
+    pub fn taxes_of(&self, k: usize) -> &[Tax] {
+        &self.taxes[self.tax_range(k)]
     }
     /// Adds a tax to netput `k` (after its other taxes).
     pub fn add_tax(&mut self, k: usize, tax: Tax) {
-        let at = self.netputs[k].taxes.1;
-        self.taxes.insert(at as usize, tax);
-        self.netputs[k].taxes.1 += 1;
+        let at = self.tax_range(k).end;
+        self.taxes.insert(at, tax);
         for np in &mut self.netputs[k + 1..] {
-            np.taxes.0 += 1;
-            np.taxes.1 += 1;
+            np.first_tax += 1;
         }
     }
 }

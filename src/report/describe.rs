@@ -87,8 +87,8 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
         // Netputs and child nests of each nest, gathered once (a sector may have a nest per
         // element of a set).
         let mut netputs = vec![Vec::new(); s.nests.len()];
-        for np in &s.netputs {
-            netputs[np.nest()].push(np);
+        for (k, np) in s.netputs.iter().enumerate() {
+            netputs[np.nest()].push((k, np));
         }
         let mut children = vec![Vec::new(); s.nests.len()];
         for (j, n) in s.nests.iter().enumerate().skip(2) {
@@ -159,7 +159,7 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
 struct Tree<'a> {
     m: &'a crate::model::Model,
     s: &'a crate::model::Sector,
-    netputs: Vec<Vec<&'a crate::model::Netput>>,
+    netputs: Vec<Vec<(usize, &'a crate::model::Netput)>>,
     children: Vec<Vec<usize>>,
 }
 
@@ -175,9 +175,9 @@ impl Tree<'_> {
             n.name,
             m.names().print(&n.elasticity)
         );
-        for np in &self.netputs[nest] {
+        for &(k, np) in &self.netputs[nest] {
             let taxes: Vec<String> = s
-                .taxes_of(np)
+                .taxes_of(k)
                 .iter()
                 .map(|t| {
                     format!(

@@ -442,11 +442,12 @@ fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
 
 /// A cell read as a finite number.
 fn number(cell: &[u8]) -> Option<f64> {
-    std::str::from_utf8(cell)
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
+    finite(std::str::from_utf8(cell).ok()?)
+}
+
+/// Text read as a finite number.
+fn finite(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// A cell as text, for messages.
@@ -591,6 +592,19 @@ fn read_matrix(text: &str, fname: &str, into: Fill, report: &mut dyn FnMut(Strin
         }
         columns.push(p.copied());
     }
+    if !text.contains('"') {
+        let after = rdr.position().clone();
+        if let super::Values::Dense { values, set } = &mut table.values {
+            let start = after.byte() as usize;
+            let rows = MatrixRows {
+                text: &text[start.min(text.len())..],
+                first_line: after.line(),
+                fields: headers.len(),
+                columns: &columns,
+            };
+            return rows.read(fname, name, dims, values, set, report);
+        }
+    }
     let mut rows = Labels {
         set: dims[0],
         last: None,
@@ -630,4 +644,131 @@ fn read_matrix(text: &str, fname: &str, into: Fill, report: &mut dyn FnMut(Strin
             }
         }
     });
+}
+
+/// The rows of a matrix file without quotes, after its header: such a file splits at its line
+/// ends, so its rows are parsed in parallel, each into its own row of the table (a 5000 × 5000
+/// matrix is 25 million numbers), with the messages of the sequential reading in file order.
+struct MatrixRows<'t> {
+    text: &'t str,
+    /// The line number of the first row.
+    first_line: u64,
+    /// Fields per row (the header's).
+    fields: usize,
+    /// Per column after the first: its position in the column set, when it is an element.
+    columns: &'t [Option<u32>],
+}
+
+impl MatrixRows<'_> {
+    fn read(
+        &self,
+        fname: &str,
+        name: &str,
+        dims: &[&SetData],
+        values: &mut [f64],
+        set: &mut [bool],
+        report: &mut dyn FnMut(String),
+    ) {
+        use rayon::prelude::*;
+        let width = dims[1].len();
+        let mut seen = vec![false; dims[0].len()];
+        // Row labels first, in order: unknown and repeated rows are reported and skipped.
+        let mut work = Vec::with_capacity(dims[0].len());
+        let mut problems: Vec<(u64, String)> = Vec::new();
+        let mut report_at = |row: u64, m: String| problems.push((row, m));
+        for (k, line) in self.text.split('\n').enumerate() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row = self.first_line + k as u64;
+            let label = line.split(',').next().unwrap_or("").trim();
+            match dims[0].position.get(label) {
+                None => report_at(
+                    row,
+                    format!(
+                        "{fname}:{row}:1: '{label}' is not an element of set {} (table {name})",
+                        dims[0].name
+                    ),
+                ),
+                Some(&p) if seen[p as usize] => report_at(
+                    row,
+                    format!("{fname}:{row}: a second row for '{label}' (table {name})"),
+                ),
+                Some(&p) => {
+                    seen[p as usize] = true;
+                    work.push((row, line, p as usize));
+                }
+            }
+        }
+        let mut value_rows: Vec<Option<&mut [f64]>> = values.chunks_mut(width).map(Some).collect();
+        let mut set_rows: Vec<Option<&mut [bool]>> = set.chunks_mut(width).map(Some).collect();
+        let work: Vec<_> = work
+            .into_iter()
+            .map(|(row, line, p)| {
+                let v = value_rows[p].take().expect("each row once");
+                let s = set_rows[p].take().expect("each row once");
+                (row, line, v, s)
+            })
+            .collect();
+        let in_rows: Vec<Vec<(u64, String)>> = work
+            .into_par_iter()
+            .map(|(row, line, v, s)| self.row(fname, name, row, line, v, s))
+            .collect();
+        for (row, m) in in_rows.into_iter().flatten() {
+            problems.push((row, m));
+        }
+        // In file order, as a sequential reading gives them.
+        problems.sort_by_key(|(row, _)| *row);
+        for (_, m) in problems {
+            report(m);
+        }
+    }
+
+    /// One row's cells into its row of the table; the messages for it, with its line.
+    fn row(
+        &self,
+        fname: &str,
+        name: &str,
+        row: u64,
+        line: &str,
+        values: &mut [f64],
+        set: &mut [bool],
+    ) -> Vec<(u64, String)> {
+        let mut problems = Vec::new();
+        let n = line.split(',').count();
+        if n != self.fields {
+            problems.push((
+                row,
+                format!(
+                    "{fname}:{row}: {n} fields, but the header has {}",
+                    self.fields
+                ),
+            ));
+            return problems;
+        }
+        for (k, cell) in line.split(',').enumerate().skip(1) {
+            let Some(Some(c)) = self.columns.get(k - 1).copied() else {
+                continue;
+            };
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue;
+            }
+            match finite(cell) {
+                Some(v) => {
+                    values[c as usize] = v;
+                    set[c as usize] = true;
+                }
+                None => problems.push((
+                    row,
+                    format!(
+                        "{fname}:{row}:{}: '{cell}' is not a finite number (table {name})",
+                        k + 1
+                    ),
+                )),
+            }
+        }
+        problems
+    }
 }

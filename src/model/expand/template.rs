@@ -252,6 +252,57 @@ impl<'a> Compiled<'a> {
     }
 }
 
+/// A template that is one entry of a dense data table at the positions of indices bound over
+/// the table's own sets (`x0[i,j]` inside `Y[j]`, `over = "i"`): read without instantiating
+/// anything, the common case of a large model.
+#[derive(Debug)]
+pub(crate) struct Direct<'a> {
+    values: &'a [f64],
+    /// Per index of the table: the binding (a position in `Env::bound`) it reads, or a fixed
+    /// position; with the stride of the index in the table.
+    at: Vec<(Option<usize>, u32, usize)>,
+}
+
+impl<'a> Compiled<'a> {
+    /// The direct reading of this template under the bindings of `env`, when it is one.
+    pub fn direct(&self, env: &Env<'a>) -> Option<Direct<'a>> {
+        let Tpl::Entry { table, slots, .. } = &self.tpl else {
+            return None;
+        };
+        let super::Values::Dense { values, .. } = &table.values else {
+            return None;
+        };
+        let mut at = Vec::with_capacity(slots.len());
+        let mut stride = table.len();
+        for (k, slot) in slots.iter().enumerate() {
+            stride /= table.sizes[k];
+            at.push(match slot {
+                EntrySlot::Fixed(p) => (None, *p, stride),
+                EntrySlot::Index { index, dim } => {
+                    let depth = env.bound.iter().rposition(|b| b.index == *index)?;
+                    if env.bound[depth].set.id != dim.id {
+                        return None;
+                    }
+                    (Some(depth), 0, stride)
+                }
+                EntrySlot::Missing { .. } => return None,
+            });
+        }
+        Some(Direct { values, at })
+    }
+}
+
+impl Direct<'_> {
+    /// The entry at the positions bound in `env` (the bindings `direct` was made for).
+    pub fn read(&self, env: &Env) -> f64 {
+        let offset = self.at.iter().fold(0, |o, &(depth, fixed, stride)| {
+            let p = depth.map_or(fixed, |d| env.bound[d].pos);
+            o + p as usize * stride
+        });
+        self.values[offset]
+    }
+}
+
 /// Compiles a parsed expression against the sets and tables; `Err` with a message for what is
 /// wrong whatever the element (a table without its indices, `sum` over no set, ...).
 pub(crate) fn compile<'a>(s: &Syntax, index: &'a Index) -> Result<Compiled<'a>, String> {

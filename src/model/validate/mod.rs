@@ -381,6 +381,17 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// How many elements an entry's `over` has (1 without; 0 when it names no set).
+    fn elements_of(&self, over: &Option<toml::Spanned<Over>>) -> usize {
+        let size = |name: &str| self.index.set(name).map_or(0, SetData::len);
+        match over.as_ref().map(|o| o.get_ref()) {
+            None => 1,
+            Some(toml::Value::String(s)) => size(s),
+            Some(toml::Value::Array(a)) => a.iter().map(|v| v.as_str().map_or(0, size)).product(),
+            Some(_) => 0,
+        }
+    }
+
     /// Runs `body` once per element of `dims` (bound in [`Builder::env`], the last fastest);
     /// once with nothing bound when `dims` is empty.
     fn each(&mut self, dims: &[(&'a str, &'a SetData)], mut body: impl FnMut(&mut Self)) {

@@ -184,6 +184,15 @@ impl<'a> Builder<'a> {
             taxes: Vec::new(),
             exprs: Vec::new(),
         };
+        // Sized once for every element of every entry: growing a list of thousands of netputs
+        // sector after sector costs copies and fresh pages.
+        let expected: usize = s
+            .inputs
+            .iter()
+            .chain(&s.outputs)
+            .map(|np| self.elements_of(&np.get_ref().over))
+            .sum();
+        sector.netputs.reserve_exact(expected);
         for (output, list, label) in [(false, &s.inputs, "inputs"), (true, &s.outputs, "outputs")]
         {
             for (k, np) in list.iter().enumerate() {
@@ -191,7 +200,10 @@ impl<'a> Builder<'a> {
                 self.netputs(&mut sector, si, np.get_ref(), output, &entry);
             }
         }
-        sector.netputs.shrink_to_fit();
+        // Entries pruned for zero quantities leave room: given back when it is much.
+        if sector.netputs.capacity() > sector.netputs.len() + sector.netputs.len() / 8 {
+            sector.netputs.shrink_to_fit();
+        }
         sector
     }
 
@@ -298,16 +310,29 @@ impl<'a> Builder<'a> {
         };
         let commodity = self.name_slot(&np.commodity);
         let cf = Part(&entry, "commodity");
-        let elements: usize = dims.iter().map(|(_, s)| s.len()).product();
-        sector.netputs.reserve(elements);
+        // Whether the quantity is read straight from a table, decided at the first element.
+        let mut direct = None;
         self.each(&dims, |x| {
             let q = match &quantity {
                 Once::Same(q) => *q,
-                Once::Each(c) => match x.signed(&np.quantity, Some(c), Sign::NonNegative, &qf) {
-                    Some(Expr::Num(q)) if over && q == 0.0 => return,
-                    Some(e) => Some(sector.value_of(e)),
-                    None => None,
-                },
+                Once::Each(c) => {
+                    let d = direct.get_or_insert_with(|| c.direct(&x.env));
+                    match d {
+                        Some(d) => match d.read(&x.env) {
+                            q if over && q == 0.0 => return,
+                            q if q < 0.0 => {
+                                x.sign_error(np.quantity.span().start, &qf, Sign::NonNegative, q);
+                                None
+                            }
+                            q => Some(Value::num(q)),
+                        },
+                        None => match x.signed(&np.quantity, Some(c), Sign::NonNegative, &qf) {
+                            Some(Expr::Num(q)) if over && q == 0.0 => return,
+                            Some(e) => Some(sector.value_of(e)),
+                            None => None,
+                        },
+                    }
+                }
             };
             let commodity = x.commodity_in(commodity, &np.commodity, &cf);
             let p = match &price {
@@ -338,7 +363,7 @@ impl<'a> Builder<'a> {
                     quantity,
                     price,
                     nest: nest as u32,
-                    taxes: (first_tax as u32, sector.taxes.len() as u32),
+                    first_tax: first_tax as u32,
                     output,
                 });
             } else {
