@@ -357,8 +357,9 @@ fn cmd_solve(
     let mut code = OK;
     let mut json_out = Vec::new();
     let mut csv_out = csv::Writer::from_writer(Vec::new());
+    let width = report::index_width(structure.model());
     if format == Format::Csv {
-        let _ = csv_out.write_record(["scenario", "kind", "name", "value", "margin"]);
+        let _ = csv_out.write_record(report::csv_header(width));
     }
     let mut text = String::new();
     for outcome in solve_many(&structure, &indices, settings) {
@@ -369,7 +370,7 @@ fn cmd_solve(
         match format {
             Format::Json => json_out.push(report.to_json()),
             Format::Csv => {
-                let _ = report.csv_rows(&mut csv_out);
+                let _ = report.csv_rows(&mut csv_out, width);
             }
             Format::Table => {
                 text.push_str(&report.table());

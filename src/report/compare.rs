@@ -261,17 +261,39 @@ impl Comparison {
         s
     }
 
-    /// CSV: `section,name,unit,<column>...`.
+    /// CSV: `section,name,index1..indexK,unit,<column>...`: an element's name split into its
+    /// base and its labels, as in `solve`'s CSV (no index columns when no name has labels).
     pub fn csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let mut head = vec!["section".to_string(), "name".into(), "unit".into()];
+        let width = self
+            .rows
+            .iter()
+            .map(|r| super::split_name(&r.name).1.len())
+            .max()
+            .unwrap_or(0);
+        let indices = |name: &str| -> Vec<String> {
+            let labels = super::split_name(name).1;
+            (0..width)
+                .map(|k| labels.get(k).map_or(String::new(), |l| l.to_string()))
+                .collect()
+        };
+        let mut head = vec!["section".to_string(), "name".into()];
+        head.extend((1..=width).map(|k| format!("index{k}")));
+        head.push("unit".into());
         head.extend(self.columns.iter().cloned());
         let _ = w.write_record(&head);
-        let mut st = vec!["status".to_string(), String::new(), String::new()];
+        let mut st = vec!["status".to_string(), String::new()];
+        st.extend(indices(""));
+        st.push(String::new());
         st.extend(self.status.iter().cloned());
         let _ = w.write_record(&st);
         for r in &self.rows {
-            let mut rec = vec![r.section.to_string(), r.name.clone(), r.unit.to_string()];
+            let mut rec = vec![
+                r.section.to_string(),
+                super::split_name(&r.name).0.to_string(),
+            ];
+            rec.extend(indices(&r.name));
+            rec.push(r.unit.to_string());
             rec.extend(
                 r.values
                     .iter()

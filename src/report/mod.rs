@@ -393,32 +393,68 @@ impl SolutionReport {
         s
     }
 
-    /// CSV rows `scenario,kind,name,value,margin` (welfare as `welfare_index`/`ev`, indicators as
-    /// `indicator`).
-    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    /// CSV rows `scenario,kind,name,index1..indexK,value,margin` (welfare as
+    /// `welfare_index`/`ev`, indicators as `indicator`): tidy, so that pandas or R can pivot
+    /// them. An element's name is split into its base and its labels (`Y[agr,srv]` is `Y`,
+    /// `agr`, `srv`); `width` index columns are written (the model's [`index_width`]: none for
+    /// a plain model), empty where a name has fewer labels.
+    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>, width: usize) -> csv::Result<()> {
         let sc = self.scenario.as_str();
+        let mut row = |kind: &str, name: &str, value: String, margin: String| {
+            let (base, labels) = split_name(name);
+            let mut rec: Vec<&str> = Vec::with_capacity(width + 5);
+            rec.extend([sc, kind, base]);
+            rec.extend((0..width).map(|k| labels.get(k).copied().unwrap_or("")));
+            rec.extend([value.as_str(), margin.as_str()]);
+            out.write_record(&rec)
+        };
         // Every scenario has its status row (with the verified residual), solved or not.
-        out.write_record([sc, "status", self.status, &csv_num(self.residual), ""])?;
+        row("status", self.status, csv_num(self.residual), String::new())?;
         for v in &self.variables {
-            out.write_record([
-                sc,
-                v.kind.label(),
-                &v.name,
-                &csv_num(v.level),
-                &csv_num(v.margin),
-            ])?;
+            row(v.kind.label(), &v.name, csv_num(v.level), csv_num(v.margin))?;
         }
         for (name, w) in &self.welfare {
-            out.write_record([sc, "welfare_index", name, &csv_num(w.index), ""])?;
-            out.write_record([sc, "ev", name, &csv_num(w.ev), ""])?;
+            row("welfare_index", name, csv_num(w.index), String::new())?;
+            row("ev", name, csv_num(w.ev), String::new())?;
         }
         if let Some(ind) = &self.indicators {
             for (name, v) in ind {
-                out.write_record([sc, "indicator", name, &csv_num(*v), ""])?;
+                row("indicator", name, csv_num(*v), String::new())?;
             }
         }
         Ok(())
     }
+}
+
+/// The header of [`SolutionReport::csv_rows`] with `width` index columns.
+pub fn csv_header(width: usize) -> Vec<String> {
+    let mut h: Vec<String> = ["scenario", "kind", "name"].map(String::from).to_vec();
+    h.extend((1..=width).map(|k| format!("index{k}")));
+    h.extend(["value".to_string(), "margin".to_string()]);
+    h
+}
+
+/// An element's name split into its base and labels (`Y[agr,srv]` → `Y`, [`agr`, `srv`]); a
+/// plain name has no labels.
+pub fn split_name(name: &str) -> (&str, Vec<&str>) {
+    match name.split_once('[').and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?))) {
+        Some((base, labels)) => (base, labels.split(',').map(str::trim).collect()),
+        None => (name, Vec::new()),
+    }
+}
+
+/// The most labels any reported name of a model carries (sectors, commodities, consumers,
+/// auxiliaries, indicators): the number of index columns of its CSV output.
+pub fn index_width(m: &crate::model::Model) -> usize {
+    let names = m
+        .sectors
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(m.commodities.iter().map(|c| c.name.as_str()))
+        .chain(m.consumers.iter().map(|c| c.name.as_str()))
+        .chain(m.auxiliaries.iter().map(|a| a.name.as_str()))
+        .chain(m.indicators.iter().map(|i| i.name.as_str()));
+    names.map(|n| split_name(n).1.len()).max().unwrap_or(0)
 }
 
 /// Scientific notation with three decimals, "-" when not finite.
