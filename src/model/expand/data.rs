@@ -736,19 +736,13 @@ impl MatrixRows<'_> {
         set: &mut [bool],
     ) -> Vec<(u64, String)> {
         let mut problems = Vec::new();
-        let n = line.split(',').count();
-        if n != self.fields {
-            problems.push((
-                row,
-                format!(
-                    "{fname}:{row}: {n} fields, but the header has {}",
-                    self.fields
-                ),
-            ));
-            return problems;
-        }
-        for (k, cell) in line.split(',').enumerate().skip(1) {
-            let Some(Some(c)) = self.columns.get(k - 1).copied() else {
+        let mut fields = 1;
+        for (k, cell) in line.split(',').enumerate() {
+            fields = k + 1;
+            if k == 0 || k > self.columns.len() {
+                continue;
+            }
+            let Some(c) = self.columns[k - 1] else {
                 continue;
             };
             let cell = cell.trim();
@@ -768,6 +762,21 @@ impl MatrixRows<'_> {
                     ),
                 )),
             }
+        }
+        if fields != self.fields {
+            // Not a row of the matrix: what it set is undone.
+            for c in self.columns.iter().flatten() {
+                values[*c as usize] = 0.0;
+                set[*c as usize] = false;
+            }
+            problems.clear();
+            problems.push((
+                row,
+                format!(
+                    "{fname}:{row}: {fields} fields, but the header has {}",
+                    self.fields
+                ),
+            ));
         }
         problems
     }
