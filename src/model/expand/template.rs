@@ -163,7 +163,7 @@ impl<'a> NameTpl<'a> {
         Ok(out)
     }
     /// The position of the bound element in the product of its indices' sets (`None` when an
-    /// index is not bound): a key for caches of what the name resolves to.
+    /// index is not bound, or past `usize`): a key for caches of what the name resolves to.
     pub fn key(&self, env: &Env) -> Option<usize> {
         let mut key = 0usize;
         for (i, set) in self.indices() {
@@ -174,13 +174,15 @@ impl<'a> NameTpl<'a> {
                 // Bound over another set (a subset, say): the label's position in this one.
                 *set.position.get(&b.set.labels[b.pos as usize])?
             };
-            key = key * set.len() + pos as usize;
+            key = key.checked_mul(set.len())?.checked_add(pos as usize)?;
         }
         Some(key)
     }
-    /// Number of distinct keys.
+    /// Number of distinct keys (saturating).
     pub fn keys(&self) -> usize {
-        self.indices().map(|(_, s)| s.len()).product()
+        self.indices()
+            .try_fold(1usize, |n, (_, s)| n.checked_mul(s.len()))
+            .unwrap_or(usize::MAX)
     }
 }
 
