@@ -1304,7 +1304,10 @@ fn every_construct_of_indexed_models_gives_the_numbers_of_the_plain_form() {
             );
             for (name, x) in u {
                 let (x, y) = (x.as_f64().unwrap(), v[name].as_f64().unwrap());
-                assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{name}: {x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                    "{name}: {x} vs {y}"
+                );
             }
         }
     }
@@ -1328,10 +1331,7 @@ fn csv_output_has_one_column_per_index() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     let mut lines = out.lines();
-    assert_eq!(
-        lines.next(),
-        Some("scenario,kind,name,index1,value,margin")
-    );
+    assert_eq!(lines.next(), Some("scenario,kind,name,index1,value,margin"));
     let find = |prefix: &str| -> f64 {
         let line = out
             .lines()
@@ -1396,9 +1396,15 @@ endowments = [{{ commodity = "PL", quantity = 30 }}]
     let o = run(&["check", path.to_str().unwrap()]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    let unknown = err.lines().filter(|l| l.contains("unknown commodity 'Q[e")).count();
+    let unknown = err
+        .lines()
+        .filter(|l| l.contains("unknown commodity 'Q[e"))
+        .count();
     assert_eq!(unknown, 20, "{err}");
-    assert!(err.contains("10 more problems here (other elements) not shown"), "{err}");
+    assert!(
+        err.contains("10 more problems here (other elements) not shown"),
+        "{err}"
+    );
 }
 
 /// Writes an indexed model (and its CSV files) into a temporary directory.

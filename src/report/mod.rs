@@ -437,7 +437,10 @@ pub fn csv_header(width: usize) -> Vec<String> {
 /// An element's name split into its base and labels (`Y[agr,srv]` → `Y`, [`agr`, `srv`]); a
 /// plain name has no labels.
 pub fn split_name(name: &str) -> (&str, Vec<&str>) {
-    match name.split_once('[').and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?))) {
+    match name
+        .split_once('[')
+        .and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?)))
+    {
         Some((base, labels)) => (base, labels.split(',').map(str::trim).collect()),
         None => (name, Vec::new()),
     }

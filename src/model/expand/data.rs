@@ -331,7 +331,12 @@ impl<'a> Reader<'a> {
         match t.form.as_ref().map_or("long", |f| f.get_ref().as_str()) {
             "long" => {
                 let value = t.value.as_ref().map_or("value", |v| v.get_ref().as_str());
-                let index: Vec<&str> = t.index.get_ref().iter().map(|s| s.get_ref().as_str()).collect();
+                let index: Vec<&str> = t
+                    .index
+                    .get_ref()
+                    .iter()
+                    .map(|s| s.get_ref().as_str())
+                    .collect();
                 read_long(text, fname, &index, value, into, &mut |m| report(self, m));
             }
             "matrix" => read_matrix(text, fname, into, &mut |m| report(self, m)),

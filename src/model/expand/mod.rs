@@ -72,7 +72,10 @@ impl SetData {
 #[derive(Debug)]
 pub(crate) enum Values {
     /// Every entry, with which of them a file or inline table has set.
-    Dense { values: Vec<f64>, set: Vec<bool> },
+    Dense {
+        values: Vec<f64>,
+        set: Vec<bool>,
+    },
     Sparse(HashMap<Vec<u32>, f64>),
 }
 

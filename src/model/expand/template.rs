@@ -366,8 +366,11 @@ fn compile_in<'a>(
                 _ => {
                     if tpl.slots.is_none() {
                         if let Some(t) = index.tables.get(name.as_str()) {
-                            let sets: Vec<&str> =
-                                t.dims.iter().map(|&d| index.sets[d].name.as_str()).collect();
+                            let sets: Vec<&str> = t
+                                .dims
+                                .iter()
+                                .map(|&d| index.sets[d].name.as_str())
+                                .collect();
                             return Err(format!(
                                 "table '{name}' needs its indices, e.g. {name}[{}]",
                                 sets.join(",")
@@ -380,7 +383,10 @@ fn compile_in<'a>(
                     for (i, _) in tpl.indices() {
                         note_free(i, bound, free);
                     }
-                    Tpl::Name { name: tpl, span: *span }
+                    Tpl::Name {
+                        name: tpl,
+                        span: *span,
+                    }
                 }
             }
         }
@@ -397,7 +403,9 @@ fn compile_in<'a>(
                         Some((name, &k)) => Ok((name.as_str(), &index.sets[k])),
                         None => Err(format!("{what}({i}, ...): '{i}' is not a set")),
                     },
-                    _ => Err(format!("{what}(INDEX, ...): the first argument is a set's name")),
+                    _ => Err(format!(
+                        "{what}(INDEX, ...): the first argument is a set's name"
+                    )),
                 }
             };
             match (name.as_str(), args.len()) {

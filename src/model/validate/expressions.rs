@@ -5,8 +5,8 @@ use super::{Allow, Builder, Field, SamInput, Sign, Sym};
 use crate::calibrate::ParamOnly;
 use crate::expr::functions::{self, ArgKind, Builtin, Scope};
 use crate::expr::{self, Expr, Func, Syntax};
-use crate::model::expand::template::Compiled;
 use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, Var};
+use crate::model::expand::template::Compiled;
 use crate::model::file::RawValue;
 
 impl<'a> Builder<'a> {
@@ -298,7 +298,13 @@ impl<'a> Builder<'a> {
         }
     }
 
-    pub(super) fn check_sign(&mut self, e: &Option<Expr>, raw: &RawValue, field: Field, rule: Sign) {
+    pub(super) fn check_sign(
+        &mut self,
+        e: &Option<Expr>,
+        raw: &RawValue,
+        field: Field,
+        rule: Sign,
+    ) {
         let Some(e) = e else { return };
         let offset = raw.span().start;
         let Some(v) = self.number_now(e, offset, field) else {

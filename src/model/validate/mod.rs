@@ -487,7 +487,8 @@ impl<'a> Builder<'a> {
                     Vec::new()
                 };
                 self.name_caches.push(NameCache { tpl, syms });
-                self.name_cache_of.insert(offset, self.name_caches.len() - 1);
+                self.name_cache_of
+                    .insert(offset, self.name_caches.len() - 1);
                 self.name_caches.len() - 1
             }
         })

@@ -68,11 +68,7 @@ impl<'a> Builder<'a> {
                             None
                         }
                         None => {
-                            x.diag_at(
-                                v.span().start,
-                                field,
-                                format!("unknown variable '{var}'"),
-                            );
+                            x.diag_at(v.span().start, field, format!("unknown variable '{var}'"));
                             None
                         }
                     };
@@ -83,14 +79,10 @@ impl<'a> Builder<'a> {
                         let derived = x.rederive(&mut values, &parameters);
                         match derived.and_then(|()| crate::calibrate::eval_param(&e, &values)) {
                             Ok(n) if n.is_finite() => fix.push((idx, e)),
-                            Ok(n) => {
-                                x.diag_at(v.span().start, field, format!("evaluates to {n}"))
+                            Ok(n) => x.diag_at(v.span().start, field, format!("evaluates to {n}")),
+                            Err(err) => {
+                                x.diag_at(v.span().start, field, format!("cannot evaluate: {err}"))
                             }
-                            Err(err) => x.diag_at(
-                                v.span().start,
-                                field,
-                                format!("cannot evaluate: {err}"),
-                            ),
                         }
                     }
                 });

@@ -193,8 +193,7 @@ impl<'a> Builder<'a> {
             .map(|np| self.elements_of(&np.get_ref().over))
             .sum();
         sector.netputs.reserve_exact(expected);
-        for (output, list, label) in [(false, &s.inputs, "inputs"), (true, &s.outputs, "outputs")]
-        {
+        for (output, list, label) in [(false, &s.inputs, "inputs"), (true, &s.outputs, "outputs")] {
             for (k, np) in list.iter().enumerate() {
                 let entry = f(&format!("{label}[{k}]"));
                 self.netputs(&mut sector, si, np.get_ref(), output, &entry);
