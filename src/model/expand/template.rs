@@ -211,6 +211,7 @@ pub(crate) enum Tpl<'a> {
         name: String,
         text: String,
         slots: Vec<EntrySlot<'a>>,
+        span: (usize, usize),
     },
     /// A name (of a parameter, a variable, an element of a table of parameters...), with the
     /// indices it carries replaced by labels.
@@ -233,9 +234,10 @@ pub(crate) enum Tpl<'a> {
         index: &'a str,
         set: &'a SetData,
         body: Box<Tpl<'a>>,
+        span: (usize, usize),
     },
     /// `ord(i)`: the 1-based position of the element bound to `i` in its (ordered) set.
-    Ord(&'a str),
+    Ord(&'a str, (usize, usize)),
 }
 
 /// A compiled template and the indices it uses without binding them itself.
@@ -305,9 +307,12 @@ impl Direct<'_> {
     }
 }
 
-/// Compiles a parsed expression against the sets and tables; `Err` with a message for what is
-/// wrong whatever the element (a table without its indices, `sum` over no set, ...).
-pub(crate) fn compile<'a>(s: &Syntax, index: &'a Index) -> Result<Compiled<'a>, String> {
+/// What is wrong with a template whatever the element (a table without its indices, `sum` over
+/// no set, ...), and the byte offset in the expression's text where it is.
+pub(crate) type CompileError = (String, usize);
+
+/// Compiles a parsed expression against the sets and tables.
+pub(crate) fn compile<'a>(s: &Syntax, index: &'a Index) -> Result<Compiled<'a>, CompileError> {
     let mut free = Vec::new();
     let tpl = compile_in(s, index, &mut Vec::new(), &mut free)?;
     Ok(Compiled { tpl, free })
@@ -324,7 +329,7 @@ fn compile_in<'a>(
     index: &'a Index,
     bound: &mut Vec<String>,
     free: &mut Vec<String>,
-) -> Result<Tpl<'a>, String> {
+) -> Result<Tpl<'a>, CompileError> {
     Ok(match s {
         Syntax::Num(v) => Tpl::Num(*v),
         Syntax::Name { name, span } => {
@@ -333,10 +338,13 @@ fn compile_in<'a>(
                 Some((_, tname, table)) if !table.parameters => {
                     let slots = tpl.slots.as_ref().expect("a table reference has indices");
                     if slots.len() != table.dims.len() {
-                        return Err(format!(
-                            "table '{tname}' has {} indices, '{name}' gives {}",
-                            table.dims.len(),
-                            slots.len()
+                        return Err((
+                            format!(
+                                "table '{tname}' has {} indices, '{name}' gives {}",
+                                table.dims.len(),
+                                slots.len()
+                            ),
+                            span.0,
                         ));
                     }
                     let mut out = Vec::with_capacity(slots.len());
@@ -361,6 +369,7 @@ fn compile_in<'a>(
                         name: tname.clone(),
                         text: name.clone(),
                         slots: out,
+                        span: *span,
                     }
                 }
                 _ => {
@@ -371,9 +380,12 @@ fn compile_in<'a>(
                                 .iter()
                                 .map(|&d| index.sets[d].name.as_str())
                                 .collect();
-                            return Err(format!(
-                                "table '{name}' needs its indices, e.g. {name}[{}]",
-                                sets.join(",")
+                            return Err((
+                                format!(
+                                    "table '{name}' needs its indices, e.g. {name}[{}]",
+                                    sets.join(",")
+                                ),
+                                span.0,
                             ));
                         }
                         if index.is_set(name) {
@@ -397,14 +409,15 @@ fn compile_in<'a>(
             Box::new(compile_in(b, index, bound, free)?),
         ),
         Syntax::Call { name, args, span } => {
-            let set_arg = |what: &str| -> Result<(&'a str, &'a SetData), String> {
+            let set_arg = |what: &str| -> Result<(&'a str, &'a SetData), CompileError> {
                 match args.first() {
                     Some(Syntax::Name { name: i, .. }) => match index.names.get_key_value(i) {
                         Some((name, &k)) => Ok((name.as_str(), &index.sets[k])),
-                        None => Err(format!("{what}({i}, ...): '{i}' is not a set")),
+                        None => Err((format!("{what}({i}, ...): '{i}' is not a set"), span.0)),
                     },
-                    _ => Err(format!(
-                        "{what}(INDEX, ...): the first argument is a set's name"
+                    _ => Err((
+                        format!("{what}(INDEX, ...): the first argument is a set's name"),
+                        span.0,
                     )),
                 }
             };
@@ -426,12 +439,13 @@ fn compile_in<'a>(
                         index: i,
                         set,
                         body: Box::new(body?),
+                        span: *span,
                     }
                 }
                 ("ord", 1) => {
                     let (i, _) = set_arg("ord")?;
                     note_free(i, bound, free);
-                    Tpl::Ord(i)
+                    Tpl::Ord(i, *span)
                 }
                 ("card", 1) => Tpl::Num(set_arg("card")?.1.len() as f64),
                 _ => {
@@ -459,8 +473,9 @@ fn not_in(label: &str, dim: &SetData, k: usize, table: &str) -> String {
     )
 }
 
-/// A problem met while instantiating: the message and the bindings it was met under.
-pub(crate) type Problem = (String, String);
+/// A problem met while instantiating: the message, the bindings it was met under and the byte
+/// offset in the expression's text of what it is about.
+pub(crate) type Problem = (String, String, usize);
 
 /// Instantiates a template under `env` (which sums extend while they are unrolled): a table
 /// entry becomes its number, a name its element's, constant parts are folded. `None` after a
@@ -477,6 +492,7 @@ pub(crate) fn instantiate<'a>(
             name,
             text,
             slots,
+            span,
         } => {
             let mut at = [0u32; 8];
             let mut heap = Vec::new();
@@ -496,18 +512,18 @@ pub(crate) fn instantiate<'a>(
                             match dim.position.get(label) {
                                 Some(&p) => p,
                                 None => {
-                                    problems.push((not_in(label, dim, k, name), env.describe()));
+                                    problems.push((not_in(label, dim, k, name), env.describe(), span.0));
                                     return None;
                                 }
                             }
                         }
                         None => {
-                            problems.push((unbound(index, text), env.describe()));
+                            problems.push((unbound(index, text), env.describe(), span.0));
                             return None;
                         }
                     },
                     EntrySlot::Missing { label, dim } => {
-                        problems.push((not_in(label, dim, k, name), env.describe()));
+                        problems.push((not_in(label, dim, k, name), env.describe(), span.0));
                         return None;
                     }
                 };
@@ -528,7 +544,7 @@ pub(crate) fn instantiate<'a>(
                 } else {
                     m
                 };
-                problems.push((m, env.describe()));
+                problems.push((m, env.describe(), span.0));
                 return None;
             }
         },
@@ -559,11 +575,13 @@ pub(crate) fn instantiate<'a>(
             index,
             set,
             body,
+            span,
         } => {
             if env.get(index).is_some() {
                 problems.push((
                     format!("{what}({index}, ...): index '{index}' is already bound here"),
                     env.describe(),
+                    span.0,
                 ));
                 return None;
             }
@@ -589,12 +607,13 @@ pub(crate) fn instantiate<'a>(
             }
             balanced(*op, terms, *unit)
         }
-        Tpl::Ord(index) => match env.get(index) {
+        Tpl::Ord(index, span) => match env.get(index) {
             Some(b) => Syntax::Num(f64::from(b.pos + 1)),
             None => {
                 problems.push((
                     format!("ord({index}): index '{index}' is not bound here"),
                     env.describe(),
+                    span.0,
                 ));
                 return None;
             }

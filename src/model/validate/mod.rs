@@ -548,8 +548,8 @@ impl<'a> Builder<'a> {
         let compiled = match crate::expr::parse(text) {
             Ok(syn) => match template::compile(&syn, self.index) {
                 Ok(c) => Some(Rc::new(c)),
-                Err(m) => {
-                    self.diag_at(offset, field, m);
+                Err((m, at)) => {
+                    self.diag_at(offset + 1 + at, field, m);
                     None
                 }
             },
@@ -575,11 +575,13 @@ impl<'a> Builder<'a> {
     ) -> Option<crate::expr::Syntax> {
         let mut problems = Vec::new();
         let out = template::instantiate(&c.tpl, &mut self.env, &mut problems);
-        for (m, note) in problems {
+        for (m, note, at) in problems {
+            // At the name or call in the string (after its opening quote).
+            let at = offset + 1 + at;
             if note.is_empty() {
-                self.diag_at(offset, field, m);
+                self.diag_at(at, field, m);
             } else {
-                self.diag_expanding(offset, field, m, note);
+                self.diag_expanding(at, field, m, note);
             }
         }
         out
