@@ -66,6 +66,7 @@ fn shock_parameter(
         name: format!("shock_{k}"),
         value: base,
         definition: None,
+        description: String::new(),
     });
     overrides.push((k, value));
     Expr::Param(k)

@@ -42,8 +42,20 @@ pub fn solve_one(
     settings: &NewtonSettings,
     ws: &mut Workspace,
 ) -> Result<Solved, ScenarioError> {
-    let (sc, coefficients) = scenario::prepare(structure, index)?;
+    solve_one_with(structure, index, &[], settings, ws)
+}
+
+/// [`solve_one`] with parameter overrides on top of the scenario's own (`--set`).
+pub fn solve_one_with(
+    structure: &Structure,
+    index: Option<usize>,
+    overrides: &[(usize, f64)],
+    settings: &NewtonSettings,
+    ws: &mut Workspace,
+) -> Result<Solved, ScenarioError> {
+    let (sc, coefficients) = scenario::prepare_with(structure, index, overrides)?;
     let solution = scenario::solve(structure, &coefficients, &sc, settings, ws);
+    log_solved(&solution);
     let report = SolutionReport::new(structure.with(&coefficients), &solution);
     Ok(Solved {
         coefficients,
@@ -60,21 +72,50 @@ pub fn solve_all(
     settings: &NewtonSettings,
     progress: &(dyn Fn() + Sync),
 ) -> Vec<Outcome> {
+    solve_all_with(structure, indices, &[], settings, progress)
+}
+
+/// [`solve_all`] with the same parameter overrides (`--set`) on top of every scenario's own,
+/// the benchmark's included: a change is measured against the benchmark with the same
+/// overrides.
+pub fn solve_all_with(
+    structure: &Structure,
+    indices: &[Option<usize>],
+    overrides: &[(usize, f64)],
+    settings: &NewtonSettings,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<Outcome> {
     let model = structure.model();
     indices
         .par_iter()
         .map_init(
             || Workspace::new(structure),
             |ws, &idx| {
-                let r = solve_one(structure, idx, settings, ws).map_err(|error| Unsolved {
-                    scenario: idx
-                        .map(|i| model.scenarios[i].name.clone())
-                        .unwrap_or_else(|| "benchmark".into()),
-                    error,
+                let r = solve_one_with(structure, idx, overrides, settings, ws).map_err(|error| {
+                    Unsolved {
+                        scenario: idx
+                            .map(|i| model.scenarios[i].name.clone())
+                            .unwrap_or_else(|| "benchmark".into()),
+                        error,
+                    }
                 });
                 progress();
                 r
             },
         )
         .collect()
+}
+
+/// The `-v` line of a solved scenario: name, status, iterations (continuation included) and
+/// time.
+pub fn log_solved(solution: &Solution) {
+    tracing::info!(
+        target: "tokencge::run",
+        scenario = solution.scenario.name.as_str(),
+        status = solution.status.label(),
+        iterations = solution.info.iterations,
+        continuation = solution.continuation_steps,
+        seconds = solution.info.seconds,
+        "solved"
+    );
 }

@@ -109,6 +109,81 @@ pub fn flatten(model: &Model) -> Result<String, FlattenError> {
     Ok(text)
 }
 
+/// Per parameter: whether it moves along a dynamic path or is derived from one that does.
+fn following_dynamics(model: &Model) -> Vec<bool> {
+    let mut follows = vec![false; model.parameters.len()];
+    for p in crate::dynamic::moving_parameters(model) {
+        follows[p] = true;
+    }
+    if let Some(d) = &model.dynamics {
+        // A scenario's stock set at `from` is not a path, but an update carries it too.
+        for u in &d.updates {
+            follows[u.parameter] = true;
+        }
+    }
+    for i in 0..follows.len() {
+        if let Some(def) = &model.parameters[i].definition {
+            let mut used = Vec::new();
+            def.params(&mut used);
+            follows[i] |= used.iter().any(|&j| follows[j]);
+        }
+    }
+    follows
+}
+
+/// Paths as an inline table's entries: `NAME = [v0, v1, …]` or `NAME = "expression"`.
+fn paths(model: &Model, paths: &[crate::model::ParamPath]) -> String {
+    let entries: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let v = match &p.values {
+                crate::model::PathValues::List(list) => {
+                    let items: Vec<String> = list.iter().map(|e| value(model, e)).collect();
+                    format!("[{}]", items.join(", "))
+                }
+                crate::model::PathValues::Expr(e) => value(model, e),
+            };
+            format!("{} = {v}", key(&model.parameters[p.parameter].name))
+        })
+        .collect();
+    entries.join(", ")
+}
+
+/// The `[dynamics]` section (an extension with no plain form, kept as written: its updates
+/// with indicators inlined).
+fn dynamics(model: &Model, s: &mut String) {
+    let Some(d) = &model.dynamics else { return };
+    let _ = writeln!(
+        s,
+        "\n[dynamics]\nperiods = {}\nstart_year = {}\nstep = {}\ndiscount_rate = {}",
+        d.periods,
+        number(d.start_year),
+        number(d.step),
+        number(d.discount_rate)
+    );
+    if !d.technology.is_empty() {
+        let names: Vec<String> = d
+            .technology
+            .iter()
+            .map(|&p| quote(&model.parameters[p].name))
+            .collect();
+        let _ = writeln!(s, "technology = [{}]", names.join(", "));
+    }
+    if !d.updates.is_empty() {
+        let _ = writeln!(s, "\n[dynamics.update]");
+        for u in &d.updates {
+            let name = key(&model.parameters[u.parameter].name);
+            let _ = writeln!(s, "{name} = {}", value(model, &u.expr));
+        }
+    }
+    if !d.paths.is_empty() {
+        let _ = writeln!(s, "\n[dynamics.paths]");
+        for p in &d.paths {
+            let _ = writeln!(s, "{}", paths(model, std::slice::from_ref(p)));
+        }
+    }
+}
+
 fn write(model: &Model) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -141,10 +216,18 @@ fn write(model: &Model) -> String {
     }
     if !model.parameters.is_empty() {
         let _ = writeln!(s, "\n[parameters]");
-        for p in &model.parameters {
-            let _ = writeln!(s, "{} = {}", key(&p.name), number(p.value));
+        // A parameter derived from one that moves along a dynamic path keeps its definition
+        // (an extension), so that it follows in every period; the others are numbers.
+        let follows = following_dynamics(model);
+        for (p, follow) in model.parameters.iter().zip(follows) {
+            let v = match (&p.definition, follow) {
+                (Some(d), true) => value(model, d),
+                _ => number(p.value),
+            };
+            let _ = writeln!(s, "{} = {v}", key(&p.name));
         }
     }
+    dynamics(model, &mut s);
     for sec in &model.sectors {
         let _ = writeln!(s, "\n[sectors.{}]", key(&sec.name));
         if !sec.description.is_empty() {
@@ -288,6 +371,16 @@ fn write(model: &Model) -> String {
         if let Some(n) = sc.numeraire {
             let _ = writeln!(s, "numeraire = {}", quote(&normaliser(model, n)));
         }
+        if let Some(d) = &model.dynamics {
+            let i = model.scenario_index(&sc.name).unwrap_or(usize::MAX);
+            let sd = d.scenario(i);
+            if sd.from > 0 {
+                let _ = writeln!(s, "from = {}", sd.from);
+            }
+            if !sd.paths.is_empty() {
+                let _ = writeln!(s, "paths = {{ {} }}", paths(model, &sd.paths));
+            }
+        }
         if !sc.fix.is_empty() {
             let f: Vec<String> = sc
                 .fix
@@ -307,6 +400,9 @@ fn write(model: &Model) -> String {
             .map(|i| model.scenarios[i].name.clone())
             .unwrap_or_else(|| "benchmark".into());
         let _ = writeln!(s, "scenario = {}", quote(&scen));
+        if let Some(k) = t.period {
+            let _ = writeln!(s, "period = {k}");
+        }
         let _ = writeln!(
             s,
             "expr = {}",

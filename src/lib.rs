@@ -6,6 +6,8 @@
 //! vector) → [`scenario::solve`] with a per-thread [`scenario::Workspace`] →
 //! [`scenario::Solution`] → [`report::SolutionReport`]. The solver ([`solve`]) sees only a
 //! complementarity problem; the economics live in `compile`. Formulas: `docs/equations.md`.
+//! A recursive-dynamic path ([`dynamic`]) is a sequence of such solves, one per period, linked by
+//! parameter updates evaluated at each period's solution.
 //!
 //! ```
 //! use std::path::Path;
@@ -51,9 +53,13 @@
 //! ```
 
 pub mod batch;
+pub mod bundle;
 pub mod calibrate;
+pub mod chart;
 pub mod compile;
+pub mod dynamic;
 pub mod expr;
+pub mod files;
 pub mod flatten;
 pub mod generate;
 pub mod ids;
@@ -62,6 +68,7 @@ pub mod report;
 pub mod sam;
 pub mod scenario;
 pub mod solve;
+pub mod sweep;
 
 use std::path::Path;
 

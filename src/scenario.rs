@@ -118,9 +118,24 @@ impl Solution {
 /// The parameter vector of a scenario (None = the model as written): its overrides applied and
 /// every derived parameter evaluated again (`Model::parameters_with`).
 pub fn parameters(structure: &Structure, index: Option<usize>) -> Result<Vec<f64>, ScenarioError> {
+    parameters_with(structure, index, &[])
+}
+
+/// The parameter vector of a scenario with `extra` overrides (`--set`, a sensitivity draw)
+/// applied on top of the scenario's own (later ones win), every derived parameter not
+/// overridden evaluated again.
+pub fn parameters_with(
+    structure: &Structure,
+    index: Option<usize>,
+    extra: &[(usize, f64)],
+) -> Result<Vec<f64>, ScenarioError> {
     let model = structure.model();
-    let overrides = index.map_or(&[][..], |i| &model.scenarios[i].parameters[..]);
-    Ok(model.parameters_with(overrides)?)
+    let own = index.map_or(&[][..], |i| &model.scenarios[i].parameters[..]);
+    if extra.is_empty() {
+        return Ok(model.parameters_with(own)?);
+    }
+    let all: Vec<(usize, f64)> = own.iter().chain(extra).copied().collect();
+    Ok(model.parameters_with(&all)?)
 }
 
 /// Calibrates a scenario (None = benchmark) and resolves it: its coefficients, benchmark point
@@ -129,7 +144,17 @@ pub fn prepare(
     structure: &Structure,
     index: Option<usize>,
 ) -> Result<(Scenario, Coefficients), ScenarioError> {
-    let coef = calibrate::calibrate(structure, &parameters(structure, index)?)?;
+    prepare_with(structure, index, &[])
+}
+
+/// [`prepare`] with `extra` parameter overrides on top of the scenario's own
+/// ([`parameters_with`]).
+pub fn prepare_with(
+    structure: &Structure,
+    index: Option<usize>,
+    extra: &[(usize, f64)],
+) -> Result<(Scenario, Coefficients), ScenarioError> {
+    let coef = calibrate::calibrate(structure, &parameters_with(structure, index, extra)?)?;
     let scenario = resolve(structure, &coef, index)?;
     Ok((scenario, coef))
 }
@@ -455,6 +480,15 @@ fn worst(r: &[f64], k: usize) -> Vec<(VarId, f64)> {
         .collect()
 }
 
+/// Where a direct solve starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// The scenario's benchmark point (what `tokencge solve` does).
+    Benchmark,
+    /// A point solved before (a warm start), its fixed levels replaced by the scenario's.
+    Point(&'a [f64]),
+}
+
 /// Solves a scenario: a direct solve from its benchmark point, then continuation from the
 /// model's benchmark if that fails. A solve that fails is a status, never an error.
 pub fn solve(
@@ -464,17 +498,48 @@ pub fn solve(
     settings: &NewtonSettings,
     ws: &mut Workspace,
 ) -> Solution {
+    solve_starting(structure, coef, scenario, settings, ws, &[Start::Benchmark])
+}
+
+/// [`solve`] with direct solves from each of `starts` in turn until one converges, and the
+/// continuation only when none does. The result is verified as [`solve`]'s is.
+pub fn solve_starting(
+    structure: &Structure,
+    coef: &Coefficients,
+    scenario: &Scenario,
+    settings: &NewtonSettings,
+    ws: &mut Workspace,
+    starts: &[Start<'_>],
+) -> Solution {
+    // At -vv every Newton iteration's line carries the scenario's name.
+    let _span = tracing::debug_span!("scenario", name = scenario.name.as_str()).entered();
     let mask = fixed_mask(coef, scenario);
-    let (mut x, mut sol) = solve_from(
-        structure,
-        coef,
-        &mask,
-        &scenario.start,
-        settings,
-        ws,
-        NO_OBSERVER,
-    );
-    let mut info = sol.info.clone();
+    let mut info = SolveInfo::default();
+    let mut attempt = |start: &Start<'_>, info: &mut SolveInfo| {
+        let x0 = match start {
+            Start::Benchmark => scenario.start.clone(),
+            Start::Point(p) => {
+                let mut x0 = p.to_vec();
+                for (v, fixed) in mask.iter().enumerate() {
+                    if *fixed {
+                        x0[v] = scenario.start[v];
+                    }
+                }
+                x0
+            }
+        };
+        let (x, sol) = solve_from(structure, coef, &mask, &x0, settings, ws, NO_OBSERVER);
+        info.add(&sol.info);
+        (x, sol)
+    };
+    let (first, rest) = starts.split_first().unwrap_or((&Start::Benchmark, &[]));
+    let (mut x, mut sol) = attempt(first, &mut info);
+    for start in rest {
+        if sol.status == SolveStatus::Converged {
+            break;
+        }
+        (x, sol) = attempt(start, &mut info);
+    }
     let mut steps = 0;
     let mut stop = None;
     if sol.status != SolveStatus::Converged {

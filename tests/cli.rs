@@ -2,27 +2,9 @@
 //! codes and the messages bad input gets.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 mod common;
-use common::reference_models;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tokencge"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run tokencge")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use common::{bin, reference_models, run, text};
 
 #[test]
 fn every_reference_model_passes_check_with_every_target() {
@@ -657,35 +639,64 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     let o = run(&[]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    let model = tokencge::model::load(
-        Path::new("models/token_economy.toml")
-            .canonicalize()
-            .as_deref()
-            .unwrap_or(Path::new(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/models/token_economy.toml"
-            ))),
-    )
+    let model = tokencge::model::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/token_economy.toml"
+    )))
     .unwrap();
-    assert!(model.scenarios.len() >= 14);
-    for line in out.lines().filter(|l| l.starts_with("converged")) {
+    assert!(model.scenarios.len() >= 29);
+    // The first screen answers who gains and who loses: one summary line per scenario.
+    let lines: Vec<&str> = out.lines().collect();
+    let head = lines
+        .iter()
+        .position(|l| l.starts_with("Who gains and who loses"))
+        .expect("the summary comes first");
+    assert!(head < 5, "{out}");
+    let table = head
+        + lines[head..]
+            .iter()
+            .position(|l| l.starts_with("scenario"))
+            .unwrap();
+    assert!(table < head + 3);
+    for (k, sc) in model.scenarios.iter().enumerate() {
+        let line = lines[table + 1 + k];
+        let shown: String = sc.name.chars().take(20).collect();
+        assert!(line.starts_with(&shown), "{line} for {}", sc.name);
+        assert!(!line.contains("not solved"), "{line}");
+        // EVs of the households and the government, the totals, GDP and revenue.
+        assert_eq!(line.split_whitespace().count(), 1 + 5 + 2 + 2, "{line}");
+    }
+    assert!(lines[table].contains("domestic") && lines[table].contains("abroad"));
+    assert!(out.contains("not counted: ENTRE (accounting)"));
+    for l in &lines {
+        assert!(l.chars().count() <= 100, "wider than 100 columns: {l}");
+    }
+    // One block per scenario with its description.
+    for sc in &model.scenarios {
         assert!(
-            !line.contains("max_iterations") && !line.contains("failed"),
-            "{line}"
+            out.contains(&format!("{} · {}", sc.name, &sc.description[..20])),
+            "no block for {}",
+            sc.name
         );
     }
+    assert!(out.contains("EV of households and government, bn USD 2025"));
+    assert!(out.contains("PPLT (Tokens)"));
+    // --full adds every quantity with its description.
+    let o = run(&["compare", "--full", "--scenarios", "token_tax_10"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
     for word in [
         "activity levels",
-        "prices",
-        "welfare: Hicksian EV",
-        "EV WORK",
-        "EV OWN",
-        "gov_revenue",
-        "gdp_bench_prices",
+        "prices (relative to the numeraire)",
+        "incomes (bn USD 2025)",
+        "EV (bn USD 2025; % of benchmark income)",
+        "PCMP Compute services",
+        "gdp_real Real GDP, Fisher index",
+        "ev_domestic",
+        "free_tier_surplus",
         "welfare_beyond_gdp",
-        "cpi_ai_services",
-        "cpi_compute",
-        "capital_income_layer1",
+        "markup Frontier markup",
+        "mcpf",
     ] {
         assert!(out.contains(word), "missing {word}");
     }
@@ -727,7 +738,7 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
     assert!(ratio(eff, "commodities", "PCMP") > 1.0);
     // A token tax shrinks platforms and raises government revenue.
     for t in ["token_tax_3", "token_tax_10"] {
-        assert!(ratio(get(t), "sectors", "PLT") < 1.0, "{t}");
+        assert!(ratio(get(t), "sectors", "TOK") < 1.0, "{t}");
         assert!(
             get(t)["indicators"]["real_gov_revenue"].as_f64().unwrap()
                 > bench["indicators"]["real_gov_revenue"].as_f64().unwrap()
@@ -745,6 +756,113 @@ fn every_regime_of_the_flagship_converges_with_the_expected_signs() {
         ratio(get("compute_subsidy_50"), "commodities", "PCMP")
             > ratio(get("compute_subsidy_20"), "commodities", "PCMP")
     );
+}
+
+#[test]
+fn the_flagship_indicators_keep_their_accounting_identities_in_every_regime() {
+    let v = json(&["solve", "--all", "--format", "json"]);
+    for s in v.as_array().unwrap() {
+        let name = s["scenario"].as_str().unwrap();
+        let ind = |k: &str| s["indicators"][k].as_f64().unwrap();
+        let ev = |h: &str| s["welfare"][h]["ev"].as_f64().unwrap();
+        let close = |a: f64, b: f64, what: &str| {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{name}: {what}: {a} vs {b}"
+            )
+        };
+        // Nominal GDP from incomes equals nominal GDP from final expenditure.
+        close(
+            ind("gdp_nominal"),
+            ind("gdp_nominal_expenditure"),
+            "GDP income vs expenditure",
+        );
+        // One definition of each welfare total: domestic = households + GOV, ENTRE in none.
+        close(
+            ind("ev_domestic"),
+            ["WO", "WX", "ELITE", "OWN", "GOV"]
+                .iter()
+                .map(|h| ev(h))
+                .sum(),
+            "domestic EV",
+        );
+        close(ind("ev_rest_of_world"), ev("FOR"), "rest-of-world EV");
+        close(
+            ind("welfare_beyond_gdp"),
+            ind("ev_domestic") - (ind("gdp_real") - 29935.0),
+            "welfare beyond GDP",
+        );
+        // The Fisher index lies between its Laspeyres and Paasche bounds.
+        let (l, p, f) = (
+            ind("gdp_laspeyres"),
+            ind("gdp_paasche"),
+            ind("gdp_real") / 29935.0,
+        );
+        assert!(
+            (f - l.min(p)) >= -1e-12 && (l.max(p) - f) >= -1e-12,
+            "{name}: {l} {p} {f}"
+        );
+        close(f * f, l * p, "Fisher = sqrt(Laspeyres x Paasche)");
+        // The markup revenue the accounting consumer receives pays the frontier firms' fixed
+        // costs, plus their rents when their number is fixed (zero profit of NF).
+        close(
+            s["consumers"]["ENTRE"].as_f64().unwrap(),
+            ind("markup_revenue"),
+            "ENTRE's income",
+        );
+        close(
+            ind("markup_revenue"),
+            ind("fixed_costs") + ind("frontier_rents"),
+            "markup revenue",
+        );
+        // Free entry leaves no rent; a fixed number of firms does.
+        let fixed = name == "merger" || name.ends_with("fixed_firms");
+        assert_eq!(ind("frontier_rents").abs() > 1e-9, fixed, "{name}");
+    }
+}
+
+#[test]
+fn only_the_product_of_firms_and_perceived_elasticity_matters_in_the_flagship() {
+    // Symmetric Cournot: Lerner = 1 / (N eps), and each frontier firm's fixed cost is 26 / N.
+    // Calibrating N = 1.2857 (eps = 1.5, the long-run token-demand elasticity) instead of the
+    // observed 3 (eps = 0.64) changes the number of firms by that factor in every scenario and
+    // nothing else.
+    let (_dir, model) = flagship_copy(
+        |t| t.replacen("n_obs = 3.0 ", "n_obs = 1.2857 ", 1),
+        str::to_string,
+    );
+    let a = json(&["solve", "--all", "--format", "json"]);
+    let b = json(&[
+        "solve",
+        model.to_str().unwrap(),
+        "--all",
+        "--format",
+        "json",
+    ]);
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        let name = x["scenario"].as_str().unwrap();
+        let n = |v: &serde_json::Value| v["sectors"]["NF"].as_f64().unwrap();
+        assert!(
+            (n(x) * 1.2857 / 3.0 - n(y)).abs() <= 1e-8,
+            "{name}: {} vs {}",
+            n(x),
+            n(y)
+        );
+        for kind in ["commodities", "consumers", "indicators"] {
+            for (k, u) in x[kind].as_object().unwrap() {
+                if k == "frontier_firms" {
+                    continue;
+                }
+                let (u, v) = (u.as_f64().unwrap(), y[kind][k].as_f64().unwrap());
+                assert!(
+                    (u - v).abs() <= 1e-7 * u.abs().max(1.0),
+                    "{name}: {kind}.{k}: {u} vs {v}"
+                );
+            }
+        }
+    }
 }
 
 /// A copy of the flagship model and its data in a temporary directory, both edited.
@@ -901,35 +1019,98 @@ fn the_flattened_flagship_checks_in_the_plain_format() {
 }
 
 #[test]
-fn compare_csv_and_json_carry_every_scenario() {
+fn compare_csv_and_json_are_long_typed_records() {
     let o = run(&[
         "compare",
         "--scenarios",
-        "token_tax_3,dst_6",
+        "benchmark,token_tax_3,dst_6",
         "--format",
         "csv",
     ]);
-    let (out, _) = text(&o);
-    assert_eq!(o.status.code(), Some(0));
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Read as a pandas user would: the header, then every number column parses as a number
+    // (or is empty).
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
-        out.lines().next(),
-        Some("section,name,unit,benchmark,token_tax_3,dst_6")
+        header,
+        [
+            "scenario",
+            "status",
+            "kind",
+            "name",
+            "description",
+            "unit",
+            "benchmark",
+            "value",
+            "change",
+            "pct_change"
+        ]
     );
-    let v = json(&["compare", "--scenarios", "token_tax_3", "--format", "json"]);
-    assert_eq!(
-        v["columns"],
-        serde_json::json!(["benchmark", "token_tax_3"])
-    );
-    let pplt = v["rows"]
-        .as_array()
-        .unwrap()
+    let mut rows = 0;
+    let mut ev = std::collections::HashMap::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        rows += 1;
+        assert!(["token_tax_3", "dst_6"].contains(&&rec[0]), "{rec:?}");
+        assert_eq!(&rec[1], "converged");
+        for c in 6..10 {
+            assert!(
+                rec[c].is_empty() || rec[c].parse::<f64>().is_ok(),
+                "column {} is not a number: {rec:?}",
+                header[c]
+            );
+        }
+        if &rec[2] == "price" && &rec[3] == "PPLT" && &rec[0] == "token_tax_3" {
+            assert!(
+                rec[9].parse::<f64>().unwrap() > 0.0,
+                "a token tax raises PPLT"
+            );
+            assert_eq!(&rec[4], "Tokens (composite of the tiers)");
+        }
+        if &rec[0] == "token_tax_3" && (&rec[2] == "ev" || &rec[3] == "ev_domestic") {
+            assert_eq!(
+                &rec[5],
+                if &rec[2] == "ev" {
+                    "bn USD 2025"
+                } else {
+                    "level"
+                }
+            );
+            let v = if &rec[2] == "ev" {
+                &rec[8]
+            } else {
+                &rec[9 - 1]
+            };
+            ev.insert(rec[3].to_string(), v.parse::<f64>().unwrap());
+        }
+    }
+    assert!(rows > 100);
+    // One definition of domestic EV: the households' and government's, as the indicator.
+    let sum: f64 = ["WO", "WX", "ELITE", "OWN", "GOV"]
         .iter()
-        .find(|r| r["section"] == "price" && r["name"] == "PPLT")
+        .map(|h| ev[*h])
+        .sum();
+    assert!((ev["domestic"] - sum).abs() < 1e-9, "{ev:?}");
+    assert!((ev["domestic"] - ev["ev_domestic"]).abs() < 1e-9, "{ev:?}");
+    assert!((ev["rest_of_world"] - ev["FOR"]).abs() < 1e-12);
+
+    let v = json(&["compare", "--scenarios", "token_tax_3", "--format", "json"]);
+    assert_eq!(v["unit"], "bn USD 2025");
+    assert_eq!(v["scenarios"][0]["name"], "token_tax_3");
+    assert_eq!(v["scenarios"][0]["status"], "converged");
+    let records = v["records"].as_array().unwrap();
+    for rec in records {
+        for key in ["benchmark", "value", "change", "pct_change"] {
+            assert!(rec[key].is_null() || rec[key].is_f64(), "{rec}");
+        }
+    }
+    let pplt = records
+        .iter()
+        .find(|r| r["kind"] == "price" && r["name"] == "PPLT")
         .unwrap();
-    assert!(
-        pplt["values"]["token_tax_3"].as_f64().unwrap() > 0.0,
-        "the token price rises with a token tax"
-    );
+    assert!(pplt["pct_change"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -997,12 +1178,14 @@ fn a_point_that_fails_walras_law_is_never_reported_as_converged() {
     } else {
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("market clearance of PC (dropped)"), "{err}");
-        // The levels that ran off say where it fails: the platforms collapse.
+        // The levels that ran off say where it fails: the frontier platforms collapse (their
+        // markup cannot cover the fixed costs at any number of firms).
         let runaway = v["runaway"].as_array().unwrap();
         assert!(
             runaway
                 .iter()
-                .any(|r| r["variable"] == "PLT" || r["variable"] == "PPLT"),
+                .any(|r| ["FRT", "TOK", "NF", "PFRT", "PPLT"]
+                    .contains(&r["variable"].as_str().unwrap())),
             "{v}"
         );
         if status == "verification_failed" {
@@ -1030,7 +1213,7 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
             assert_eq!(r["status"], "evaluation_failed");
             let reason = r["reason"].as_str().unwrap();
             assert!(
-                reason.contains("sectors.PLT.inputs[0]") && reason.contains("subsidy of 100 %"),
+                reason.contains("sectors.FRT.inputs[0]") && reason.contains("subsidy of 100 %"),
                 "{r}"
             );
         } else {
@@ -1065,10 +1248,15 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        v["status"],
-        serde_json::json!(["converged", "evaluation_failed", "converged"])
-    );
+    assert_eq!(v["benchmark_status"], "converged");
+    let statuses: Vec<&str> = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["evaluation_failed", "converged"]);
+    assert!(v["scenarios"][0]["reason"].is_string());
 }
 
 /// What a file of the bad-input catalogue must produce: read from its `# exit:`,
@@ -1367,9 +1555,14 @@ fn csv_output_has_one_column_per_index() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert_eq!(
         out.lines().next(),
-        Some("section,name,index1,unit,benchmark,shock")
+        Some("scenario,status,kind,name,index1,description,unit,benchmark,value,change,pct_change")
     );
-    assert!(out.lines().any(|l| l.starts_with("price,PF,K,%,")), "{out}");
+    let pf_k = out
+        .lines()
+        .find(|l| l.starts_with("shock,converged,price,PF,K,"))
+        .unwrap_or_else(|| panic!("no row for PF[K] in\n{out}"));
+    let value: f64 = pf_k.split(',').nth(8).unwrap().parse().unwrap();
+    assert_eq!(value, v["commodities"]["PF[K]"].as_f64().unwrap());
 }
 
 #[test]
@@ -1553,4 +1746,70 @@ fn indexed_model_errors_name_the_file_row_and_element() {
             assert!(err.contains(f), "case {k}: '{f}' not in:\n{err}");
         }
     }
+}
+
+#[test]
+fn compare_plot_is_valid_svg_with_a_bar_series_per_consumer_and_a_heat_map_row_per_headline() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("cmp.svg");
+    let o = run(&[
+        "compare",
+        "--scenarios",
+        "token_tax_10,merger,compute_subsidy_20",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the chart is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect();
+    // The legend names every series: households, the government and the rest of the world.
+    for series in ["WO", "WX", "ELITE", "OWN", "GOV", "rest of world"] {
+        assert!(texts.iter().any(|t| t == series), "no legend entry {series}");
+    }
+    assert!(!texts.iter().any(|t| t == "ENTRE"), "accounting consumers are not a series");
+    // Each scenario is labelled twice (under the bars and under the heat map).
+    for sc in ["token_tax_10", "merger", "compute_subsidy_20"] {
+        assert_eq!(texts.iter().filter(|t| *t == sc).count(), 2, "{sc}");
+    }
+    // One heat-map row per headline price or activity, labelled with its description.
+    for row in ["PPLT Tokens", "PCMP Compute services", "NF Frontier firms' fixed costs"] {
+        assert!(texts.iter().any(|t| t == row), "no heat-map row {row}");
+    }
+    assert!(!texts.iter().any(|t| t.starts_with("markup")), "indicators are not in the heat map");
+    // One bar per consumer and scenario in each series' colour (the first series: WO), plus
+    // its legend swatch.
+    let fills = |c: &str| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some(c))
+            .count()
+    };
+    assert_eq!(fills("#0072B2"), 3 + 1);
+    assert_eq!(fills("#D55E00"), 3 + 1);
+}
+
+#[test]
+fn a_located_error_shows_its_source_line_with_a_caret_under_the_column() {
+    let f = "tests/bad_inputs/06_toml_unknown_sector_field.toml";
+    let o = run(&["check", f]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<&str> = err.lines().collect();
+    // The tool-readable line first, then the source line and the caret.
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("{f}:24:1: sectors.Y: unknown field `elastcity`")))
+        .expect(&err);
+    assert_eq!(lines[at + 2], "24 | elastcity = 1");
+    assert_eq!(lines[at + 3], "   | ^");
+    // A column further right puts the caret under it.
+    let o = run(&["check", "tests/bad_inputs/86_descriptions_of_a_sector.toml"]);
+    let (_, err) = text(&o);
+    assert!(err.contains("13 | gdp = \"PX\"\n   |       ^\n"), "{err}");
 }

@@ -734,6 +734,7 @@ fn prohibitive_taxes_on_the_reference_models_give_a_verified_equilibrium_or_a_fa
                     name: "prohibitive".into(),
                     value: 0.0,
                     definition: None,
+                    description: String::new(),
                 });
                 model.sectors[s].taxes[j].rate = tokencge::expr::Expr::Param(p);
                 model.scenarios.push(tokencge::model::Scenario {

@@ -2,17 +2,21 @@
 //! or a solve did not converge, 2 bad input or I/O). Only this module prints, touches
 //! `std::process` or installs the tracing subscriber.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use tokencge::batch;
+use tokencge::files::write_atomic;
 use tokencge::calibrate::Coefficients;
 use tokencge::compile::Structure;
 use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
 use tokencge::solve::NewtonSettings;
+
+mod bundle;
+mod dynamic;
+mod sweep;
 
 /// The model that runs when no model is named.
 pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
@@ -54,23 +58,73 @@ enum Command {
         all: bool,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Override a parameter on top of the scenario's own (repeatable; derived parameters
+        /// follow).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Also write a run bundle into DIR: results.json, results.csv, report.json, run.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        dynamic: DynamicArgs,
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
         /// Model files (default: models/token_economy.toml).
         models: Vec<PathBuf>,
+        /// Override a parameter in the benchmark and every scenario (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
     Describe { model: PathBuf },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
+        /// Model file (default: models/token_economy.toml).
         model: Option<PathBuf>,
-        /// Comma-separated scenario names (default: all).
+        /// Comma-separated scenario names (default: all; `benchmark` may be named and is
+        /// always the reference).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
+        /// Output: headline tables for people, or long typed records as CSV or JSON.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// With the table format: every activity, price, income and indicator after the
+        /// headline.
+        #[arg(long)]
+        full: bool,
+        /// Override a parameter in the benchmark and every scenario (repeatable): changes are
+        /// measured against the benchmark with the same overrides.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Also write a run bundle into DIR: results.json, results.csv, report.json, run.json.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        dynamic: DynamicArgs,
     },
+    /// Systematic sensitivity analysis: the scenario solved for every draw of the model's
+    /// [sensitivity] parameters, each change against the draw's own benchmark.
+    Sweep(sweep::SweepArgs),
+    /// Combine the directories of a sharded sweep into the whole result.
+    Merge {
+        /// Directories written by `sweep --shard K/N --out DIR`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged result goes.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        #[arg(long, value_name = "QUANTITY")]
+        tornado: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print the tables of a run bundle (written by --out DIR) again, as the run printed them.
+    Report { dir: PathBuf },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
         sam: PathBuf,
@@ -111,8 +165,25 @@ enum Command {
     },
 }
 
+/// The dynamic mode of `solve` and `compare` (models with `[dynamics]`).
+#[derive(clap::Args, Debug, Clone, Default)]
+struct DynamicArgs {
+    /// Solve the scenarios' paths over the periods of [dynamics] instead of static equilibria.
+    #[arg(long)]
+    dynamic: bool,
+    /// Draw an SVG chart into this file: with --dynamic the paths of --series (baseline and
+    /// scenarios); for a static compare, EV by consumer and scenario (grouped bars) and the %
+    /// changes of the headline prices and activities (a heat map).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Comma-separated quantities to plot: variables, indicators, parameters moving along the
+    /// path (default: every sector's activity level).
+    #[arg(long, value_delimiter = ',', requires = "plot")]
+    series: Vec<String>,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Csv,
@@ -131,9 +202,14 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only for a person at a terminal: a log file or a batch scheduler's capture gets
+    // plain text (and NO_COLOR turns colour off everywhere).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -167,6 +243,10 @@ pub fn run() -> i32 {
         model: None,
         scenarios: Vec::new(),
         format: Format::Table,
+        full: false,
+        set: Vec::new(),
+        out: None,
+        dynamic: DynamicArgs::default(),
     });
     match command {
         Command::Solve {
@@ -174,8 +254,40 @@ pub fn run() -> i32 {
             scenario,
             all,
             format,
-        } => cmd_solve(&model_path(model), scenario, all, format, &settings),
-        Command::Check { models } => {
+            dynamic,
+            ..
+        } if dynamic.dynamic => dynamic::cmd_solve_dynamic(
+            &model_path(model),
+            scenario,
+            all,
+            format,
+            &dynamic,
+            &settings,
+        ),
+        Command::Solve {
+            model,
+            scenario,
+            all,
+            format,
+            set,
+            out,
+            dynamic,
+        } => {
+            if dynamic.plot.is_some() {
+                eprintln!("error: solve --plot draws a dynamic path: it needs --dynamic (compare --plot draws a static comparison)");
+                return BAD_INPUT;
+            }
+            cmd_solve(
+                &model_path(model),
+                scenario,
+                all,
+                format,
+                &set,
+                out.as_deref(),
+                &settings,
+            )
+        }
+        Command::Check { models, set } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
             } else {
@@ -183,16 +295,61 @@ pub fn run() -> i32 {
             };
             let mut code = OK;
             for m in &models {
-                code = code.max(cmd_check(m, &settings));
+                code = code.max(cmd_check(m, &set, &settings));
             }
             code
         }
         Command::Describe { model } => cmd_describe(&model),
+        Command::Sweep(args) => sweep::cmd_sweep(args, &settings),
+        Command::Merge {
+            dirs,
+            out,
+            format,
+            plot,
+            tornado,
+            threads,
+        } => sweep::cmd_merge(
+            &dirs,
+            &out,
+            format,
+            plot.as_deref(),
+            tornado.as_deref(),
+            threads,
+        ),
+        Command::Report { dir } => bundle::cmd_report(&dir),
         Command::Compare {
             model,
             scenarios,
             format,
-        } => cmd_compare(&model_path(model), &scenarios, format, &settings),
+            dynamic,
+            ..
+        } if dynamic.dynamic => dynamic::cmd_compare_dynamic(
+            &model_path(model),
+            &scenarios,
+            format,
+            &dynamic,
+            &settings,
+        ),
+        Command::Compare {
+            model,
+            scenarios,
+            format,
+            full,
+            set,
+            out,
+            dynamic,
+        } => cmd_compare(
+            &model_path(model),
+            &scenarios,
+            CompareOutput {
+                format,
+                full,
+                plot: dynamic.plot.as_deref(),
+                out: out.as_deref(),
+            },
+            &set,
+            &settings,
+        ),
         Command::Balance {
             sam,
             output,
@@ -210,28 +367,41 @@ pub fn run() -> i32 {
     }
 }
 
+/// Resolves `--set NAME=VALUE` arguments against a model; every bad one is reported (exit 2).
+fn overrides_of(structure: &Structure, set: &[String]) -> Result<Vec<(usize, f64)>, i32> {
+    structure.model().resolve_overrides(set).map_err(|errors| {
+        for e in errors {
+            eprintln!("{e}");
+        }
+        BAD_INPUT
+    })
+}
+
 fn model_path(p: Option<PathBuf>) -> PathBuf {
     p.unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
 }
 
 fn load(path: &Path) -> Result<(Structure, Coefficients), i32> {
     tokencge::build(path).map_err(|e| {
-        eprintln!("{e}");
+        report_build_error(path, &e);
         BAD_INPUT
     })
 }
 
-/// Writes a file atomically: a temporary file in the same directory, then a rename.
-fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.flush()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+/// Prints why a model could not be built: each diagnostic's `file:line:column` line, then
+/// (when the file can be read) the offending source line with a caret under the column.
+fn report_build_error(path: &Path, e: &tokencge::BuildError) {
+    match e {
+        tokencge::BuildError::Load(load) => report_load_error(path, load),
+        other => eprintln!("{other}"),
+    }
+}
+
+fn report_load_error(path: &Path, e: &tokencge::model::LoadError) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => eprint!("{}", e.render(&text)),
+        Err(_) => eprintln!("{e}"),
+    }
 }
 
 /// Solves scenarios in parallel through the library; a progress bar shows on an interactive
@@ -240,20 +410,11 @@ fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 fn solve_many(
     structure: &Structure,
     indices: &[Option<usize>],
+    overrides: &[(usize, f64)],
     settings: &NewtonSettings,
 ) -> Vec<batch::Outcome> {
-    use indicatif::{ProgressBar, ProgressStyle};
-    use std::io::IsTerminal;
-    let bar = if std::io::stderr().is_terminal() && indices.len() > 1 {
-        let b = ProgressBar::new(indices.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} scenarios {msg}") {
-            b.set_style(style);
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    let out = batch::solve_all(structure, indices, settings, &|| bar.inc(1));
+    let bar = progress_bar(indices.len(), "scenarios");
+    let out = batch::solve_all_with(structure, indices, overrides, settings, &|| bar.inc(1));
     bar.finish_and_clear();
     for r in &out {
         match r {
@@ -270,6 +431,22 @@ fn solve_many(
         }
     }
     out
+}
+
+/// A progress bar of `n` items on an interactive terminal (hidden otherwise, or for one item).
+fn progress_bar(n: usize, items: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || n <= 1 {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(n as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template(&format!("{{bar:30}} {{pos}}/{{len}} {items} {{msg}}"))
+    {
+        b.set_style(style);
+    }
+    b
 }
 
 /// The report of an outcome, solved or not.
@@ -325,10 +502,16 @@ fn cmd_solve(
     scenario: Option<String>,
     all: bool,
     format: Format,
+    set: &[String],
+    out: Option<&Path>,
     settings: &NewtonSettings,
 ) -> i32 {
     let (structure, _) = match load(path) {
         Ok(s) => s,
+        Err(c) => return c,
+    };
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
         Err(c) => return c,
     };
     let model = structure.model();
@@ -342,66 +525,85 @@ fn cmd_solve(
             Some(name) => match model.scenario_index(name) {
                 Some(i) => vec![Some(i)],
                 None => {
-                    let known: Vec<&str> =
-                        model.scenarios.iter().map(|s| s.name.as_str()).collect();
-                    eprintln!(
-                        "{}: unknown scenario '{name}' (scenarios: benchmark, {})",
-                        path.display(),
-                        known.join(", ")
-                    );
+                    eprintln!("{}: {}", path.display(), unknown_scenario(model, name));
                     return BAD_INPUT;
                 }
             },
         }
     };
     let mut code = OK;
-    let mut json_out = Vec::new();
-    let mut csv_out = csv::Writer::from_writer(Vec::new());
-    let width = report::index_width(structure.model());
-    if format == Format::Csv {
-        let _ = csv_out.write_record(report::csv_header(width));
-    }
-    let mut text = String::new();
-    for outcome in solve_many(&structure, &indices, settings) {
+    let mut log = bundle::RunLog::new(&overrides);
+    let mut reports = Vec::new();
+    for outcome in solve_many(&structure, &indices, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
-        let report = report_of(&structure, outcome);
-        match format {
-            Format::Json => json_out.push(report.to_json()),
-            Format::Csv => {
-                let _ = report.csv_rows(&mut csv_out, width);
-            }
-            Format::Table => {
-                text.push_str(&report.table());
-                text.push('\n');
-            }
+        log.record(&outcome);
+        reports.push(report_of(&structure, outcome));
+    }
+    print!("{}", render_solve(&reports, format));
+    if let Some(dir) = out {
+        let results = (
+            render_solve(&reports, Format::Json),
+            render_solve(&reports, Format::Csv),
+        );
+        let data = tokencge::bundle::ReportData::Solve {
+            reports: bundle::records(&reports),
+        };
+        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+            return c;
         }
     }
-    let out = match format {
+    code
+}
+
+/// What `solve` prints for its reports: one JSON object (an array for several), CSV rows under
+/// one header, or the tables.
+fn render_solve(reports: &[report::SolutionReport], format: Format) -> String {
+    match format {
         Format::Json => {
-            let v = if json_out.len() == 1 {
-                json_out.pop().unwrap()
+            let mut all: Vec<serde_json::Value> = reports.iter().map(|r| r.to_json()).collect();
+            let v = if all.len() == 1 {
+                all.pop().unwrap_or_default()
             } else {
-                serde_json::Value::Array(json_out)
+                serde_json::Value::Array(all)
             };
             serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
         }
         Format::Csv => {
-            String::from_utf8(csv_out.into_inner().unwrap_or_default()).unwrap_or_default()
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let width = report::index_width(reports);
+            let _ = w.write_record(report::csv_header(width));
+            for r in reports {
+                let _ = r.csv_rows(&mut w, width);
+            }
+            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }
-        Format::Table => text,
-    };
-    print!("{out}");
-    code
+        Format::Table => tokencge::bundle::solve_tables(reports),
+    }
 }
 
-fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
+fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
     let file = path.display().to_string();
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    let coef = if overrides.is_empty() {
+        coef
+    } else {
+        match scenario::prepare_with(&structure, None, &overrides) {
+            Ok((_, c)) => c,
+            Err(e) => {
+                eprintln!("{file}: benchmark with --set: {e}");
+                return BAD_INPUT;
+            }
+        }
+    };
     let setup = match scenario::resolve(&structure, &coef, None) {
         Ok(s) => s,
         Err(e) => {
@@ -432,16 +634,18 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
     // Scenarios in the order of their first target, the benchmark first.
     let mut order: Vec<Option<usize>> = vec![None];
     for t in &structure.model().targets {
-        if !order.contains(&t.scenario) {
+        if t.period.is_none() && !order.contains(&t.scenario) {
             order.push(t.scenario);
         }
     }
     let mut results = Vec::new();
-    for (idx, outcome) in order.iter().zip(solve_many(&structure, &order, settings)) {
+    for (idx, outcome) in order
+        .iter()
+        .zip(solve_many(&structure, &order, &overrides, settings))
+    {
         match outcome {
             Ok(solved) => {
                 let sol = &solved.solution;
-                tracing::info!(scenario = %sol.scenario.name, iterations = sol.info.iterations, seconds = sol.info.seconds, continuation = sol.continuation_steps, "solved");
                 results.extend(report::check_targets(
                     structure.with(&solved.coefficients),
                     sol,
@@ -455,6 +659,8 @@ fn cmd_check(path: &Path, settings: &NewtonSettings) -> i32 {
             )),
         }
     }
+    // Targets with a period: the paths they need, as far as they need them.
+    results.extend(dynamic::check_path_targets(&structure, settings));
     let failed = results.iter().filter(|r| !r.pass).count();
     let w = results
         .iter()
@@ -503,9 +709,34 @@ fn cmd_describe(path: &Path) -> i32 {
     OK
 }
 
-fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonSettings) -> i32 {
+/// What a static comparison writes: the printed format, the full tables, an SVG chart, a run
+/// bundle.
+struct CompareOutput<'a> {
+    format: Format,
+    full: bool,
+    plot: Option<&'a Path>,
+    out: Option<&'a Path>,
+}
+
+fn cmd_compare(
+    path: &Path,
+    names: &[String],
+    output: CompareOutput<'_>,
+    set: &[String],
+    settings: &NewtonSettings,
+) -> i32 {
+    let CompareOutput {
+        format,
+        full,
+        plot,
+        out,
+    } = output;
     let (structure, _) = match load(path) {
         Ok(s) => s,
+        Err(c) => return c,
+    };
+    let overrides = match overrides_of(&structure, set) {
+        Ok(o) => o,
         Err(c) => return c,
     };
     let model = structure.model();
@@ -513,38 +744,76 @@ fn cmd_compare(path: &Path, names: &[String], format: Format, settings: &NewtonS
     if names.is_empty() {
         indices.extend(0..model.scenarios.len());
     } else {
+        let mut unknown = Vec::new();
         for n in names {
             match model.scenario_index(n) {
-                Some(i) => indices.push(i),
-                None => {
-                    eprintln!("{}: unknown scenario '{n}'", path.display());
-                    return BAD_INPUT;
-                }
+                Some(i) if !indices.contains(&i) => indices.push(i),
+                Some(_) => {}
+                // The benchmark is always the reference column.
+                None if n == "benchmark" => {}
+                None => unknown.push(n.as_str()),
             }
+        }
+        if !unknown.is_empty() {
+            for n in unknown {
+                eprintln!("{}: {}", path.display(), unknown_scenario(model, n));
+            }
+            return BAD_INPUT;
         }
     }
     let all: Vec<Option<usize>> = std::iter::once(None)
         .chain(indices.into_iter().map(Some))
         .collect();
     let mut code = OK;
+    let mut log = bundle::RunLog::new(&overrides);
     let mut reports = Vec::new();
-    for outcome in solve_many(&structure, &all, settings) {
+    for outcome in solve_many(&structure, &all, &overrides, settings) {
         if !solved_ok(&outcome) {
             code = FAILED;
         }
+        log.record(&outcome);
         reports.push(report_of(&structure, outcome));
     }
+    let data = out.map(|_| tokencge::bundle::ReportData::Compare {
+        reports: bundle::records(&reports),
+        full,
+    });
     let bench = reports.remove(0);
-    let cmp = compare::build(&bench, &reports);
+    let cmp = compare::build(model, &bench, &reports);
+    if let Some(file) = plot {
+        let written = tokencge::chart::compare::comparison_svg(&cmp)
+            .map_err(|e| e.to_string())
+            .and_then(|svg| write_atomic(file, svg.as_bytes()).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("{}: {e}", file.display());
+            return BAD_INPUT;
+        }
+    }
+    let json = || serde_json::to_string_pretty(&cmp.json()).unwrap_or_default() + "\n";
     match format {
-        Format::Table => print!("{}", cmp.table()),
+        Format::Table if full => print!("{}", cmp.full()),
+        Format::Table => print!("{}", cmp.headline()),
         Format::Csv => print!("{}", cmp.csv()),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&cmp.json()).unwrap_or_default()
-        ),
+        Format::Json => print!("{}", json()),
+    }
+    if let (Some(dir), Some(data)) = (out, data) {
+        let results = (json(), cmp.csv());
+        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+            return c;
+        }
     }
     code
+}
+
+/// "unknown scenario 'x' (scenarios: benchmark, a, b)".
+fn unknown_scenario(model: &tokencge::model::Model, name: &str) -> String {
+    let known: Vec<&str> = std::iter::once("benchmark")
+        .chain(model.scenarios.iter().map(|s| s.name.as_str()))
+        .collect();
+    format!(
+        "unknown scenario '{name}' (scenarios: {})",
+        known.join(", ")
+    )
 }
 
 fn cmd_balance(
@@ -636,7 +905,7 @@ fn cmd_flatten(path: &Path, output: &Path) -> i32 {
     let model = match tokencge::model::load(path) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{e}");
+            report_load_error(path, &e);
             return BAD_INPUT;
         }
     };

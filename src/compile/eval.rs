@@ -724,6 +724,21 @@ impl<'a> System<'a> {
         e.eval(&FuncCtx::new(*self, x, st))
     }
 
+    /// Evaluates an expression of a dynamic path (an update) at `x`, with `t` the period and
+    /// `year` its year.
+    pub fn eval_expr_in_period(
+        &self,
+        x: &[f64],
+        st: &PointState,
+        e: &Expr,
+        t: usize,
+        year: f64,
+    ) -> Result<f64, EvalError> {
+        let mut ctx = FuncCtx::new(*self, x, st);
+        ctx.time = Some((t as f64, year));
+        e.eval(&ctx)
+    }
+
     /// Variable bounds: S ≥ 0, P ≥ 0, M free, auxiliaries as declared.
     pub fn bounds(&self) -> Result<Bounds, EvalError> {
         let n = self.dim();
@@ -859,6 +874,8 @@ struct FuncCtx<'a> {
     /// earlier ones several times), evaluated once each, never expanded. Empty (and never
     /// allocated) where no indicator is used, as in the constraints of the Newton loop.
     indicators: std::cell::RefCell<Vec<Option<Result<f64, EvalError>>>>,
+    /// The period and year along a dynamic path (updates only).
+    time: Option<(f64, f64)>,
 }
 
 impl<'a> FuncCtx<'a> {
@@ -868,6 +885,7 @@ impl<'a> FuncCtx<'a> {
             x,
             st,
             indicators: std::cell::RefCell::new(Vec::new()),
+            time: None,
         }
     }
 }
@@ -895,6 +913,13 @@ impl EvalContext for FuncCtx<'_> {
         }
         cache[i] = Some(value.clone());
         value
+    }
+    fn time(&self, which: crate::expr::Time) -> Result<f64, EvalError> {
+        match (self.time, which) {
+            (Some((t, _)), crate::expr::Time::Period) => Ok(t),
+            (Some((_, year)), crate::expr::Time::Year) => Ok(year),
+            (None, _) => Err(EvalError::NoTime),
+        }
     }
     fn func(&self, f: &Func, scale: f64, mut grad: Option<&mut Grad>) -> Result<f64, EvalError> {
         let sys = self.sys;

@@ -452,6 +452,37 @@ pub enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     /// A mathematical function of values (`ln`, `exp`, `sqrt`, `max`, `min`).
     Math(Math, Vec<Expr>),
+    /// The time of a dynamic path (an extension): valid only in `[dynamics]` updates and paths.
+    Time(Time),
+}
+
+/// The names of time along a dynamic path: `t`, the period (0, 1, …), and `year`, its label
+/// (`start_year + step · t`). Both are reserved names; they stand only in dynamic expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Time {
+    Period,
+    Year,
+}
+
+impl Time {
+    /// Both names, as written in expressions.
+    pub const NAMES: [&'static str; 2] = ["t", "year"];
+
+    /// The time a name stands for, if it is one of the reserved names.
+    pub fn lookup(name: &str) -> Option<Time> {
+        match name {
+            "t" => Some(Time::Period),
+            "year" => Some(Time::Year),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Time::Period => "t",
+            Time::Year => "year",
+        }
+    }
 }
 
 /// A sparse gradient: (variable index, partial derivative), possibly with repeated indices.
@@ -469,6 +500,10 @@ pub trait EvalContext {
     /// Value of an indicator; gradients are not needed for indicators.
     fn indicator(&self, _i: usize) -> Result<f64, EvalError> {
         Err(EvalError::NoIndicators)
+    }
+    /// The period or year of a dynamic path; only contexts along a path know them.
+    fn time(&self, _which: Time) -> Result<f64, EvalError> {
+        Err(EvalError::NoTime)
     }
 }
 
@@ -490,13 +525,16 @@ pub enum EvalError {
     NoIndicators,
     #[error("gradient of demand() requested without derivatives")]
     NoDerivatives,
+    #[error("t and year are defined only along a dynamic path")]
+    NoTime,
 }
 
 impl Expr {
     /// True when the expression has no variables, functions or indicators.
     pub fn is_parameter_only(&self) -> bool {
         match self {
-            Expr::Num(_) | Expr::Param(_) => true,
+            // Time is exogenous: known before a period is solved.
+            Expr::Num(_) | Expr::Param(_) | Expr::Time(_) => true,
             Expr::Var(_) | Expr::Func(_) | Expr::Indicator(_) => false,
             Expr::Neg(a) => a.is_parameter_only(),
             Expr::Bin(_, a, b) => a.is_parameter_only() && b.is_parameter_only(),
@@ -539,6 +577,7 @@ impl Expr {
             }
             Expr::Func(f) => ctx.func(f, scale, grad),
             Expr::Indicator(i) => ctx.indicator(*i),
+            Expr::Time(which) => ctx.time(*which),
             Expr::Neg(a) => Ok(-a.eval_grad(ctx, -scale, grad)?),
             Expr::Math(m, args) => eval_math(*m, args, ctx, scale, grad),
             Expr::Bin(op, a, b) => {
@@ -647,18 +686,48 @@ impl Expr {
         }
     }
 
+    /// Visits every leaf of the tree (numbers, parameters, variables, function calls,
+    /// indicators, time), left to right.
+    pub fn visit_leaves(&self, visit: &mut dyn FnMut(&Expr)) {
+        match self {
+            Expr::Neg(a) => a.visit_leaves(visit),
+            Expr::Bin(_, a, b) => {
+                a.visit_leaves(visit);
+                b.visit_leaves(visit);
+            }
+            Expr::Math(_, args) => args.iter().for_each(|a| a.visit_leaves(visit)),
+            leaf => visit(leaf),
+        }
+    }
+
+    /// Collects the parameters this expression reads directly (not through the definitions of
+    /// derived parameters).
+    pub fn params(&self, out: &mut Vec<usize>) {
+        self.visit_leaves(&mut |e| {
+            if let Expr::Param(i) = e {
+                out.push(*i)
+            }
+        });
+    }
+
+    /// Whether the expression reads a parameter for which `pred` holds.
+    pub fn reads_param(&self, pred: &dyn Fn(usize) -> bool) -> bool {
+        match self {
+            Expr::Param(i) => pred(*i),
+            Expr::Neg(a) => a.reads_param(pred),
+            Expr::Bin(_, a, b) => a.reads_param(pred) || b.reads_param(pred),
+            Expr::Math(_, args) => args.iter().any(|a| a.reads_param(pred)),
+            _ => false,
+        }
+    }
+
     /// Collects the variable indices this expression reads directly.
     pub fn vars(&self, out: &mut Vec<Var>) {
-        match self {
-            Expr::Var(i) => out.push(*i),
-            Expr::Neg(a) => a.vars(out),
-            Expr::Bin(_, a, b) => {
-                a.vars(out);
-                b.vars(out);
+        self.visit_leaves(&mut |e| {
+            if let Expr::Var(v) = e {
+                out.push(*v)
             }
-            Expr::Math(_, args) => args.iter().for_each(|a| a.vars(out)),
-            _ => {}
-        }
+        });
     }
 }
 

@@ -40,6 +40,102 @@ pub struct ModelFile {
     /// Extension (indexed models): data tables over sets.
     #[serde(default)]
     pub tables: IndexMap<String, Spanned<TableFile>>,
+    /// Extension: systematic sensitivity analysis (`tokencge sweep`).
+    #[serde(default)]
+    pub sensitivity: Option<Spanned<SensitivityFile>>,
+    /// Extension (reports): a description for any declared name — commodities, parameters and
+    /// indicators have no table of their own to carry one.
+    #[serde(default)]
+    pub descriptions: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// Extension (recursive dynamics): the horizon and how parameters move between periods.
+    #[serde(default)]
+    pub dynamics: Option<Spanned<DynamicsFile>>,
+}
+
+/// Extension: a recursive-dynamic path, a sequence of equilibria linked by parameter updates
+/// (`docs/format_extensions.md`, recursive dynamics).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicsFile {
+    /// Number of periods, t = 0 … periods − 1.
+    pub periods: Spanned<toml::Value>,
+    /// The year of period 0 (default 0); `year = start_year + step · t`.
+    #[serde(default)]
+    pub start_year: Option<RawValue>,
+    /// Years per period (default 1).
+    #[serde(default)]
+    pub step: Option<RawValue>,
+    /// Annual rate at which present values discount (default 0).
+    #[serde(default)]
+    pub discount_rate: Option<RawValue>,
+    /// PARAM → expression evaluated at period t's solution: PARAM's value in period t + 1.
+    #[serde(default)]
+    pub update: Option<RawTable>,
+    /// PARAM → a list of one value per period, or an expression of `t` and `year`.
+    #[serde(default)]
+    pub paths: Option<RawTable>,
+    /// Parameters that change the technology on purpose (productivity): they may reach
+    /// production or demand blocks and endowments together.
+    #[serde(default)]
+    pub technology: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Extension: `[sensitivity]`, the parameters a sweep varies and what it reports.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensitivityFile {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub draws: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub seed: Option<Spanned<i64>>,
+    /// Variables, indicators and `ev(H)` to report (default: all).
+    #[serde(default)]
+    pub report: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub parameters: IndexMap<String, Spanned<VariedFile>>,
+    #[serde(default)]
+    pub groups: Vec<Spanned<GroupFile>>,
+}
+
+/// One varied parameter: a distribution and its numbers (parameter expressions allowed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariedFile {
+    pub distribution: Spanned<String>,
+    #[serde(default)]
+    pub min: Option<RawValue>,
+    #[serde(default)]
+    pub max: Option<RawValue>,
+    #[serde(default)]
+    pub mode: Option<RawValue>,
+    #[serde(default)]
+    pub mean: Option<RawValue>,
+    #[serde(default)]
+    pub sd: Option<RawValue>,
+    #[serde(default)]
+    pub median: Option<RawValue>,
+    #[serde(default)]
+    pub log_sd: Option<RawValue>,
+    #[serde(default)]
+    pub values: Option<Spanned<Vec<RawValue>>>,
+    #[serde(default)]
+    pub weights: Option<Spanned<Vec<RawValue>>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Parameters drawn together (Gaussian copula, one correlation for every pair).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    pub parameters: Spanned<Vec<Spanned<String>>>,
+    pub correlation: RawValue,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A set, as written: a list of labels, or a table `{ elements | file + column, subset,
@@ -82,6 +178,19 @@ pub struct ModelSection {
     pub description: Option<String>,
     #[serde(default)]
     pub numeraire: Option<Spanned<String>>,
+    /// Extension (reports): the unit of money of the benchmark data, e.g. `bn USD 2025`.
+    #[serde(default)]
+    pub unit: Option<Spanned<String>>,
+    /// Extension (reports): the prices, activities, auxiliaries and indicators a comparison
+    /// shows first.
+    #[serde(default)]
+    pub headline: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Extension (reports): the indicator that measures real GDP.
+    #[serde(default)]
+    pub gdp: Option<Spanned<String>>,
+    /// Extension (reports): the indicator that measures real government revenue.
+    #[serde(default)]
+    pub revenue: Option<Spanned<String>>,
 }
 
 /// Extension: a social accounting matrix whose cells `sam(ROW, COL)` may stand in expressions.
@@ -162,6 +271,9 @@ pub struct TaxFile {
 pub struct ConsumerFile {
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension (reports): `household` (default), `government`, `foreign` or `accounting`.
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
     #[serde(default)]
     pub elasticity: Option<RawValue>,
     #[serde(default)]
@@ -224,6 +336,12 @@ pub struct ScenarioFile {
     pub numeraire: Option<Spanned<String>>,
     #[serde(default)]
     pub fix: Option<RawTable>,
+    /// Extension (dynamics): the period from which the scenario applies (default 0).
+    #[serde(default)]
+    pub from: Option<Spanned<toml::Value>>,
+    /// Extension (dynamics): the scenario's own time paths of parameters.
+    #[serde(default)]
+    pub paths: Option<RawTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,4 +365,7 @@ pub struct TargetFile {
     /// Extension: one target per element of these sets.
     #[serde(default)]
     pub over: Option<Spanned<Over>>,
+    /// Extension (dynamics): the period of the scenario's path the target checks.
+    #[serde(default)]
+    pub period: Option<Spanned<toml::Value>>,
 }

@@ -20,6 +20,9 @@ pub struct Source {
     /// The CSV files named by `[sets]` and `[tables]` (indexed models), by the path as
     /// written: their text, or why they could not be read.
     pub data: IndexMap<String, Result<String, String>>,
+    /// Unknown fields found while reading the file: reported with whatever validation finds
+    /// in the rest of it (the file was read with them blanked out).
+    pub unknown_fields: Vec<Diagnostic>,
 }
 
 /// The SAM named by a `[sam]` table.
@@ -126,6 +129,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "indicators",
     "sets",
     "tables",
+    "sensitivity",
 ];
 
 /// The dotted key written at `offset`: the nearest table header above it and the key before
@@ -184,16 +188,131 @@ fn explain(message: &str) -> String {
     m
 }
 
+/// The most unknown fields one file reports (each costs a parse of the file).
+const MAX_UNKNOWN_FIELDS: usize = 50;
+
+/// Deserializes the file's TOML. serde stops at the first unknown field; so that a file's
+/// unknown fields are all reported at once, each one is blanked out of a working copy of the
+/// text (spaces over the key and its value, so every byte keeps its position and every later
+/// message its line and column) and the copy is read again, until it reads or another kind of
+/// error (reported too) stops it. When the blanked copy reads, its unknown fields come back
+/// beside the file, for validation to report with the rest.
+fn deserialize(text: &str, path: &Path) -> Result<(ModelFile, Vec<Diagnostic>), LoadError> {
+    let lines = LineIndex::new(text);
+    let mut work = text.to_string();
+    let mut diagnostics = Vec::new();
+    let mut blanked: Vec<String> = Vec::new();
+    loop {
+        let e = match toml::from_str::<ModelFile>(&work) {
+            Ok(file) => return Ok((file, diagnostics)),
+            Err(e) => e,
+        };
+        // A field written in the wrong table is reported once, as unknown where it stands (with
+        // a hint), not again as missing where it belongs.
+        let missing = e.message().trim_start().strip_prefix("missing field ");
+        if missing.is_some_and(|m| blanked.iter().any(|b| m.trim_matches('`') == b)) {
+            break;
+        }
+        let offset = e.span().map(|s| s.start);
+        let (line, column) = offset.map(|o| lines.position(o)).unwrap_or((0, 0));
+        let field = offset.map(|o| key_at(text, o)).unwrap_or_default();
+        if let Some(name) = e
+            .message()
+            .trim_start()
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
+            blanked.push(name.to_string());
+        }
+        diagnostics.push(Diagnostic {
+            line,
+            column,
+            field,
+            message: explain(e.message().trim()),
+        });
+        let unknown = e.message().trim_start().starts_with("unknown field");
+        if !unknown
+            || diagnostics.len() >= MAX_UNKNOWN_FIELDS
+            || !offset.is_some_and(|o| blank_entry(&mut work, o))
+        {
+            break;
+        }
+    }
+    Err(LoadError {
+        file: path.display().to_string(),
+        diagnostics,
+    })
+}
+
+/// Blanks the `key = value` entry whose key starts at `offset` (and the comma that separates
+/// it from its neighbours in an inline table) with spaces, keeping newlines. False when no such
+/// entry is found or the blanked text would no longer be valid TOML (then nothing changes).
+fn blank_entry(work: &mut String, offset: usize) -> bool {
+    use toml::de::{DeTable, DeValue};
+    type Entry = (std::ops::Range<usize>, std::ops::Range<usize>);
+    fn find(t: &DeTable<'_>, offset: usize) -> Option<Entry> {
+        for (k, v) in t.iter() {
+            if k.span().contains(&offset) {
+                return Some((k.span(), v.span()));
+            }
+            if let Some(found) = within(v.get_ref(), offset) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    fn within(v: &DeValue<'_>, offset: usize) -> Option<Entry> {
+        match v {
+            DeValue::Table(t) => find(t, offset),
+            DeValue::Array(a) => a.iter().find_map(|x| within(x.get_ref(), offset)),
+            _ => None,
+        }
+    }
+    let Ok(doc) = DeTable::parse(work) else {
+        return false;
+    };
+    let Some((key, value)) = find(doc.get_ref(), offset) else {
+        return false;
+    };
+    let bytes = work.as_bytes();
+    let (mut start, mut end) = (key.start, value.end);
+    // An inline table's entries are separated by commas: take the one after, or else before.
+    let mut after = end;
+    while after < bytes.len() && (bytes[after] == b' ' || bytes[after] == b'\t') {
+        after += 1;
+    }
+    if bytes.get(after) == Some(&b',') {
+        end = after + 1;
+    } else {
+        let mut before = start;
+        while before > 0 && (bytes[before - 1] == b' ' || bytes[before - 1] == b'\t') {
+            before -= 1;
+        }
+        if before > 0 && bytes[before - 1] == b',' {
+            start = before - 1;
+        }
+    }
+    let blanked: String = work[start..end]
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
+        .collect();
+    // Multi-byte characters become one space each: pad so later offsets do not move.
+    let pad = (end - start) - blanked.len();
+    let mut next = String::with_capacity(work.len());
+    next.push_str(&work[..start]);
+    next.push_str(&blanked);
+    next.extend(std::iter::repeat_n(' ', pad));
+    next.push_str(&work[end..]);
+    if DeTable::parse(&next).is_err() {
+        return false;
+    }
+    *work = next;
+    true
+}
+
 /// Parses model text; `path` names it in messages and anchors relative data paths.
 pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
-    let file: ModelFile = toml::from_str(&text).map_err(|e| {
-        let offset = e.span().map(|s| s.start);
-        let (line, column) = offset
-            .map(|o| LineIndex::new(&text).position(o))
-            .unwrap_or((0, 0));
-        let field = offset.map(|o| key_at(&text, o)).unwrap_or_default();
-        error(path, line, column, &field, explain(e.message().trim()))
-    })?;
+    let (file, unknown_fields) = deserialize(&text, path)?;
     let sam = match &file.sam {
         None => SamInput::Absent,
         Some(section) => {
@@ -234,5 +353,6 @@ pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
         file,
         sam,
         data,
+        unknown_fields,
     })
 }

@@ -7,6 +7,8 @@
 pub mod expand;
 pub mod file;
 pub mod load;
+pub mod overrides;
+pub mod sensitivity;
 mod validate;
 
 use std::borrow::Cow;
@@ -36,23 +38,54 @@ pub struct LoadError {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl LoadError {
+    /// One diagnostic's line: `file:line:column: field: message` (tools read this form).
+    fn header(&self, d: &Diagnostic) -> String {
+        if d.line == 0 {
+            format!("{}: {}: {}", self.file, d.field, d.message)
+        } else if d.field.is_empty() {
+            format!("{}:{}:{}: {}", self.file, d.line, d.column, d.message)
+        } else {
+            format!(
+                "{}:{}:{}: {}: {}",
+                self.file, d.line, d.column, d.field, d.message
+            )
+        }
+    }
+
+    /// The diagnostics for people: each one's `file:line:column: field: message` line first
+    /// (as tools expect), then the offending line of `source` (the file's text) with a caret
+    /// under the column.
+    pub fn render(&self, source: &str) -> String {
+        let lines: Vec<&str> = source.lines().collect();
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            out.push_str(&self.header(d));
+            out.push('\n');
+            let Some(text) = d.line.checked_sub(1).and_then(|i| lines.get(i)) else {
+                continue;
+            };
+            let number = d.line.to_string();
+            let pad = " ".repeat(number.len());
+            // Tabs keep their width under the caret; everything else is one column.
+            let lead: String = text
+                .chars()
+                .take(d.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            out.push_str(&format!("{pad} |\n{number} | {text}\n{pad} | {lead}^\n"));
+        }
+        out
+    }
+}
+
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, d) in self.diagnostics.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            if d.line == 0 {
-                write!(f, "{}: {}: {}", self.file, d.field, d.message)?;
-            } else if d.field.is_empty() {
-                write!(f, "{}:{}:{}: {}", self.file, d.line, d.column, d.message)?;
-            } else {
-                write!(
-                    f,
-                    "{}:{}:{}: {}: {}",
-                    self.file, d.line, d.column, d.field, d.message
-                )?;
-            }
+            f.write_str(&self.header(d))?;
         }
         Ok(())
     }
@@ -78,6 +111,195 @@ pub struct Model {
     pub indicators: Vec<Indicator>,
     /// The SAM the file referred to, if any (already resolved into numbers).
     pub sam: Option<SamSource>,
+    /// Extension: the systematic sensitivity analysis `tokencge sweep` runs.
+    pub sensitivity: Option<sensitivity::Sensitivity>,
+    /// What reports show first and in which unit (an extension; defaults without it).
+    pub presentation: Presentation,
+    /// Extension: the recursive-dynamic path, when the file has `[dynamics]`.
+    pub dynamics: Option<Dynamics>,
+}
+
+/// How reports present a model: the unit of money, the headline quantities, and the indicators
+/// that measure real GDP and real government revenue.
+#[derive(Debug, Clone, Default)]
+pub struct Presentation {
+    /// The unit of money of the benchmark data (`benchmark money` when the model gives none).
+    pub unit: String,
+    pub headline: Vec<Headline>,
+    pub gdp: Option<usize>,
+    pub revenue: Option<usize>,
+}
+
+/// The unit when a model declares none: benchmark quantities at benchmark prices.
+pub const DEFAULT_UNIT: &str = "benchmark money";
+
+/// A quantity a comparison shows first: a variable's level (activity, price, income,
+/// auxiliary) or an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headline {
+    Var(crate::ids::Var),
+    Indicator(usize),
+}
+
+/// What a consumer stands for, so that reports sum welfare over the right agents: domestic EV
+/// is the households' and the government's; the rest of the world is reported apart; an
+/// accounting consumer (one whose spending is a firm's cost, such as Markusen's entrepreneur
+/// who turns markup revenue into fixed costs) is in neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsumerRole {
+    #[default]
+    Household,
+    Government,
+    Foreign,
+    Accounting,
+}
+
+impl ConsumerRole {
+    pub const NAMES: [&'static str; 4] = ["household", "government", "foreign", "accounting"];
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    pub fn parse(s: &str) -> Option<ConsumerRole> {
+        [
+            ConsumerRole::Household,
+            ConsumerRole::Government,
+            ConsumerRole::Foreign,
+            ConsumerRole::Accounting,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+    }
+    /// Counted in domestic welfare.
+    pub fn domestic(self) -> bool {
+        matches!(self, ConsumerRole::Household | ConsumerRole::Government)
+    }
+}
+
+/// Extension: a recursive-dynamic path — a sequence of static equilibria, period t = 0 …
+/// `periods − 1`, linked by parameter updates evaluated at each period's solution and by
+/// exogenous time paths (`docs/format_extensions.md`, recursive dynamics).
+#[derive(Debug, Clone)]
+pub struct Dynamics {
+    pub periods: usize,
+    /// Year of period 0; period t is `start_year + step · t`.
+    pub start_year: f64,
+    /// Years per period.
+    pub step: f64,
+    /// Annual rate of the present values of welfare.
+    pub discount_rate: f64,
+    /// Evaluated at period t's parameters and solution, all at once: the parameters' values in
+    /// period t + 1.
+    pub updates: Vec<Update>,
+    /// Exogenous paths, set at the start of each period before its solve.
+    pub paths: Vec<ParamPath>,
+    /// Parameters declared to change the technology on purpose (`technology = [...]`): they may
+    /// reach production or demand blocks and endowments together.
+    pub technology: Vec<usize>,
+    /// Per scenario (by index): from when it applies and its own paths. A scenario beyond the
+    /// list (one added to a model in code) applies from period 0 without paths of its own.
+    pub scenarios: Vec<ScenarioDynamics>,
+}
+
+impl Dynamics {
+    /// The year of period `t`.
+    pub fn year(&self, t: usize) -> f64 {
+        self.start_year + self.step * t as f64
+    }
+    /// The discount factor of period `t`: (1 + r)^−(year − start_year).
+    pub fn discount(&self, t: usize) -> f64 {
+        (1.0 + self.discount_rate).powf(-(self.step * t as f64))
+    }
+    /// How a scenario moves over time.
+    pub fn scenario(&self, index: usize) -> ScenarioDynamics {
+        self.scenarios.get(index).cloned().unwrap_or_default()
+    }
+    /// Whether a parameter follows an update.
+    pub fn is_updated(&self, parameter: usize) -> bool {
+        self.updates.iter().any(|u| u.parameter == parameter)
+    }
+}
+
+/// A scenario over time.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioDynamics {
+    /// The first period in which the scenario applies; earlier periods are the baseline's.
+    pub from: usize,
+    /// The scenario's own paths (replacing the model's for the same parameters).
+    pub paths: Vec<ParamPath>,
+}
+
+/// `[dynamics.update]`: a parameter's value in the next period.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub parameter: usize,
+    /// May use variables, the contract's functions, indicators, `t` and `year`.
+    pub expr: Expr,
+    pub site: Site,
+}
+
+/// A parameter's exogenous path.
+#[derive(Debug, Clone)]
+pub struct ParamPath {
+    pub parameter: usize,
+    pub values: PathValues,
+    pub site: Site,
+}
+
+/// The values of a path: one per period, or an expression of `t`, `year` and parameters that do
+/// not move.
+#[derive(Debug, Clone)]
+pub enum PathValues {
+    List(Vec<Expr>),
+    Expr(Expr),
+}
+
+impl PathValues {
+    /// The value in period `t` (of year `year`), with `params` for the parameters it uses.
+    pub fn value_at(
+        &self,
+        params: &[f64],
+        t: usize,
+        year: f64,
+    ) -> Result<f64, crate::expr::EvalError> {
+        let ctx = TimeParams { params, t, year };
+        match self {
+            PathValues::List(values) => values[t].eval(&ctx),
+            PathValues::Expr(e) => e.eval(&ctx),
+        }
+    }
+}
+
+/// Parameters and the time of a period: the context of path expressions.
+struct TimeParams<'a> {
+    params: &'a [f64],
+    t: usize,
+    year: f64,
+}
+
+impl crate::expr::EvalContext for TimeParams<'_> {
+    fn param(&self, i: usize) -> f64 {
+        self.params[i]
+    }
+    fn var(&self, _v: crate::ids::Var) -> f64 {
+        f64::NAN
+    }
+    fn var_index(&self, _v: crate::ids::Var) -> usize {
+        0
+    }
+    fn func(
+        &self,
+        _f: &crate::expr::Func,
+        _s: f64,
+        _g: Option<&mut crate::expr::Grad>,
+    ) -> Result<f64, crate::expr::EvalError> {
+        Err(crate::expr::EvalError::NoFunctions)
+    }
+    fn time(&self, which: crate::expr::Time) -> Result<f64, crate::expr::EvalError> {
+        Ok(match which {
+            crate::expr::Time::Period => self.t as f64,
+            crate::expr::Time::Year => self.year,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +312,8 @@ pub struct SamSource {
 #[derive(Debug, Clone)]
 pub struct Parameter {
     pub name: String,
+    /// From `[descriptions]`; empty when none.
+    pub description: String,
     /// The value with the model's own parameters.
     pub value: f64,
     /// The expression of earlier parameters that defines it, when it depends on any: it is
@@ -109,6 +333,8 @@ pub struct ParameterError {
 #[derive(Debug, Clone)]
 pub struct Commodity {
     pub name: String,
+    /// From `[descriptions]` (an extension); empty when none.
+    pub description: String,
     /// Benchmark price level (parameter expression; default 1).
     pub start: Expr,
 }
@@ -282,6 +508,7 @@ pub struct Tax {
 pub struct Consumer {
     pub name: String,
     pub description: String,
+    pub role: ConsumerRole,
     pub elasticity: Expr,
     pub demands: Vec<FinalDemand>,
     pub endowments: Vec<Endowment>,
@@ -345,6 +572,8 @@ pub struct Target {
     pub text: String,
     pub check: TargetCheck,
     pub line: usize,
+    /// Extension: the period of the scenario's dynamic path it checks (None: the static solve).
+    pub period: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +592,8 @@ pub enum TargetCheck {
 #[derive(Debug, Clone)]
 pub struct Indicator {
     pub name: String,
+    /// From `[descriptions]`; empty when none.
+    pub description: String,
     pub expr: Expr,
     pub text: String,
 }
@@ -508,6 +739,7 @@ impl Names<'_> {
             Expr::Param(i) => m.parameters[*i].name.clone(),
             Expr::Var(v) => crate::compile::Layout::entity_name(m, *v).to_string(),
             Expr::Indicator(i) => m.indicators[*i].name.clone(),
+            Expr::Time(which) => which.name().to_string(),
             Expr::Func(f) => {
                 let name = functions::function(f.builtin()).name;
                 let args = match f {

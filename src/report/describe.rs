@@ -146,6 +146,9 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
             let _ = writeln!(s_, "  {:<28} {}", s.name, s.description);
         }
     }
+    if let Some(d) = &m.dynamics {
+        describe_dynamics(m, d, s_);
+    }
     if !coef.pruned().is_empty() {
         let _ = writeln!(s_, "\npruned:");
         for p in coef.pruned() {
@@ -208,6 +211,63 @@ impl Tree<'_> {
         }
         for &j in &self.children[nest] {
             self.write(out, j, depth + 1);
+        }
+    }
+}
+
+/// The dynamic path: horizon, updates, paths and when each scenario starts.
+fn describe_dynamics(m: &crate::model::Model, d: &crate::model::Dynamics, s: &mut String) {
+    let names = m.names();
+    let _ = writeln!(
+        s,
+        "\ndynamics: {} periods from {} every {} year(s), discounted at {} % a year",
+        d.periods,
+        crate::expr::fmt_num(d.start_year),
+        crate::expr::fmt_num(d.step),
+        crate::expr::fmt_num(100.0 * d.discount_rate)
+    );
+    for u in &d.updates {
+        let name = &m.parameters[u.parameter].name;
+        let _ = writeln!(s, "  update {name} = {}", names.print(&u.expr));
+    }
+    let path = |p: &crate::model::ParamPath| match &p.values {
+        crate::model::PathValues::Expr(e) => names.print(e),
+        crate::model::PathValues::List(v) => format!("{} values", v.len()),
+    };
+    for p in &d.paths {
+        let _ = writeln!(s, "  path {} = {}", m.parameters[p.parameter].name, path(p));
+    }
+    if !d.technology.is_empty() {
+        let names: Vec<&str> = d
+            .technology
+            .iter()
+            .map(|&p| m.parameters[p].name.as_str())
+            .collect();
+        let _ = writeln!(
+            s,
+            "  technology (may move production and endowments): {}",
+            names.join(", ")
+        );
+    }
+    for (i, sc) in m.scenarios.iter().enumerate() {
+        let sd = d.scenario(i);
+        if sd.from > 0 || !sd.paths.is_empty() {
+            let own: Vec<String> = sd
+                .paths
+                .iter()
+                .map(|p| format!("{} = {}", m.parameters[p.parameter].name, path(p)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  scenario {} from period {}{}",
+                sc.name,
+                sd.from,
+                if own.is_empty() {
+                    String::new()
+                } else {
+                    format!(", paths {}", own.join(", "))
+                }
+            );
         }
     }
 }

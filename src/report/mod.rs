@@ -1,13 +1,15 @@
 //! Reports: one serialisable [`SolutionReport`] per solved scenario, built from a solution and
 //! rendered as the contract's JSON object, a table for people or CSV rows for programs — the
 //! formats agree by construction. Also target checks, the benchmark-replication check, the
-//! model description and the side-by-side comparison (`compare`).
+//! model description, the side-by-side comparison (`compare`) and the reports of dynamic paths
+//! (`dynamic`).
 //!
 //! Every report can show value, margin (the paired function, scaled) and their product, which
 //! is zero at a complementary point: the quickest way to find a bad benchmark.
 
 pub mod compare;
 pub mod describe;
+pub mod dynamic;
 
 use std::fmt::Write as _;
 
@@ -395,13 +397,17 @@ impl SolutionReport {
 
     /// CSV rows `scenario,kind,name,index1..indexK,value,margin` (welfare as
     /// `welfare_index`/`ev`, indicators as `indicator`): tidy, so that pandas or R can pivot
-    /// them. An element's name is split into its base and its labels (`Y[agr,srv]` is `Y`,
-    /// `agr`, `srv`); `width` index columns are written (the model's [`index_width`]: none for
-    /// a plain model), empty where a name has fewer labels.
+    /// them. With `width` index columns (the reports' [`index_width`]) an element's name is
+    /// split into its base and its labels (`Y[agr,srv]` is `Y`, `agr`, `srv`; empty columns
+    /// where a name has fewer); with none, as for a plain model, the name is written whole.
     pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>, width: usize) -> csv::Result<()> {
         let sc = self.scenario.as_str();
         let mut row = |kind: &str, name: &str, value: String, margin: String| {
-            let (base, labels) = split_name(name);
+            let (base, labels) = if width == 0 {
+                (name, Vec::new())
+            } else {
+                split_name(name)
+            };
             let mut rec: Vec<&str> = Vec::with_capacity(width + 5);
             rec.extend([sc, kind, base]);
             rec.extend((0..width).map(|k| labels.get(k).copied().unwrap_or("")));
@@ -446,18 +452,20 @@ pub fn split_name(name: &str) -> (&str, Vec<&str>) {
     }
 }
 
-/// The most labels any reported name of a model carries (sectors, commodities, consumers,
-/// auxiliaries, indicators): the number of index columns of its CSV output.
-pub fn index_width(m: &crate::model::Model) -> usize {
-    let names = m
-        .sectors
+/// The most labels any name of these reports carries (activities, prices, incomes,
+/// auxiliaries, welfare, indicators): the number of index columns of their CSV.
+pub fn index_width(reports: &[SolutionReport]) -> usize {
+    let labels = |n: &str| split_name(n).1.len();
+    reports
         .iter()
-        .map(|s| s.name.as_str())
-        .chain(m.commodities.iter().map(|c| c.name.as_str()))
-        .chain(m.consumers.iter().map(|c| c.name.as_str()))
-        .chain(m.auxiliaries.iter().map(|a| a.name.as_str()))
-        .chain(m.indicators.iter().map(|i| i.name.as_str()));
-    names.map(|n| split_name(n).1.len()).max().unwrap_or(0)
+        .flat_map(|r| {
+            let vars = r.variables.iter().map(|v| labels(&v.name));
+            let welfare = r.welfare.keys().map(|n| labels(n));
+            let indicators = r.indicators.iter().flatten().map(|(n, _)| labels(n));
+            vars.chain(welfare).chain(indicators)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Scientific notation with three decimals, "-" when not finite.
@@ -511,7 +519,7 @@ pub fn unsolved_targets(model: &Model, scenario: Option<usize>, reason: &str) ->
     model
         .targets
         .iter()
-        .filter(|t| t.scenario == scenario)
+        .filter(|t| t.scenario == scenario && t.period.is_none())
         .map(|t| TargetResult {
             name: t.name.clone(),
             scenario: name.clone(),
@@ -523,19 +531,30 @@ pub fn unsolved_targets(model: &Model, scenario: Option<usize>, reason: &str) ->
         .collect()
 }
 
-/// Evaluates the targets of one scenario at its solution (`system` carries the scenario's
-/// coefficients).
+/// Evaluates the (static) targets of one scenario at its solution (`system` carries the
+/// scenario's coefficients).
 pub fn check_targets(
     system: System<'_>,
     sol: &Solution,
     scenario: Option<usize>,
+) -> Vec<TargetResult> {
+    check_targets_where(system, sol, &|t| {
+        t.scenario == scenario && t.period.is_none()
+    })
+}
+
+/// Evaluates the targets `which` selects at a solution (`system` carries its coefficients).
+pub fn check_targets_where(
+    system: System<'_>,
+    sol: &Solution,
+    which: &dyn Fn(&crate::model::Target) -> bool,
 ) -> Vec<TargetResult> {
     let m = system.structure.model();
     let params = system.coef.params();
     let pe = |e: &crate::expr::Expr| crate::calibrate::eval_param(e, params);
     let st = system.point(&sol.x);
     let mut out = Vec::new();
-    for t in m.targets.iter().filter(|t| t.scenario == scenario) {
+    for t in m.targets.iter().filter(|t| which(t)) {
         let value = match &st {
             Ok(st) => system
                 .eval_expr_at(&sol.x, st, &t.expr)

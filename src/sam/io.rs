@@ -3,7 +3,6 @@
 //! Reading is strict because a silently misread SAM (a shifted row, a cell
 //! read as zero) calibrates a wrong model without any visible failure.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::sam::{Sam, SamError};
@@ -272,12 +271,7 @@ pub(crate) fn write_atomic(sam: &Sam, path: &Path) -> Result<(), SamError> {
         file: file.clone(),
         source,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
-    {
+    crate::files::write_atomic_with(path, |f| {
         // A row starting with an unquoted '#' would be read back as a comment,
         // so quote names when any of them starts with '#'.
         let quote = if sam.accounts().iter().any(|a| a.starts_with('#')) {
@@ -285,23 +279,18 @@ pub(crate) fn write_atomic(sam: &Sam, path: &Path) -> Result<(), SamError> {
         } else {
             csv::QuoteStyle::Necessary
         };
-        let mut writer = csv::WriterBuilder::new()
-            .quote_style(quote)
-            .from_writer(tmp.as_file_mut());
+        let mut writer = csv::WriterBuilder::new().quote_style(quote).from_writer(f);
         let header = std::iter::once(HEADER_LABEL).chain(sam.accounts().iter().map(String::as_str));
-        writer.write_record(header).map_err(|e| io_err(e.into()))?;
+        writer.write_record(header)?;
         let n = sam.n_accounts();
         for (i, name) in sam.accounts().iter().enumerate() {
             let mut row = Vec::with_capacity(n + 1);
             row.push(name.clone());
             row.extend((0..n).map(|j| format_value(sam.value(i, j))));
-            writer.write_record(&row).map_err(|e| io_err(e.into()))?;
+            writer.write_record(&row)?;
         }
-        writer.flush().map_err(io_err)?;
-    }
-    tmp.as_file_mut().flush().map_err(io_err)?;
-    // Make the data durable before the rename makes it visible.
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
+        writer.flush()
+    })
+    .map_err(io_err)?;
     Ok(())
 }

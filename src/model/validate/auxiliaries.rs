@@ -114,6 +114,7 @@ impl<'a> Builder<'a> {
                 let text = x.text_of(v);
                 indicators.push(Indicator {
                     name: name.to_string(),
+                    description: String::new(),
                     expr: e.unwrap_or(Expr::Num(f64::NAN)),
                     text,
                 });

@@ -4,7 +4,7 @@
 use super::{Allow, Builder, Element, Part, Sign};
 use crate::expr::Expr;
 use crate::model::file::{ConsumerFile, ModelFile};
-use crate::model::{Consumer, Endowment, FinalDemand};
+use crate::model::{Consumer, ConsumerRole, Endowment, FinalDemand};
 
 impl<'a> Builder<'a> {
     /// Every consumer with its demands and endowments.
@@ -106,9 +106,25 @@ impl<'a> Builder<'a> {
                 }
             });
         }
+        let role = match &c.role {
+            None => ConsumerRole::Household,
+            Some(r) => ConsumerRole::parse(r.get_ref()).unwrap_or_else(|| {
+                self.diag_at(
+                    r.span().start,
+                    &f("role"),
+                    format!(
+                        "unknown role '{}' (roles: {})",
+                        r.get_ref(),
+                        ConsumerRole::NAMES.join(", ")
+                    ),
+                );
+                ConsumerRole::Household
+            }),
+        };
         Consumer {
             name: name.to_string(),
             description: c.description.clone().unwrap_or_default(),
+            role,
             elasticity,
             demands,
             endowments,

@@ -85,6 +85,17 @@ impl<'a> Builder<'a> {
                 Some(Expr::Bin(*op, Box::new(a?), Box::new(b?)))
             }
             Syntax::Name { name, span } => {
+                if let Some(time) = crate::expr::Time::lookup(name) {
+                    if self.time {
+                        return Some(Expr::Time(time));
+                    }
+                    self.diag_at(
+                        base + span.0,
+                        field,
+                        format!("'{name}' is the time of a dynamic path: it may stand only in [dynamics] updates and paths"),
+                    );
+                    return None;
+                }
                 let Some(sym) = self.symbols.get(name).copied() else {
                     self.diag_at(base + span.0, field, format!("unknown name '{name}'"));
                     return None;

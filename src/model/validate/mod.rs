@@ -11,9 +11,12 @@
 
 mod auxiliaries;
 mod consumers;
+mod dynamics;
 mod expressions;
+mod presentation;
 mod scenarios;
 mod sectors;
+mod sensitivity;
 mod targets;
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +32,7 @@ use super::file::{ModelFile, Over, RawTable, RawValue};
 use super::load::{self, LineIndex, SamInput, Source};
 use super::*;
 use crate::expr::functions;
+use crate::model::sensitivity::Quantity;
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<Model, LoadError> {
@@ -53,11 +57,13 @@ pub fn validate(src: &Source) -> Result<Model, LoadError> {
         }
     };
     if !problems.is_empty() {
-        return Err(error(problems));
+        let mut all = src.unknown_fields.clone();
+        all.extend(problems);
+        return Err(error(all));
     }
     let mut b = Builder {
         lines: LineIndex::new(&src.text),
-        diags: Vec::new(),
+        diags: src.unknown_fields.clone(),
         index: &index,
         indexed: expand::is_indexed(&src.file),
         env: Env::default(),
@@ -72,6 +78,8 @@ pub fn validate(src: &Source) -> Result<Model, LoadError> {
         param_definitions: Vec::new(),
         nest_names: Vec::new(),
         indicator_measures: Vec::new(),
+        time: false,
+        dynamics: Default::default(),
     };
     let model = b.build(src);
     b.report_suppressed();
@@ -163,8 +171,9 @@ struct Builder<'a> {
     indexed: bool,
     /// The indices bound while expanding the current element.
     env: Env<'a>,
-    /// Compiled templates by the offset of their text (`None`: reported as wrong).
-    templates: HashMap<usize, Option<Rc<Compiled<'a>>>>,
+    /// Compiled templates by the offset of their text, and the text (the items of a list share
+    /// its offset); `None`: reported as wrong.
+    templates: HashMap<usize, Vec<(String, Option<Rc<Compiled<'a>>>)>>,
     /// Caches of name templates over sets, and which one belongs to a name's offset.
     name_caches: Vec<NameCache<'a>>,
     name_cache_of: HashMap<usize, usize>,
@@ -181,6 +190,11 @@ struct Builder<'a> {
     nest_names: Vec<HashMap<String, usize>>,
     /// Per indicator so far: depth and node count with the indicators it uses counted in.
     indicator_measures: Vec<(usize, f64)>,
+    /// Whether `t` and `year` may stand in the expression being resolved (dynamic updates and
+    /// paths only).
+    time: bool,
+    /// `[dynamics]` as read so far.
+    dynamics: dynamics::State,
 }
 
 /// How deep an expression may nest counting the indicators it uses (each evaluated through
@@ -299,6 +313,13 @@ impl<'a> Builder<'a> {
                 offset,
                 field,
                 format!("'{name}' is the name of a function; function names are reserved"),
+            );
+        }
+        if crate::expr::Time::lookup(name).is_some() {
+            self.diag_at(
+                offset,
+                field,
+                format!("'{name}' is reserved: in dynamic expressions `t` is the period and `year` its year"),
             );
         }
         if let Some(prev) = self.symbols.get(name) {
@@ -542,8 +563,10 @@ impl<'a> Builder<'a> {
     /// The compiled template of an expression string written at `offset` (parsed and compiled
     /// once); `None` after a message.
     fn template(&mut self, text: &str, offset: usize, field: Field) -> Option<Rc<Compiled<'a>>> {
-        if let Some(t) = self.templates.get(&offset) {
-            return t.clone();
+        if let Some(known) = self.templates.get(&offset) {
+            if let Some((_, t)) = known.iter().find(|(written, _)| written == text) {
+                return t.clone();
+            }
         }
         let compiled = match crate::expr::parse(text) {
             Ok(syn) => match template::compile(&syn, self.index) {
@@ -562,7 +585,10 @@ impl<'a> Builder<'a> {
                 None
             }
         };
-        self.templates.insert(offset, compiled.clone());
+        self.templates
+            .entry(offset)
+            .or_default()
+            .push((text.to_string(), compiled.clone()));
         compiled
     }
 
@@ -602,24 +628,38 @@ impl<'a> Builder<'a> {
             if is_description(key) {
                 continue;
             }
-            let field = format!("{prefix}.{key}");
-            if !self.indexed {
-                body(self, key, v, &field);
-                continue;
-            }
-            let tpl = NameTpl::new(key, self.index);
-            let indices: Vec<&str> = tpl.indices().map(|(i, _)| i).collect();
-            let Some(dims) = self.dims(&indices, key, v.span().start, &field) else {
-                continue;
-            };
-            self.each(&dims, |x| match tpl.instantiate(&x.env) {
-                Ok(name) => {
-                    let field = format!("{prefix}.{name}");
-                    body(x, &name, v, &field)
-                }
-                Err(m) => x.diag_at(v.span().start, &field, m),
+            self.each_name(key, v.span().start, prefix, |x, name, field| {
+                body(x, name, v, field)
             });
         }
+    }
+
+    /// Runs `body` with each name a name written at `offset` stands for: the name itself, or
+    /// for a name over sets (`tax[j]`, `tfp[tr]`) one per element, bound in the environment;
+    /// with the field `PREFIX.NAME`.
+    fn each_name(
+        &mut self,
+        text: &str,
+        offset: usize,
+        prefix: &str,
+        mut body: impl FnMut(&mut Self, &str, Field),
+    ) {
+        let field = format!("{prefix}.{text}");
+        if !self.indexed {
+            return body(self, text, &field);
+        }
+        let tpl = NameTpl::new(text, self.index);
+        let indices: Vec<&str> = tpl.indices().map(|(i, _)| i).collect();
+        let Some(dims) = self.dims(&indices, text, offset, &field) else {
+            return;
+        };
+        self.each(&dims, |x| match tpl.instantiate(&x.env) {
+            Ok(name) => {
+                let field = format!("{prefix}.{name}");
+                body(x, &name, &field)
+            }
+            Err(m) => x.diag_at(offset, &field, m),
+        });
     }
 
     /// A value as written, for reports: with the element it was expanded for, if any
@@ -679,6 +719,11 @@ impl<'a> Builder<'a> {
     /// `[parameters]`, each a number or an expression of earlier parameters.
     fn parameters(&mut self, raw: &'a ModelFile) -> Vec<Parameter> {
         let mut parameters = Vec::new();
+        // A parameter whose definition could not be built (its fault, e.g. an unreadable SAM
+        // cell, is already reported) has no value; neither has any later parameter that reads
+        // it, and evaluating those would only repeat the one defect as many messages
+        // ("division by zero" by a placeholder 0).
+        let mut unavailable: Vec<bool> = Vec::new();
         for (name, t) in &self.index.tables {
             if !t.parameters {
                 continue;
@@ -698,11 +743,13 @@ impl<'a> Builder<'a> {
                 self.declare(&pname, Sym::Param(parameters.len()), offset, &field);
                 parameters.push(Parameter {
                     name: pname,
+                    description: String::new(),
                     value,
                     definition: None,
                 });
                 self.params.push(value);
                 self.param_definitions.push(None);
+                unavailable.push(false);
                 for k in (0..pos.len()).rev() {
                     pos[k] += 1;
                     if (pos[k] as usize) < sets[k].len() {
@@ -716,8 +763,13 @@ impl<'a> Builder<'a> {
             self.keyed(t, "parameters", |x, name, v, field| {
                 let off = v.span().start;
                 let e = x.value(v, Allow::Parameters, field);
+                let blocked = e
+                    .as_ref()
+                    .is_none_or(|e| e.reads_param(&|i| unavailable[i]));
+                unavailable.push(blocked);
                 let val = e
                     .as_ref()
+                    .filter(|_| !blocked)
                     .and_then(|e| x.number_now(e, off, field))
                     .unwrap_or(0.0);
                 x.declare(name, Sym::Param(parameters.len()), off, field);
@@ -725,6 +777,7 @@ impl<'a> Builder<'a> {
                 x.param_definitions.push(definition.clone());
                 parameters.push(Parameter {
                     name: name.to_string(),
+                    description: String::new(),
                     value: val,
                     definition,
                 });
@@ -777,6 +830,7 @@ impl<'a> Builder<'a> {
             );
             commodities.push(Commodity {
                 name: el.name,
+                description: String::new(),
                 start: Expr::Num(1.0),
             });
         }
@@ -818,6 +872,7 @@ impl<'a> Builder<'a> {
         let consumers = self.consumers(raw, &blocks.consumers);
         let auxiliaries = self.auxiliaries(raw, &blocks.auxiliaries);
         let indicators = self.indicators(raw);
+        let mut dynamics = self.dynamics(raw);
         let numeraire = raw
             .model
             .get_ref()
@@ -826,7 +881,13 @@ impl<'a> Builder<'a> {
             .and_then(|n| self.normaliser(n, &"model.numeraire"));
         let scenarios = self.scenarios(raw);
         let targets = self.targets(raw, &scenarios);
-        Model {
+        let mut parameters = parameters;
+        let mut indicators = indicators;
+        self.descriptions(raw, &mut commodities, &mut parameters, &mut indicators);
+        let presentation = self.presentation(raw);
+        self.finish_dynamics(&mut dynamics);
+        let sensitivity = self.sensitivity(raw);
+        let mut model = Model {
             name: raw.model.get_ref().name.get_ref().clone(),
             description: raw.model.get_ref().description.clone().unwrap_or_default(),
             path: src.path.clone(),
@@ -840,7 +901,19 @@ impl<'a> Builder<'a> {
             targets,
             indicators,
             sam,
-        }
+            sensitivity: None,
+            presentation,
+            dynamics,
+        };
+        self.check_dynamics(&model);
+        // A section that names no quantity reports every one.
+        model.sensitivity = sensitivity.map(|mut s| {
+            if s.report.is_empty() {
+                s.report = Quantity::all(&model);
+            }
+            s
+        });
+        model
     }
 
     /// The symbol a name stands for when it is of the kind `want` accepts; otherwise a message

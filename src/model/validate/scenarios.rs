@@ -87,6 +87,7 @@ impl<'a> Builder<'a> {
                     }
                 });
             }
+            self.scenario_dynamics(name, sc, &parameters);
             scenarios.push(Scenario {
                 name: name.clone(),
                 description: sc.description.clone().unwrap_or_default(),

@@ -126,18 +126,22 @@ impl<'a> Builder<'a> {
                 None
             }
         };
+        let period = self.target_period(t, &f("period"));
         let line = self.lines.position(off).0;
-        let (Some(scenario), Some(expr), Some(check)) = (scenario, expr, check) else {
+        let (Some(scenario), Some(expr), Some(check), Some(period)) =
+            (scenario, expr, check, period)
+        else {
             return None;
         };
         let sname = scenario
             .map(|i: usize| scenarios[i].name.clone())
             .unwrap_or_else(|| "benchmark".into());
-        let name = match &t.name {
-            Some(n) if self.env.is_empty() => n.clone(),
+        let name = match (&t.name, period) {
+            (Some(n), _) if self.env.is_empty() => n.clone(),
             // One target per element: the element follows the written name.
-            Some(n) => format!("{n}{}", self.text_of_bindings()),
-            None => format!("{sname}: {text}"),
+            (Some(n), _) => format!("{n}{}", self.text_of_bindings()),
+            (None, Some(k)) => format!("{sname} period {k}: {text}"),
+            (None, None) => format!("{sname}: {text}"),
         };
         Some(Target {
             name,
@@ -146,6 +150,7 @@ impl<'a> Builder<'a> {
             text,
             check,
             line,
+            period,
         })
     }
 }
