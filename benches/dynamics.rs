@@ -1,11 +1,12 @@
 //! Benchmarks of recursive-dynamic paths (`[dynamics]`, `tokencge::dynamic`).
 //!
 //! Groups:
-//! - `dynamic_path/flagship_20`: the baseline path of the flagship (`models/token_economy.toml`)
-//!   over 20 periods, with the `[dynamics]` section of `tests/data/token_economy_dynamics.toml`
-//!   appended (capital stocks accumulating, token productivity on a path): per period a
-//!   calibration, a resolve, a solve warm-started from the last period with its verification,
-//!   a report and the updates; the structure compiled once beforehand;
+//! - `dynamic_path/flagship_20`: the 20-period path of the flagship (`models/token_economy.toml`,
+//!   its own `[dynamics]`) in the scenario `dyn_efficiency_10x` (tenfold token efficiency phased
+//!   in, compute capacity and model capital accumulating from investment that responds to
+//!   returns): per period a calibration, a resolve, a solve warm-started from the last period
+//!   with its verification, a report and the updates; the structure compiled once beforehand
+//!   (the baseline path is the steady state, solved without an iteration);
 //! - `dynamic_path/flagship_20_all`: the same for the baseline and every scenario (one path
 //!   each, in parallel on the machine's cores);
 //! - `dynamic_path/solow_30`: the 30-period Solow path of `models/dynamic/solow.toml`.
@@ -26,24 +27,16 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The flagship with the benchmark's `[dynamics]` section.
+/// The flagship, with its `[dynamics]` section.
 fn dynamic_flagship() -> Structure {
-    let path = root().join("models/token_economy.toml");
-    let mut text = std::fs::read_to_string(&path).expect("flagship");
-    text.push('\n');
-    text.push_str(
-        &std::fs::read_to_string(root().join("tests/data/token_economy_dynamics.toml"))
-            .expect("dynamics section"),
-    );
-    let model = tokencge::model::load_str(&text, &path).expect("dynamic flagship loads");
-    tokencge::build_model(model)
-        .expect("dynamic flagship builds")
+    tokencge::build(&root().join("models/token_economy.toml"))
+        .expect("flagship builds")
         .0
 }
 
-fn solve(structure: &Structure, periods: usize, ws: &mut Workspace) -> usize {
+fn solve(structure: &Structure, index: Option<usize>, periods: usize, ws: &mut Workspace) -> usize {
     let settings = NewtonSettings::default();
-    let run = dynamic::solve_path(structure, None, periods, &settings, ws).expect("dynamic");
+    let run = dynamic::solve_path(structure, index, periods, &settings, ws).expect("dynamic");
     assert!(run.complete());
     run.periods.len()
 }
@@ -54,9 +47,11 @@ fn bench_paths(c: &mut Criterion) {
         .expect("solow")
         .0;
     let settings = NewtonSettings::default();
+    let phased = flagship.model().scenario_index("dyn_efficiency_10x");
+    assert!(phased.is_some(), "the flagship's phased efficiency path");
     // One path reported once: iterations per period.
     let mut ws = Workspace::new(&flagship);
-    let run = dynamic::solve_path(&flagship, None, 20, &settings, &mut ws).expect("dynamic");
+    let run = dynamic::solve_path(&flagship, phased, 20, &settings, &mut ws).expect("dynamic");
     let iterations: Vec<u64> = run
         .periods
         .iter()
@@ -72,7 +67,7 @@ fn bench_paths(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     g.bench_function("flagship_20", |b| {
-        b.iter(|| black_box(solve(black_box(&flagship), 20, &mut ws)))
+        b.iter(|| black_box(solve(black_box(&flagship), phased, 20, &mut ws)))
     });
     g.bench_function("flagship_20_all", |b| {
         b.iter(|| {
@@ -84,7 +79,7 @@ fn bench_paths(c: &mut Criterion) {
     });
     let mut ws = Workspace::new(&solow);
     g.bench_function("solow_30", |b| {
-        b.iter(|| black_box(solve(black_box(&solow), 30, &mut ws)))
+        b.iter(|| black_box(solve(black_box(&solow), None, 30, &mut ws)))
     });
     g.finish();
 }

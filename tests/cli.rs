@@ -514,9 +514,9 @@ fn a_failed_target_exits_1_and_says_which() {
 #[test]
 fn non_convergence_exits_1_and_names_the_worst_equations() {
     let o = run(&[
+        "solve",
         "--max-iterations",
         "1",
-        "solve",
         "models/reference/mpsge_m1_two_by_two.toml",
         "--scenario",
         "otax_0_9",
@@ -645,6 +645,13 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     )))
     .unwrap();
     assert!(model.scenarios.len() >= 29);
+    // The static regimes: the dynamic scenarios (defined by their paths) are for --dynamic.
+    let regimes: Vec<&tokencge::model::Scenario> = model
+        .static_scenarios()
+        .into_iter()
+        .map(|i| &model.scenarios[i])
+        .collect();
+    assert!(regimes.len() >= 29 && regimes.len() < model.scenarios.len());
     // The first screen answers who gains and who loses: one summary line per scenario.
     let lines: Vec<&str> = out.lines().collect();
     let head = lines
@@ -658,7 +665,7 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
             .position(|l| l.starts_with("scenario"))
             .unwrap();
     assert!(table < head + 3);
-    for (k, sc) in model.scenarios.iter().enumerate() {
+    for (k, sc) in regimes.iter().enumerate() {
         let line = lines[table + 1 + k];
         let shown: String = sc.name.chars().take(20).collect();
         assert!(line.starts_with(&shown), "{line} for {}", sc.name);
@@ -671,8 +678,12 @@ fn no_arguments_compares_every_regime_of_the_default_model() {
     for l in &lines {
         assert!(l.chars().count() <= 100, "wider than 100 columns: {l}");
     }
-    // One block per scenario with its description.
+    // One block per scenario with its description, none for a dynamic one.
     for sc in &model.scenarios {
+        if !regimes.iter().any(|r| r.name == sc.name) {
+            assert!(!out.contains(&format!("{} · ", sc.name)), "{}", sc.name);
+            continue;
+        }
         assert!(
             out.contains(&format!("{} · {}", sc.name, &sc.description[..20])),
             "no block for {}",
@@ -1116,16 +1127,26 @@ fn compare_csv_and_json_are_long_typed_records() {
 #[test]
 fn invalid_settings_are_bad_input() {
     for args in [
-        &["--timeout", "0", "check"][..],
-        &["--tolerance", "-1", "check"][..],
-        &["--max-iterations", "0", "check"][..],
-        &["--timeout", "1e20", "check"][..],
-        &["--timeout", "nan", "check"][..],
-        &["--tolerance", "inf", "check"][..],
+        &["check", "--timeout", "0"][..],
+        &["check", "--tolerance", "-1"][..],
+        &["check", "--max-iterations", "0"][..],
+        &["solve", "--timeout", "1e20"][..],
+        &["compare", "--timeout", "nan"][..],
+        &["sweep", "--scenario", "token_tax_10", "--tolerance", "inf"][..],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(text(&o).1.contains("error:"), "{args:?}");
+    }
+    // Solver options belong to the commands that solve.
+    for args in [
+        &["balance", "--tolerance", "1e-6", "data/token_economy_sam.csv", "-o", "/tmp/x.csv"][..],
+        &["flatten", "--max-iterations", "3", "models/token_economy.toml", "-o", "/tmp/x.toml"][..],
+        &["--tolerance", "1e-6", "check"][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o).1.contains("unexpected argument"), "{args:?}");
     }
 }
 
@@ -1206,7 +1227,10 @@ fn a_scenario_that_cannot_be_set_up_is_reported_beside_the_others() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let all = v.as_array().unwrap();
-    let n_scenarios = tokencge::model::load(&model).unwrap().scenarios.len();
+    let n_scenarios = tokencge::model::load(&model)
+        .unwrap()
+        .static_scenarios()
+        .len();
     assert_eq!(all.len(), n_scenarios + 1);
     for r in all {
         if r["scenario"] == "adv" {
@@ -1812,4 +1836,36 @@ fn a_located_error_shows_its_source_line_with_a_caret_under_the_column() {
     let o = run(&["check", "tests/bad_inputs/86_descriptions_of_a_sector.toml"]);
     let (_, err) = text(&o);
     assert!(err.contains("13 | gdp = \"PX\"\n   |       ^\n"), "{err}");
+}
+
+#[test]
+fn small_fixes_flatten_to_stdout_duplicate_scenarios_and_a_closed_pipe() {
+    // flatten -o - writes the plain model to standard output.
+    let o = run(&["flatten", "models/reference/mpsge_m1_two_by_two.toml", "-o", "-"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.starts_with("# Flattened by tokencge") && out.contains("\n[sectors."), "{out}");
+    // A scenario named twice is an error; an unknown one lists the available ones.
+    let o = run(&["compare", "--scenarios", "dst_3,dst_3,nope"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("scenario 'dst_3' is listed twice"), "{err}");
+    assert!(err.contains("unknown scenario 'nope' (scenarios: benchmark, merger,"), "{err}");
+    // A reader that goes away (`tokencge | head -1`) ends the run quietly: no panic.
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokencge"))
+        .args(["compare", "--full"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(first.starts_with("token_economy"), "{first}");
 }

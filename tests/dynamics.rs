@@ -226,6 +226,8 @@ fn every_period_satisfies_walras_law_and_is_homogeneous_in_prices_and_incomes() 
         (solow_path(), Some("thrift")),
         (two_sector_path(), None),
         (two_sector_path(), Some("tax_x_from_4")),
+        (flagship_file(), Some("dyn_efficiency_10x")),
+        (flagship_file(), Some("dyn_infrastructure_boom")),
     ] {
         let structure = build(&path);
         let idx = scenario.and_then(|s| structure.model().scenario_index(s));
@@ -287,7 +289,7 @@ fn every_period_satisfies_walras_law_and_is_homogeneous_in_prices_and_incomes() 
 
 #[test]
 fn period_zero_of_the_baseline_is_the_benchmark() {
-    for path in [solow_path(), two_sector_path()] {
+    for path in [solow_path(), two_sector_path(), flagship_file()] {
         let structure = build(&path);
         let base = run(&structure, None);
         let p0 = base.converged_period(0).unwrap();
@@ -471,7 +473,10 @@ fn compare_dynamic_gives_changes_by_period_and_the_present_value_of_ev() {
             (got - pv).abs() <= 1e-9 * pv.abs(),
             "{name}: PV {got} vs {pv}"
         );
-        assert_eq!(sc["ev"][1]["consumer"], "total");
+        // One household: the domestic total is its EV; no foreign consumer, no rest of world.
+        assert_eq!(sc["ev"][1]["consumer"], "domestic");
+        assert_eq!(sc["ev"][1]["values"], ev["values"]);
+        assert_eq!(sc["ev"].as_array().unwrap().len(), 2);
     }
     let (code, out, _) = cli(&[
         "compare",
@@ -693,22 +698,24 @@ fn check_runs_the_paths_its_period_targets_need() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("6 passed, 0 failed"), "{out}");
     assert!(
-        out.contains("PASS  capital stock in 2054 (period 29), closed form"),
+        out.lines().any(|l| l.starts_with("PASS ")
+            && l.ends_with("capital stock in 2054 (period 29), closed form")),
         "{out}"
     );
 }
 
-/// The flagship with the `[dynamics]` section of tests/data/token_economy_dynamics.toml.
+fn flagship_file() -> PathBuf {
+    common::root().join("models/token_economy.toml")
+}
+
+/// The flagship, whose `[dynamics]` accumulates compute capacity and model capital.
 fn dynamic_flagship() -> Structure {
-    let path = common::root().join("models/token_economy.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push('\n');
-    text.push_str(
-        &std::fs::read_to_string(common::root().join("tests/data/token_economy_dynamics.toml"))
-            .unwrap(),
-    );
-    let model = tokencge::model::load_str(&text, &path).unwrap();
-    tokencge::build_model(model).unwrap().0
+    build(&flagship_file())
+}
+
+/// A path of the flagship by scenario name.
+fn flagship_path<'a>(runs: &'a [PathRun], name: &str) -> &'a PathRun {
+    runs.iter().find(|r| r.scenario == name).unwrap()
 }
 
 #[test]
@@ -732,22 +739,60 @@ fn the_flagship_solves_a_twenty_year_path_in_every_scenario() {
             run.stopped_at().map(|p| p.period)
         );
     }
-    // Capital accumulates, labour and token productivity follow their paths, and the economy
-    // grows: real GDP at benchmark prices rises along the baseline.
+    // The baseline is the benchmark's steady state: every period replicates period 0, and the
+    // stocks stay at their benchmark index.
     let base = &runs[0];
-    let k = |t| param(&structure, base, t, "k_mob");
-    assert!(k(19) > k(0));
-    let eff = param(&structure, base, 19, "eff_plt");
-    assert!((eff - 1.05f64.powi(19)).abs() < 1e-12);
-    let gdp = |t: usize| {
-        base.converged_period(t)
-            .unwrap()
-            .report
-            .indicators
-            .as_ref()
-            .unwrap()["gdp_bench_prices"]
-    };
-    assert!(gdp(19) > 1.1 * gdp(0), "{} vs {}", gdp(19), gdp(0));
+    for t in 1..20 {
+        for (u, v) in levels(base, t).iter().zip(levels(base, 0)) {
+            assert!((u - v).abs() <= 1e-9 * v.abs().max(1.0), "baseline period {t}");
+        }
+        for stock in ["kc_stock", "km_stock", "kc_pub"] {
+            let want = if stock == "kc_pub" { 0.0 } else { 1.0 };
+            assert!((param(&structure, base, t, stock) - want).abs() < 1e-9);
+        }
+    }
+    // The accumulation rule at every period of a path with investment on the move: next year's
+    // capacity is this year's less 15 % depreciation plus this year's investment (the saving
+    // pool's servers, INV at its level 1, and the owners' extra), and the investment index is
+    // the stock times the return on capacity relative to the cost of servers (psi_kc = 1).
+    let boom = flagship_path(&runs, "dyn_infrastructure_boom");
+    for t in 1..19 {
+        let (kc, xkc) = (param(&structure, boom, t, "kc_stock"), level(&structure, boom, t, "XKC"));
+        assert!((level(&structure, boom, t, "INV") - 1.0).abs() < 1e-9);
+        let next = 0.85 * kc + 0.15 * xkc;
+        assert!((param(&structure, boom, t + 1, "kc_stock") - next).abs() < 1e-12, "{t}");
+        let boom_kc = if t <= 5 { 2.0 } else { 1.0 };
+        let rule = boom_kc * kc * level(&structure, boom, t, "PKC") / level(&structure, boom, t, "PHW");
+        assert!((xkc - rule).abs() < 1e-8, "period {t}: XKC {xkc} vs {rule}");
+    }
+    // From = 1: 2025 of every dynamic scenario is the baseline's, number for number.
+    for run in runs.iter().filter(|r| r.scenario.starts_with("dyn_")) {
+        for (u, v) in levels(run, 0).iter().zip(levels(base, 0)) {
+            assert!((u - v).abs() <= 1e-12 * v.abs().max(1.0), "{}", run.scenario);
+        }
+    }
+    // Tenfold efficiency phased in over 2026-2030 raises the compute price while capacity is
+    // short; as capacity accumulates the rise fades. With investment held at the benchmark the
+    // path ends in the static short run: the same equilibrium as the static scenario.
+    let pcmp = |run: &PathRun, t| level(&structure, run, t, "PCMP");
+    let phased = flagship_path(&runs, "dyn_efficiency_10x");
+    assert!(pcmp(phased, 5) > 1.1, "{}", pcmp(phased, 5));
+    assert!(pcmp(phased, 19) - 1.0 < 0.2 * (pcmp(phased, 5) - 1.0));
+    assert!(param(&structure, phased, 19, "kc_stock") > 1.25);
+    let fixed = flagship_path(&runs, "dyn_efficiency_10x_fixed_capacity");
+    let static_10x = flagship_path(&runs, "token_efficiency_10x");
+    for t in 5..20 {
+        for (u, v) in levels(fixed, t).iter().zip(levels(static_10x, 0)) {
+            assert!((u - v).abs() <= 1e-8 * v.abs().max(1.0), "fixed capacity, period {t}");
+        }
+    }
+    // A temporary subsidy's effects vanish after it ends; a permanent one keeps capacity up.
+    let temporary = flagship_path(&runs, "dyn_subsidy_temporary");
+    let permanent = flagship_path(&runs, "dyn_subsidy_permanent");
+    assert!(pcmp(temporary, 6) < 0.95, "overcapacity once vouchers end");
+    assert!((pcmp(temporary, 19) - 1.0).abs() < 0.01);
+    assert!((param(&structure, temporary, 19, "kc_stock") - 1.0).abs() < 0.02);
+    assert!(param(&structure, permanent, 19, "kc_stock") > 1.15);
 }
 
 #[test]
@@ -814,4 +859,89 @@ fn indexed_models_update_every_element_of_a_table_of_parameters() {
         assert!(t0 > 0.0);
         assert_eq!(param(&structure, &base, 3, &name), t0 / 8.0, "{name}");
     }
+}
+
+#[test]
+fn the_flagship_chains_real_gdp_year_to_year() {
+    // gdp_chained(t) = gdp_chained(t − 1) × the Fisher link between the two years, the link
+    // computed here from the reported prices and net final quantities of both years; the
+    // quantities add up to nominal GDP at the year's prices and to GDP at benchmark prices.
+    let structure = dynamic_flagship();
+    let path = run(&structure, structure.model().scenario_index("dyn_efficiency_10x"));
+    assert!(path.complete());
+    let ind = |t: usize, name: &str| {
+        path.converged_period(t)
+            .unwrap()
+            .report
+            .indicators
+            .as_ref()
+            .unwrap()[name]
+    };
+    // (net final quantity, its price); no DST on this path, so households pay PPLT and PAPP.
+    let goods = [
+        ("fq_pplt_c", "PPLT"),
+        ("fq_papp_c", "PAPP"),
+        ("fq_pplt", "PPLT"),
+        ("fq_papp", "PAPP"),
+        ("fq_pene", "PENE"),
+        ("fq_proe", "PROE"),
+        ("fq_pcmp", "PCMP"),
+        ("fq_phw", "PHW"),
+        ("fq_pfx", "PFX"),
+        ("fq_phwm", "PHWM"),
+    ];
+    let value = |prices: usize, quantities: usize| -> f64 {
+        goods
+            .iter()
+            .map(|(q, p)| level(&structure, &path, prices, p) * ind(quantities, q))
+            .sum()
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b.abs();
+    for t in 0..20 {
+        assert!(close(value(t, t), ind(t, "gdp_nominal_expenditure")), "{t}");
+        let at_benchmark: f64 = goods.iter().map(|(q, _)| ind(t, q)).sum();
+        assert!(close(at_benchmark, ind(t, "gdp_bench_prices")), "{t}");
+    }
+    assert!(close(ind(0, "gdp_chained"), ind(0, "gdp_real")));
+    for t in 1..20 {
+        let laspeyres = value(t - 1, t) / value(t - 1, t - 1);
+        let paasche = value(t, t) / value(t, t - 1);
+        let want = ind(t - 1, "gdp_chained") * (laspeyres * paasche).sqrt();
+        assert!(close(ind(t, "gdp_chained"), want), "period {t}");
+    }
+    // Chained over the years of the phase-in, the volume gain is well below the one-link index.
+    assert!(ind(5, "gdp_chained") - ind(5, "gdp_real") < -100.0);
+}
+
+#[test]
+fn the_flagships_dynamic_ev_totals_follow_the_consumers_roles() {
+    let flagship = flagship_file();
+    let cmp = cli_json(&[
+        "compare",
+        flagship.to_str().unwrap(),
+        "--dynamic",
+        "--scenarios",
+        "dyn_subsidy_temporary",
+        "--format",
+        "json",
+    ]);
+    let ev = cmp["scenarios"][0]["ev"].as_array().unwrap();
+    let names: Vec<&str> = ev.iter().map(|e| e["consumer"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["WO", "WX", "ELITE", "OWN", "GOV", "FOR", "ENTRE", "domestic", "rest_of_world"]
+    );
+    let of = |name: &str| ev.iter().find(|e| e["consumer"] == name).unwrap();
+    let at = |name: &str, t: usize| of(name)["values"][t].as_f64().unwrap();
+    let pv = |name: &str| of(name)["present_value"].as_f64().unwrap();
+    let households_and_government = ["WO", "WX", "ELITE", "OWN", "GOV"];
+    for t in 0..20 {
+        let sum: f64 = households_and_government.iter().map(|c| at(c, t)).sum();
+        assert!((at("domestic", t) - sum).abs() <= 1e-9 * sum.abs().max(1.0), "{t}");
+        assert_eq!(at("rest_of_world", t), at("FOR", t));
+    }
+    // The accounting consumer ENTRE is in neither total; the present values add up too.
+    let sum: f64 = households_and_government.iter().map(|c| pv(c)).sum();
+    assert!((pv("domestic") - sum).abs() <= 1e-9 * sum.abs());
+    assert!(at("ENTRE", 5).abs() > 0.1, "ENTRE's EV moves, and is left out");
 }

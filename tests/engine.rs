@@ -444,10 +444,11 @@ fn contract_json_of_every_scenario_equals_the_recorded_one() {
         )
         .unwrap();
         let structure = build(&path);
-        let n = structure.model().scenarios.len();
+        // As `solve --all` does: the static scenarios (a dynamic one is defined by its paths).
+        let scenarios = structure.model().static_scenarios();
         let mut ws = Workspace::new(&structure);
         let now: Vec<serde_json::Value> = std::iter::once(None)
-            .chain((0..n).map(Some))
+            .chain(scenarios.into_iter().map(Some))
             .map(|idx| {
                 tokencge::batch::solve_one(&structure, idx, &NewtonSettings::default(), &mut ws)
                     .unwrap()

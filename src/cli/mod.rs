@@ -31,15 +31,6 @@ pub struct Cli {
     /// Log solver iterations (-v: info, -vv: debug, -vvv: trace). RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Convergence tolerance on the largest scaled residual.
-    #[arg(long, global = true, default_value_t = 1e-9)]
-    tolerance: f64,
-    /// Iteration limit of one Newton solve.
-    #[arg(long, global = true, default_value_t = 200)]
-    max_iterations: u64,
-    /// Wall-clock limit of one Newton solve, in seconds (argmin's executor enforces it).
-    #[arg(long, global = true, value_name = "SECONDS")]
-    timeout: Option<f64>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -53,9 +44,11 @@ enum Command {
         /// Scenario to solve (default: the benchmark).
         #[arg(long, conflicts_with = "all")]
         scenario: Option<String>,
-        /// Solve the benchmark and every scenario.
+        /// Solve the benchmark and every scenario (without --dynamic: every static one; a
+        /// scenario with paths of its own is dynamic).
         #[arg(long)]
         all: bool,
+        /// Output: tables for people, the contract's JSON object(s), or CSV rows.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// Override a parameter on top of the scenario's own (repeatable; derived parameters
@@ -67,6 +60,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         dynamic: DynamicArgs,
+        #[command(flatten)]
+        solver: SolverArgs,
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
@@ -75,15 +70,20 @@ enum Command {
         /// Override a parameter in the benchmark and every scenario (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        #[command(flatten)]
+        solver: SolverArgs,
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
-    Describe { model: PathBuf },
+    Describe {
+        /// Model file.
+        model: PathBuf,
+    },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
         /// Model file (default: models/token_economy.toml).
         model: Option<PathBuf>,
-        /// Comma-separated scenario names (default: all; `benchmark` may be named and is
-        /// always the reference).
+        /// Comma-separated scenario names (default: all; without --dynamic, all static ones;
+        /// `benchmark` may be named and is always the reference).
         #[arg(long, value_delimiter = ',')]
         scenarios: Vec<String>,
         /// Output: headline tables for people, or long typed records as CSV or JSON.
@@ -102,6 +102,8 @@ enum Command {
         out: Option<PathBuf>,
         #[command(flatten)]
         dynamic: DynamicArgs,
+        #[command(flatten)]
+        solver: SolverArgs,
     },
     /// Systematic sensitivity analysis: the scenario solved for every draw of the model's
     /// [sensitivity] parameters, each change against the draw's own benchmark.
@@ -114,19 +116,27 @@ enum Command {
         /// Where the merged result goes.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Output of the merged summary: a table for people, or JSON or CSV.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Also draw the merged sweep's fans (and tornado) as SVG.
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
+        /// The quantity whose tornado chart is drawn (one-at-a-time low/high solves).
         #[arg(long, value_name = "QUANTITY")]
         tornado: Option<String>,
+        /// Worker threads of the tornado's solves (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
     },
     /// Print the tables of a run bundle (written by --out DIR) again, as the run printed them.
-    Report { dir: PathBuf },
+    Report {
+        /// A directory written by `--out DIR` of solve, compare or sweep.
+        dir: PathBuf,
+    },
     /// Balance a social accounting matrix by the least total absolute adjustment (an LP).
     Balance {
+        /// The SAM to balance (CSV: a header `account,A,B,…` and one row per account).
         sam: PathBuf,
         /// Output file (written atomically).
         #[arg(short, long)]
@@ -143,7 +153,9 @@ enum Command {
     },
     /// Write the model in the plain contract format (SAM references and extensions resolved).
     Flatten {
+        /// Model file.
         model: PathBuf,
+        /// Output file (written atomically), or `-` for standard output.
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -163,6 +175,48 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+/// The Newton solver's options, on the commands that solve.
+#[derive(clap::Args, Debug, Clone)]
+#[command(next_help_heading = "Solver")]
+pub(crate) struct SolverArgs {
+    /// Convergence tolerance on the largest scaled residual.
+    #[arg(long, default_value_t = 1e-9)]
+    tolerance: f64,
+    /// Iteration limit of one Newton solve.
+    #[arg(long, default_value_t = 200)]
+    max_iterations: u64,
+    /// Wall-clock limit of one Newton solve, in seconds (argmin's executor enforces it).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+}
+
+impl Default for SolverArgs {
+    fn default() -> SolverArgs {
+        SolverArgs {
+            tolerance: 1e-9,
+            max_iterations: 200,
+            timeout: None,
+        }
+    }
+}
+
+impl SolverArgs {
+    /// The validated settings, or exit 2 with the option at fault.
+    fn settings(&self) -> Result<NewtonSettings, i32> {
+        NewtonSettings::default()
+            .with_tolerance(self.tolerance)
+            .and_then(|s| s.with_max_iterations(self.max_iterations))
+            .and_then(|s| match self.timeout {
+                None => Ok(s),
+                Some(t) => s.with_timeout(t),
+            })
+            .map_err(|e| {
+                eprintln!("error: --{e}");
+                BAD_INPUT
+            })
+    }
 }
 
 /// The dynamic mode of `solve` and `compare` (models with `[dynamics]`).
@@ -226,19 +280,6 @@ pub fn run() -> i32 {
         }
     };
     init_tracing(cli.verbose);
-    let settings = match NewtonSettings::default()
-        .with_tolerance(cli.tolerance)
-        .and_then(|s| s.with_max_iterations(cli.max_iterations))
-        .and_then(|s| match cli.timeout {
-            None => Ok(s),
-            Some(t) => s.with_timeout(t),
-        }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: --{e}");
-            return BAD_INPUT;
-        }
-    };
     let command = cli.command.unwrap_or(Command::Compare {
         model: None,
         scenarios: Vec::new(),
@@ -247,7 +288,20 @@ pub fn run() -> i32 {
         set: Vec::new(),
         out: None,
         dynamic: DynamicArgs::default(),
+        solver: SolverArgs::default(),
     });
+    // The solver's settings, validated, for the commands that solve.
+    let solver = match &command {
+        Command::Solve { solver, .. }
+        | Command::Check { solver, .. }
+        | Command::Compare { solver, .. } => Some(solver.clone()),
+        Command::Sweep(args) => Some(args.solver.clone()),
+        _ => None,
+    };
+    let settings = match solver.map(|s| s.settings()).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(code) => return code,
+    };
     match command {
         Command::Solve {
             model,
@@ -272,6 +326,7 @@ pub fn run() -> i32 {
             set,
             out,
             dynamic,
+            solver: _,
         } => {
             if dynamic.plot.is_some() {
                 eprintln!("error: solve --plot draws a dynamic path: it needs --dynamic (compare --plot draws a static comparison)");
@@ -287,7 +342,7 @@ pub fn run() -> i32 {
                 &settings,
             )
         }
-        Command::Check { models, set } => {
+        Command::Check { models, set, .. } => {
             let models = if models.is_empty() {
                 vec![PathBuf::from(DEFAULT_MODEL)]
             } else {
@@ -338,6 +393,7 @@ pub fn run() -> i32 {
             set,
             out,
             dynamic,
+            solver: _,
         } => cmd_compare(
             &model_path(model),
             &scenarios,
@@ -517,7 +573,7 @@ fn cmd_solve(
     let model = structure.model();
     let indices: Vec<Option<usize>> = if all {
         std::iter::once(None)
-            .chain((0..model.scenarios.len()).map(Some))
+            .chain(model.static_scenarios().into_iter().map(Some))
             .collect()
     } else {
         match scenario.as_deref() {
@@ -662,29 +718,26 @@ fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     // Targets with a period: the paths they need, as far as they need them.
     results.extend(dynamic::check_path_targets(&structure, settings));
     let failed = results.iter().filter(|r| !r.pass).count();
-    let w = results
+    // Value and expectation in aligned columns, the target's name whole at the end.
+    let ew = results
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| r.expected.chars().count())
         .max()
-        .unwrap_or(4)
-        .min(60);
+        .unwrap_or(8)
+        .min(40);
     for r in &results {
-        let v = r
-            .value
-            .map(|v| format!("{v:.12}"))
-            .unwrap_or_else(|| "-".into());
-        let name: String = r.name.chars().take(60).collect();
+        let v = r.value.map(report::sig).unwrap_or_else(|| "-".into());
         let note = if r.note.is_empty() {
             String::new()
         } else {
             format!("  ({})", r.note)
         };
         println!(
-            "{}  {:<w$}  {:>22}  {}{}",
+            "{}  {:>16}  {:<ew$}  {}{}",
             if r.pass { "PASS" } else { "FAIL" },
-            name,
             v,
             r.expected,
+            r.name,
             note
         );
     }
@@ -742,21 +795,26 @@ fn cmd_compare(
     let model = structure.model();
     let mut indices = Vec::new();
     if names.is_empty() {
-        indices.extend(0..model.scenarios.len());
+        indices.extend(model.static_scenarios());
     } else {
-        let mut unknown = Vec::new();
+        let mut bad = Vec::new();
+        let mut seen = Vec::new();
         for n in names {
+            if seen.contains(&n) {
+                bad.push(format!("scenario '{n}' is listed twice in --scenarios"));
+                continue;
+            }
+            seen.push(n);
             match model.scenario_index(n) {
-                Some(i) if !indices.contains(&i) => indices.push(i),
-                Some(_) => {}
+                Some(i) => indices.push(i),
                 // The benchmark is always the reference column.
                 None if n == "benchmark" => {}
-                None => unknown.push(n.as_str()),
+                None => bad.push(unknown_scenario(model, n)),
             }
         }
-        if !unknown.is_empty() {
-            for n in unknown {
-                eprintln!("{}: {}", path.display(), unknown_scenario(model, n));
+        if !bad.is_empty() {
+            for b in bad {
+                eprintln!("{}: {b}", path.display());
             }
             return BAD_INPUT;
         }
@@ -916,10 +974,38 @@ fn cmd_flatten(path: &Path, output: &Path) -> i32 {
             return BAD_INPUT;
         }
     };
+    if output == Path::new("-") {
+        print!("{text}");
+        return OK;
+    }
     if let Err(e) = write_atomic(output, text.as_bytes()) {
         eprintln!("{}: cannot write: {e}", output.display());
         return BAD_INPUT;
     }
     println!("{}: flattened into {}", path.display(), output.display());
     OK
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every argument of every command says what it is for (`--help` never shows a bare flag).
+    #[test]
+    fn every_argument_has_help_text() {
+        let cli = super::Cli::command();
+        let mut bare = Vec::new();
+        for cmd in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    bare.push(format!("{} {id}", cmd.get_name()));
+                }
+            }
+        }
+        assert!(bare.is_empty(), "arguments without help: {bare:?}");
+    }
 }

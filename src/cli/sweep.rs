@@ -38,6 +38,7 @@ pub(super) struct SweepArgs {
     /// Seed of the draws (default: [sensitivity] seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Output of the summary: a quantile table for people, or JSON or CSV.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write draws.csv, sweep.json, sweep.csv, report.json and run.json into DIR, keeping
@@ -63,6 +64,8 @@ pub(super) struct SweepArgs {
     /// agree with a re-solve to the tolerance, not bitwise).
     #[arg(long)]
     pub warm_start: bool,
+    #[command(flatten)]
+    pub(super) solver: super::SolverArgs,
 }
 
 /// Runs `f` on a pool of `threads` threads (rayon's default pool when None).

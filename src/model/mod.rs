@@ -645,6 +645,20 @@ impl Model {
     pub fn scenario_index(&self, name: &str) -> Option<usize> {
         self.scenarios.iter().position(|s| s.name == name)
     }
+    /// Whether a scenario is defined over time: it has `paths` of its own (`[dynamics]`). A
+    /// static solve ignores its paths, so what it solves is not the scenario.
+    pub fn is_dynamic_scenario(&self, index: usize) -> bool {
+        self.dynamics
+            .as_ref()
+            .is_some_and(|d| !d.scenario(index).paths.is_empty())
+    }
+    /// The scenarios a static command runs when none is named (`compare`, `solve --all`): all
+    /// but the dynamic ones.
+    pub fn static_scenarios(&self) -> Vec<usize> {
+        (0..self.scenarios.len())
+            .filter(|&i| !self.is_dynamic_scenario(i))
+            .collect()
+    }
     /// The model's own parameter vector.
     pub fn param_values(&self) -> Vec<f64> {
         self.parameters.iter().map(|p| p.value).collect()

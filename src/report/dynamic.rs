@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use super::{csv_num, SolutionReport, TargetResult};
 use crate::compile::Structure;
 use crate::dynamic::{moving_parameters, PathRun};
-use crate::model::Model;
+use crate::model::{ConsumerRole, Model};
 
 /// One period of a path: the contract's solution object with its period and year, and the
 /// values of the parameters that move along the path (stocks, paths).
@@ -385,11 +385,12 @@ fn pct(new: f64, base: f64) -> Option<f64> {
     (base.abs() > 0.0 && new.is_finite() && base.is_finite()).then(|| 100.0 * (new / base - 1.0))
 }
 
-/// Per consumer (and in total): the EV of a scenario's path against the baseline's, by period,
-/// and its present value.
+/// Per consumer, and domestic and rest-of-world totals: the EV of a scenario's path against the
+/// baseline's, by period, and its present value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvRow {
-    /// A consumer's name, or `total`.
+    /// A consumer's name, `domestic` (households and government) or `rest_of_world` (foreign
+    /// consumers, when the model has any).
     pub consumer: String,
     /// EV_t = ev_t(scenario) − ev_t(baseline), where both periods converged.
     pub values: Vec<Option<f64>>,
@@ -501,26 +502,49 @@ pub fn compare_paths(
             p.parameters.get(n).copied()
         });
         let mut ev = Vec::new();
-        let consumers: Vec<String> = r.welfare.keys().cloned().collect();
-        let ev_of = |t: usize, name: Option<&str>| -> Option<f64> {
+        // Each consumer, then the totals of the one definition the static comparison uses
+        // (report::compare): domestic = households + government, rest of world = foreign
+        // consumers; accounting consumers are in neither.
+        let role = |name: &str| {
+            model
+                .consumers
+                .iter()
+                .find(|c| c.name == name)
+                .map_or(ConsumerRole::Household, |c| c.role)
+        };
+        let mut groups: Vec<(String, Vec<String>)> = r
+            .welfare
+            .keys()
+            .map(|c| (c.clone(), vec![c.clone()]))
+            .collect();
+        let members = |pick: &dyn Fn(ConsumerRole) -> bool| -> Vec<String> {
+            r.welfare.keys().filter(|c| pick(role(c))).cloned().collect()
+        };
+        groups.push(("domestic".into(), members(&ConsumerRole::domestic)));
+        let foreign = members(&|x| x == ConsumerRole::Foreign);
+        if !foreign.is_empty() {
+            groups.push(("rest_of_world".into(), foreign));
+        }
+        let ev_of = |t: usize, names: &[String]| -> Option<f64> {
             let (b, s) = (converged(baseline, t)?, converged(sc, t)?);
             let total = |p: &PeriodReport| -> f64 {
-                match name {
-                    Some(n) => p.report.welfare.get(n).map_or(f64::NAN, |w| w.ev),
-                    None => p.report.welfare.values().map(|w| w.ev).sum(),
-                }
+                names
+                    .iter()
+                    .map(|n| p.report.welfare.get(n).map_or(f64::NAN, |w| w.ev))
+                    .sum()
             };
             Some(total(s) - total(b)).filter(|v| v.is_finite())
         };
-        for name in consumers.iter().map(|c| Some(c.as_str())).chain([None]) {
-            let values: Vec<Option<f64>> = (0..baseline.wanted).map(|t| ev_of(t, name)).collect();
+        for (name, names) in groups {
+            let values: Vec<Option<f64>> =
+                (0..baseline.wanted).map(|t| ev_of(t, &names)).collect();
             let present_value = values
                 .iter()
                 .enumerate()
                 .map(|(t, v)| v.map(|v| v * dynamics.map_or(1.0, |d| d.discount(t))))
                 .sum::<Option<f64>>();
             ev.push(EvRow {
-                consumer: name.unwrap_or("total").to_string(),
+                consumer: name,
                 values,
                 present_value,
             });

@@ -569,7 +569,7 @@ pub fn check_targets_where(
                 (Ok(v), Ok(tol)) => {
                     let bound = tol * v.abs().max(1.0);
                     (
-                        format!("= {} ± {}", fmt_full(v), fmt_full(bound)),
+                        format!("= {} ± {}", sig(v), sig(bound)),
                         value.as_ref().map(|x| (x - v).abs() <= bound),
                     )
                 }
@@ -582,8 +582,8 @@ pub fn check_targets_where(
                     (Ok(lo), Ok(hi)) => {
                         let txt = format!(
                             "in [{}, {}]",
-                            lo.map(fmt_full).unwrap_or_else(|| "-inf".into()),
-                            hi.map(fmt_full).unwrap_or_else(|| "inf".into())
+                            lo.map(sig).unwrap_or_else(|| "-inf".into()),
+                            hi.map(sig).unwrap_or_else(|| "inf".into())
                         );
                         (
                             txt,
@@ -624,6 +624,32 @@ pub fn check_targets_where(
 }
 
 /// Prints a number with all its digits.
+/// A number with ten significant digits, trailing zeros dropped: what a reader compares
+/// (`0.5833333333`, `1e-6`, `29935`), never `0.5833333333333334`.
+pub fn sig(v: f64) -> String {
+    const DIGITS: i32 = 10;
+    if v == 0.0 || !v.is_finite() {
+        return fmt(v);
+    }
+    let exponent = v.abs().log10().floor() as i32;
+    let trim = |t: String| {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t
+        }
+    };
+    if (-4..10).contains(&exponent) {
+        trim(format!("{v:.*}", (DIGITS - 1 - exponent).max(0) as usize))
+    } else {
+        let t = format!("{v:.*e}", (DIGITS - 1) as usize);
+        match t.split_once('e') {
+            Some((m, e)) => format!("{}e{e}", trim(m.to_string())),
+            None => t,
+        }
+    }
+}
+
 pub fn fmt_full(v: f64) -> String {
     crate::expr::fmt_num(v)
 }
