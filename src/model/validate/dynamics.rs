@@ -118,11 +118,7 @@ impl<'a> Builder<'a> {
                         &"dynamics.technology",
                         format!("'{name}' is a {}, not a parameter", other.kind()),
                     ),
-                    None => x.diag_at(
-                        at,
-                        &"dynamics.technology",
-                        format!("'{name}' is not a declared parameter"),
-                    ),
+                    None => x.diag_at(at, &"dynamics.technology", x.not_a_parameter(name)),
                 }
             });
         }
@@ -151,7 +147,7 @@ impl<'a> Builder<'a> {
                 None
             }
             None => {
-                let msg = format!("'{name}' is not a declared parameter");
+                let msg = self.not_a_parameter(name);
                 self.diag_at(v.span().start, &field, msg);
                 None
             }

@@ -634,6 +634,18 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Why a name is not a parameter: an entry of a data table (whose entries are numbers
+    /// written into the model at expansion) says how to make it one.
+    fn not_a_parameter(&self, name: &str) -> String {
+        let base = name.split('[').next().unwrap_or(name);
+        match self.index.tables.get(base) {
+            Some(t) if name.contains('[') && !t.parameters => format!(
+                "'{name}' is an entry of the data table '{base}', whose entries are numbers fixed when the model is expanded: declare the table with `parameters = true` to change them"
+            ),
+            _ => format!("'{name}' is not a declared parameter"),
+        }
+    }
+
     /// Runs `body` with each name a name written at `offset` stands for: the name itself, or
     /// for a name over sets (`tax[j]`, `tfp[tr]`) one per element, bound in the environment;
     /// with the field `PREFIX.NAME`.

@@ -25,11 +25,7 @@ impl<'a> Builder<'a> {
                 let prefix = format!("scenarios.{name}.parameters");
                 self.keyed(t, &prefix, |x, p, v, field| {
                     let Some(Sym::Param(i)) = x.symbols.get(p).copied() else {
-                        x.diag_at(
-                            v.span().start,
-                            field,
-                            format!("'{p}' is not a declared parameter"),
-                        );
+                        x.diag_at(v.span().start, field, x.not_a_parameter(p));
                         return;
                     };
                     match v.get_ref() {

@@ -104,7 +104,7 @@ impl Builder<'_> {
                 None
             }
             None => {
-                self.diag_at(off, &field, format!("'{name}' is not a declared parameter"));
+                self.diag_at(off, &field, self.not_a_parameter(name));
                 None
             }
         };
