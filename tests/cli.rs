@@ -1869,3 +1869,54 @@ fn small_fixes_flatten_to_stdout_duplicate_scenarios_and_a_closed_pipe() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(first.starts_with("token_economy"), "{first}");
 }
+
+#[test]
+fn loading_in_parallel_gives_the_same_numbers_and_messages_whatever_the_thread_count() {
+    // Sectors are compiled and matrix CSV rows parsed on rayon's threads: one thread or four,
+    // the solution of the generated economy is the same to the byte, and so are the messages
+    // for bad cells spread over the matrix (in file order).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["generate", "--sectors", "40", "--households", "3", "-o", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let model = dir.path().join("model.toml");
+    let with_threads = |n: &str, args: &[&str]| {
+        let o = bin()
+            .env("RAYON_NUM_THREADS", n)
+            .args(args)
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o))
+    };
+    let m = model.to_str().unwrap();
+    let solve = ["solve", m, "--scenario", "tax1", "--format", "json"];
+    let (code, (one, _)) = with_threads("1", &solve);
+    assert_eq!(code, Some(0));
+    assert!(one.contains("\"Y[s39]\""), "{one}");
+    assert_eq!(with_threads("4", &solve), (code, (one, String::new())));
+    // Three bad cells, in rows 5, 17 and 33 of io.csv.
+    let io = dir.path().join("data/io.csv");
+    let csv = std::fs::read_to_string(&io).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    for row in [5, 17, 33] {
+        let mut cells: Vec<&str> = lines[row - 1].split(',').collect();
+        cells[row % 7 + 1] = "oops";
+        lines[row - 1] = cells.join(",");
+    }
+    std::fs::write(&io, lines.join("\n") + "\n").unwrap();
+    let check = ["check", m];
+    let (code, (_, err)) = with_threads("1", &check);
+    assert_eq!(code, Some(2), "{err}");
+    let rows: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("'oops' is not a finite number"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{err}");
+    for (line, row) in rows.iter().zip([5, 17, 33]) {
+        assert!(
+            line.contains(&format!("data/io.csv:{row}:{}:", row % 7 + 2)),
+            "{line}"
+        );
+    }
+    assert_eq!(with_threads("4", &check), (code, (String::new(), err)));
+}
