@@ -1530,6 +1530,33 @@ fn every_construct_of_indexed_models_gives_the_numbers_of_the_plain_form() {
 }
 
 #[test]
+fn auxiliaries_indicators_and_targets_over_sets_give_the_numbers_of_the_plain_form() {
+    // tests/data/indexed/taxes_sets.toml: M5's economy with one endogenous tax scale per factor
+    // (`[auxiliary."TAU[f]"]`, its tax rate `tx[f] * TAU[f]`), real revenue per factor as an
+    // indicator over the set and targets over it. Its targets are the closed form (a scale that
+    // keeps real revenue fixed undoes the change of rate: TAU[L] = 2 when tx[L] halves), and
+    // every scenario's output is, byte for byte, that of taxes_plain.toml written by hand.
+    let sets = "tests/data/indexed/taxes_sets.toml";
+    let o = run(&["check", sets]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("7 passed, 0 failed"), "{out}");
+    assert!(out.contains("tax scale [f = K]"), "{out}");
+    let solve = |file: &str| {
+        let o = run(&["solve", file, "--all", "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+        text(&o).0
+    };
+    let over_sets = solve(sets);
+    assert_eq!(over_sets, solve("tests/data/indexed/taxes_plain.toml"));
+    let runs: serde_json::Value = serde_json::from_str(&over_sets).unwrap();
+    let half = &runs[1];
+    assert_eq!(half["scenario"], "labour_half");
+    assert!((half["auxiliary"]["TAU[L]"].as_f64().unwrap() - 2.0).abs() < 1e-9);
+    assert!((half["indicators"]["rev[K]"].as_f64().unwrap() - 20.0).abs() < 1e-9);
+}
+
+#[test]
 fn csv_output_has_one_column_per_index() {
     // Tidy: an element's name is its base and one column per label, so pandas or R can pivot.
     let o = run(&[
