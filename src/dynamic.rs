@@ -149,8 +149,21 @@ pub fn period_parameters(
     t: usize,
     carried: &[(usize, f64)],
 ) -> Result<Vec<f64>, PeriodError> {
+    period_parameters_with(model, index, t, carried, &[])
+}
+
+/// [`period_parameters`] with `extra` overrides (`--set`, a sensitivity draw) of parameters
+/// that neither follow an update nor a path: as if written into the model file, so the
+/// scenario's own settings still win over them.
+pub fn period_parameters_with(
+    model: &Model,
+    index: Option<usize>,
+    t: usize,
+    carried: &[(usize, f64)],
+    extra: &[(usize, f64)],
+) -> Result<Vec<f64>, PeriodError> {
     let Some(d) = model.dynamics.as_ref() else {
-        return Ok(model.parameters_with(&[])?);
+        return Ok(model.parameters_with(extra)?);
     };
     let year = d.year(t);
     let scenario = index.map(|i| (i, d.scenario(i)));
@@ -161,8 +174,9 @@ pub fn period_parameters(
         None => (&[][..], &[][..], 0),
     };
     // Paths use only parameters that do not move (validation checks it): their values with
-    // the scenario's settings.
-    let steady = model.parameters_with(set)?;
+    // the overrides and the scenario's settings.
+    let file_and_set: Vec<(usize, f64)> = extra.iter().chain(set).copied().collect();
+    let steady = model.parameters_with(&file_and_set)?;
     let at = |p: &ParamPath| -> Result<(usize, f64), PeriodError> {
         let v = p
             .values
@@ -179,7 +193,12 @@ pub fn period_parameters(
         }
         Ok((p.parameter, v))
     };
-    let mut overrides: Vec<(usize, f64)> = carried.to_vec();
+    let mut overrides: Vec<(usize, f64)> = extra
+        .iter()
+        .filter(|&&(p, _)| !d.is_updated(p) && !d.paths.iter().any(|q| q.parameter == p))
+        .copied()
+        .collect();
+    overrides.extend_from_slice(carried);
     for p in &d.paths {
         let replaced = set.iter().any(|&(q, _)| q == p.parameter)
             || own_paths.iter().any(|q| q.parameter == p.parameter);
@@ -249,10 +268,11 @@ fn setup(
     name: &str,
     t: usize,
     carried: &[(usize, f64)],
+    extra: &[(usize, f64)],
     previous: Option<&[f64]>,
 ) -> Result<(scenario::Scenario, Coefficients), PeriodError> {
     let model = structure.model();
-    let params = period_parameters(model, index, t, carried)?;
+    let params = period_parameters_with(model, index, t, carried, extra)?;
     let coef = calibrate::calibrate(structure, &params).map_err(ScenarioError::from)?;
     let from = index.map_or(0, |i| dynamics_of(model).map_or(0, |d| d.scenario(i).from));
     // Before `from`, the baseline's numeraire and fixed levels.
@@ -284,6 +304,19 @@ pub fn solve_path(
     settings: &NewtonSettings,
     ws: &mut Workspace,
 ) -> Result<PathRun, NotDynamic> {
+    solve_path_with(structure, index, periods, &[], settings, ws)
+}
+
+/// [`solve_path`] with `extra` parameter overrides in every period
+/// ([`period_parameters_with`]): a sensitivity draw's path.
+pub fn solve_path_with(
+    structure: &Structure,
+    index: Option<usize>,
+    periods: usize,
+    extra: &[(usize, f64)],
+    settings: &NewtonSettings,
+    ws: &mut Workspace,
+) -> Result<PathRun, NotDynamic> {
     let model = structure.model();
     let d = dynamics_of(model)?;
     let name = index.map_or_else(
@@ -301,7 +334,15 @@ pub fn solve_path(
     let mut previous: Option<Vec<f64>> = None;
     for t in 0..wanted {
         let year = d.year(t);
-        let (sc, coef) = match setup(structure, index, &name, t, &carried, previous.as_deref()) {
+        let (sc, coef) = match setup(
+            structure,
+            index,
+            &name,
+            t,
+            &carried,
+            extra,
+            previous.as_deref(),
+        ) {
             Ok(s) => s,
             Err(e) => {
                 run.periods.push(PeriodResult {
@@ -366,13 +407,25 @@ pub fn solve_paths(
     settings: &NewtonSettings,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<PathRun>, NotDynamic> {
+    solve_paths_with(structure, indices, periods, &[], settings, progress)
+}
+
+/// [`solve_paths`] with the same `extra` overrides (`--set`) in every path and period.
+pub fn solve_paths_with(
+    structure: &Structure,
+    indices: &[Option<usize>],
+    periods: usize,
+    extra: &[(usize, f64)],
+    settings: &NewtonSettings,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<PathRun>, NotDynamic> {
     dynamics_of(structure.model())?;
     indices
         .par_iter()
         .map_init(
             || Workspace::new(structure),
             |ws, &idx| {
-                let run = solve_path(structure, idx, periods, settings, ws);
+                let run = solve_path_with(structure, idx, periods, extra, settings, ws);
                 progress();
                 run
             },

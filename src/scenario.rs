@@ -154,7 +154,33 @@ pub fn prepare_with(
     index: Option<usize>,
     extra: &[(usize, f64)],
 ) -> Result<(Scenario, Coefficients), ScenarioError> {
+    prepare_against(structure, index, extra, None)
+}
+
+/// [`prepare_with`] measuring equivalent variations from `benchmark`'s incomes: the benchmark
+/// calibrated under the same `extra` overrides, when the caller has it already (a sweep's
+/// draw). Without it, and with overrides that may move benchmark incomes (a labour-supply
+/// elasticity sizes the leisure endowment), the benchmark is calibrated here for them; a
+/// benchmark is its own reference.
+pub fn prepare_against(
+    structure: &Structure,
+    index: Option<usize>,
+    extra: &[(usize, f64)],
+    benchmark: Option<&Coefficients>,
+) -> Result<(Scenario, Coefficients), ScenarioError> {
     let coef = calibrate::calibrate(structure, &parameters_with(structure, index, extra)?)?;
+    let coef = match (index, benchmark) {
+        (_, Some(base)) => coef.with_reference_income(base.benchmark_incomes(structure)),
+        (_, None) if extra.is_empty() => coef,
+        (None, None) => {
+            let incomes = coef.benchmark_incomes(structure);
+            coef.with_reference_income(incomes)
+        }
+        (Some(_), None) => {
+            let base = calibrate::calibrate(structure, &parameters_with(structure, None, extra)?)?;
+            coef.with_reference_income(base.benchmark_incomes(structure))
+        }
+    };
     let scenario = resolve(structure, &coef, index)?;
     Ok((scenario, coef))
 }

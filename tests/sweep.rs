@@ -150,6 +150,43 @@ fn set_equals_writing_the_override_into_the_scenario() {
 }
 
 #[test]
+fn ev_under_set_is_measured_from_the_benchmark_with_the_same_set() {
+    // Labour-supply elasticities size the workers' leisure endowments, so they move benchmark
+    // incomes: under --set, a scenario's EV must be measured from the benchmark with the same
+    // override — exactly what editing the central values in the file gives. (Measured from the
+    // file's benchmark instead, the token tax's EV of other workers was +1,924 bn at
+    // lsup_comp = 0.4 against -0.22 at the central value.)
+    let (_dir, model) = flagship_copy(|t| {
+        t.replacen("lsup_comp = 0.3 ", "lsup_comp = 0.45 ", 1)
+            .replacen("lsup_unc = 0.15 ", "lsup_unc = 0.2 ", 1)
+    });
+    let args = ["--scenario", "token_tax_10", "--format", "json"];
+    let edited = json(&[&["solve", p(&model)][..], &args].concat());
+    let set = json(
+        &[
+            &["solve", "--set", "lsup_comp=0.45", "--set", "lsup_unc=0.2"][..],
+            &args,
+        ]
+        .concat(),
+    );
+    let central = json(&[&["solve"][..], &args].concat());
+    let ev = |v: &serde_json::Value, h: &str| v["welfare"][h]["ev"].as_f64().unwrap();
+    for h in ["WO", "WX", "ELITE", "OWN", "GOV", "FOR"] {
+        let (a, b) = (ev(&edited, h), ev(&set, h));
+        assert!(
+            (a - b).abs() <= 1e-9 * (1.0 + a.abs()),
+            "{h}: file {a} vs --set {b}"
+        );
+        // The tax costs other workers a fraction of a billion whatever the elasticities.
+        assert!(
+            (a - ev(&central, h)).abs() < 0.5,
+            "{h}: {a} vs central {}",
+            ev(&central, h)
+        );
+    }
+}
+
+#[test]
 fn set_re_evaluates_derived_parameters() {
     // for_tot = row_own + hw_for + ai_for + x_tot is the rest of the world's income at the
     // benchmark (PFX = 1): 20 more of ai_for is 20 more income.
@@ -207,8 +244,9 @@ fn check_with_set_evaluates_the_targets_under_the_override() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("FAIL ") && l.contains("10x efficiency: the compute price rises")),
+        out.lines().any(
+            |l| l.starts_with("FAIL ") && l.contains("10x efficiency: the compute price rises")
+        ),
         "{out}"
     );
     assert!(out.contains("benchmark replicates"), "{out}");
@@ -309,7 +347,7 @@ fn sweep_json_has_the_issues_shape_and_its_statistics_are_those_of_draws_csv() {
     assert_eq!(v["solved"], 120);
     assert_eq!(v["failed"], serde_json::json!([]));
     let q = v["quantities"].as_object().unwrap();
-    assert_eq!(q.len(), 20);
+    assert_eq!(q.len(), 23);
     let stats: Vec<&str> = q["PCMP"]
         .as_object()
         .unwrap()
@@ -335,7 +373,7 @@ fn sweep_json_has_the_issues_shape_and_its_statistics_are_those_of_draws_csv() {
     assert_eq!(rows.len(), 120);
     assert_eq!(head[0], "draw");
     let status = head.iter().position(|h| h == "status").unwrap();
-    assert_eq!(status, 12, "draw, 11 varied parameters, status");
+    assert_eq!(status, 40, "draw, 39 varied parameters, status");
     for name in ["ev(WX)", "PCMP", "gdp_real"] {
         let j = head.iter().position(|h| h == name).unwrap();
         let mut x: Vec<f64> = rows.iter().map(|r| r[j].parse().unwrap()).collect();
@@ -421,19 +459,21 @@ fn a_sweep_gives_the_same_bytes_whatever_the_thread_count() {
 #[test]
 fn a_draw_re_solved_with_solve_set_reproduces_its_row_exactly() {
     // By default bitwise; with --warm-start (every draw from the central equilibrium) to the
-    // solver's accuracy.
-    for warm in [false, true] {
-        re_solve_rows(warm);
-    }
+    // solver's accuracy — where the draw has one equilibrium: tenfold token efficiency has two
+    // in some draws of the flagship's second edition (Cournot entry: a concentrated one found
+    // from the benchmark, a competitive one from the central case; docs/token_economy.md
+    // section 10), so the warm start is checked on the token tax.
+    re_solve_rows("token_efficiency_10x", false);
+    re_solve_rows("token_tax_10", true);
 }
 
-fn re_solve_rows(warm: bool) {
+fn re_solve_rows(scenario: &str, warm: bool) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("s");
     let mut args = vec![
         "sweep",
         "--scenario",
-        "token_efficiency_10x",
+        scenario,
         "--draws",
         "12",
         "--out",
@@ -462,7 +502,7 @@ fn re_solve_rows(warm: bool) {
             let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
             serde_json::from_str::<serde_json::Value>(&ok(&a, 0).0).unwrap()
         };
-        let (base, new) = (solve(None), solve(Some("token_efficiency_10x")));
+        let (base, new) = (solve(None), solve(Some(scenario)));
         for j in status + 1..head.len() {
             let name = head[j].as_str();
             let unit = summary["quantities"][name]["unit"].as_str().unwrap();
@@ -491,7 +531,7 @@ fn re_solve_rows(warm: bool) {
             let got: f64 = row[j].parse().unwrap();
             if warm {
                 assert!(
-                    (got - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+                    (got - expected).abs() <= 1e-5 * expected.abs().max(1.0),
                     "draw {} {name}: {got} vs {expected}",
                     row[0]
                 );
@@ -706,12 +746,12 @@ fn sweep_plot_is_valid_svg_with_the_fans_and_the_tornado() {
             "no tornado bar for {parameter}"
         );
     }
-    // One band per quantity: 20 rectangles in the band colour (plus the legend's two).
+    // One band per quantity: 23 rectangles in the band colour (plus the legend's two).
     let bands = doc
         .descendants()
         .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#A6CEE3"))
         .count();
-    assert_eq!(bands, 20 + 2, "{bands}");
+    assert_eq!(bands, 23 + 2, "{bands}");
     // An unknown tornado quantity is bad input.
     let (_, err) = ok(
         &[
@@ -763,7 +803,8 @@ fn failed_draws_are_listed_with_their_parameters_and_never_dropped() {
     for f in failed {
         assert_eq!(f["parameters"]["esub_kl"], -1.0, "{f}");
         assert_eq!(f["status"], "benchmark_evaluation_failed", "{f}");
-        assert!(f["parameters"].as_object().unwrap().len() == 11);
+        // every parameter of [sensitivity]: 12 of the facts file, 27 judgments
+        assert_eq!(f["parameters"].as_object().unwrap().len(), 39);
         let d = f["draw"].as_u64().unwrap();
         assert!(err.contains(&format!("draw {d} not solved")), "{err}");
     }
@@ -810,7 +851,7 @@ fn sweep_input_errors_are_exit_2() {
 #[test]
 fn a_scenario_that_sets_a_varied_parameter_holds_it() {
     // token_efficiency_10x_inelastic sets esub_tok_lab, esub_tiers, esub_hh_ai and
-    // esub_arm_us_cn: they are held at its values, the other seven vary.
+    // esub_arm_us_cn: they are held at its values, the other 35 vary.
     let (out, _) = ok(
         &[
             "sweep",
@@ -828,7 +869,7 @@ fn a_scenario_that_sets_a_varied_parameter_holds_it() {
         v["held"],
         serde_json::json!(["esub_tok_lab", "esub_tiers", "esub_arm_us_cn", "esub_hh_ai"])
     );
-    assert_eq!(v["varied"].as_array().unwrap().len(), 7);
+    assert_eq!(v["varied"].as_array().unwrap().len(), 35);
 }
 
 // ------------------------------------------------------------------------------ bundles
@@ -991,4 +1032,139 @@ correlation = 0.5
         "{draws_sets:?}"
     );
     assert!(head.iter().any(|h| h.contains("Y[b]")), "{head:?}");
+}
+
+#[test]
+fn the_flagships_robust_results_keep_their_sign_in_every_draw() {
+    // docs/token_economy.md section 10 names these robust over 1,000 draws of all 39 uncertain
+    // parameters; 200 draws of the same seed must not flip them either. The fragile ones it
+    // names must flip in some draws (otherwise the docs overstate the uncertainty).
+    let sweep = |scenario: &str| -> serde_json::Value {
+        let v = json(&[
+            "sweep",
+            "--scenario",
+            scenario,
+            "--draws",
+            "200",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(v["solved"], 200, "{scenario}");
+        v
+    };
+    for (scenario, robust, fragile) in [
+        (
+            "token_tax_10",
+            &[
+                "ev_domestic",
+                "ev(OWN)",
+                "ev(GOV)",
+                "PCMP",
+                "PPLT",
+                "real_gov_revenue",
+                "gdp_real",
+            ][..],
+            &["ev(WO)", "ev(WX)"][..],
+        ),
+        (
+            "compute_subsidy_20",
+            &["ev(OWN)", "ev(GOV)", "PCMP", "PPLT", "gdp_real"][..],
+            &["ev(WO)", "ev(FOR)"][..],
+        ),
+    ] {
+        let v = sweep(scenario);
+        let share = |q: &str| v["quantities"][q]["sign_flip_share"].as_f64().unwrap();
+        for q in robust {
+            assert_eq!(share(q), 0.0, "{scenario} {q}");
+        }
+        for q in fragile {
+            assert!(share(q) > 0.05, "{scenario} {q}: {}", share(q));
+        }
+    }
+}
+
+/// The `value` of a `compare --dynamic --format csv` record (scenario, section, name, unit,
+/// year; an empty year for present values).
+fn path_cell(csv_text: &str, key: [&str; 5]) -> f64 {
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let year = rec[5].parse::<f64>().map(|y| y.to_string()).unwrap_or_default();
+        if [&rec[0], &rec[1], &rec[2], &rec[3], year.as_str()] == key {
+            return rec[6].parse().unwrap();
+        }
+    }
+    panic!("no record {key:?}")
+}
+
+#[test]
+fn a_sweep_of_paths_reproduces_compare_dynamic_draw_by_draw() {
+    // Each draw solves the baseline's and the scenario's paths with its parameters; its row
+    // must be what `compare --dynamic --set …` gives with the same values, to the last bit:
+    // prices in % of the baseline path in the year, EVs as the difference of the paths, present
+    // values discounted as compare discounts them. The central case is compare without --set.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    let scenario = "dyn_efficiency_10x";
+    ok(
+        &[
+            "sweep", "--scenario", scenario, "--dynamic", "--years", "2030,2044", "--draws", "3",
+            "--out", p(&out),
+        ],
+        0,
+    );
+    let summary: serde_json::Value = serde_json::from_str(&read(&out.join("sweep.json"))).unwrap();
+    let (head, rows) = draws_csv(&out);
+    let status = head.iter().position(|h| h == "status").unwrap();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let checks: [(&str, [&str; 5]); 4] = [
+        ("PCMP@2030", [scenario, "price", "PCMP", "%", "2030"]),
+        ("NF@2044", [scenario, "activity", "NF", "%", "2044"]),
+        ("ev(WX)@2030", [scenario, "welfare", "EV WX", "level", "2030"]),
+        ("pv(ev(OWN))", [scenario, "welfare", "EV OWN", "present_value", ""]),
+    ];
+    let compare = |sets: &[String]| -> String {
+        let mut args: Vec<&str> = vec![
+            "compare", "--dynamic", "--scenarios", scenario, "--format", "csv",
+        ];
+        args.extend(sets.iter().map(String::as_str));
+        ok(&args, 0).0
+    };
+    let central = compare(&[]);
+    for (name, key) in &checks {
+        let c = summary["quantities"][*name]["central"].as_f64().unwrap();
+        assert_eq!(c.to_bits(), path_cell(&central, *key).to_bits(), "central {name}");
+    }
+    for row in [&rows[0], &rows[2]] {
+        assert_eq!(row[status], "converged");
+        let sets: Vec<String> = (1..status)
+            .flat_map(|j| ["--set".to_string(), format!("{}={}", head[j], row[j])])
+            .collect();
+        let text = compare(&sets);
+        for (name, key) in &checks {
+            let got: f64 = row[col(name)].parse().unwrap();
+            let want = path_cell(&text, *key);
+            assert_eq!(got.to_bits(), want.to_bits(), "draw {} {name}: {got} vs {want}", row[0]);
+            // The draw moved it: the row is not the central case.
+            let c = summary["quantities"][*name]["central"].as_f64().unwrap();
+            assert!((got - c).abs() > 1e-6 * c.abs().max(1.0), "draw {} {name} = central", row[0]);
+        }
+    }
+}
+
+#[test]
+fn sweeps_of_paths_reject_what_they_cannot_do() {
+    // A scenario with paths of its own needs --dynamic; a year off the path and --years
+    // without --dynamic are bad input.
+    let (_, err) = ok(&["sweep", "--scenario", "dyn_efficiency_10x", "--draws", "2"], 2);
+    assert!(err.contains("is defined over time") && err.contains("--dynamic"), "{err}");
+    let (_, err) = ok(
+        &[
+            "sweep", "--scenario", "token_tax_10", "--dynamic", "--years", "2030.5", "--draws", "2",
+        ],
+        2,
+    );
+    assert!(err.contains("--years: 2030.5 is not a year of the path (2025 to 2044"), "{err}");
+    let (_, err) = ok(&["sweep", "--scenario", "token_tax_10", "--years", "2030"], 2);
+    assert!(err.contains("--dynamic"), "{err}");
 }

@@ -99,6 +99,11 @@ pub struct Coefficients {
     pub(crate) scale: Vec<f64>,
     /// The benchmark point with these parameters (incomes settled).
     start: Vec<f64>,
+    /// Benchmark income of each consumer that equivalent variations are measured from, when it
+    /// is not the compiled model's (`None`): the benchmark's under the same overrides (`--set`, a
+    /// sensitivity draw), which can move benchmark incomes (a labour-supply elasticity sizes the
+    /// leisure endowment), while the scenario's own parameters must not move it.
+    pub(crate) reference_income: Option<Vec<f64>>,
 }
 
 impl Coefficients {
@@ -127,6 +132,19 @@ impl Coefficients {
     /// endowment value plus tax revenue there.
     pub fn start(&self) -> &[f64] {
         &self.start
+    }
+    /// Each consumer's income at this calibration's benchmark point.
+    pub fn benchmark_incomes(&self, structure: &Structure) -> Vec<f64> {
+        let layout = structure.layout();
+        (0..structure.model().consumers.len())
+            .map(|h| self.start[layout.consumer(crate::ids::ConsumerId::new(h))])
+            .collect()
+    }
+    /// These coefficients with equivalent variations measured from `incomes` (the benchmark's
+    /// incomes under the same overrides) instead of the compiled model's benchmark incomes.
+    pub fn with_reference_income(mut self, incomes: Vec<f64>) -> Self {
+        self.reference_income = Some(incomes);
+        self
     }
 }
 
@@ -359,6 +377,7 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         pruned,
         scale: vec![1.0; layout.dim()],
         start: Vec::new(),
+        reference_income: None,
     };
     let mut ws = EvalWorkspace::new(structure);
     let start = structure.with(&coef).benchmark_point(&mut ws)?;

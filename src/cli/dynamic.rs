@@ -81,11 +81,14 @@ fn solve(
     structure: &Structure,
     indices: &[Option<usize>],
     periods: usize,
+    extra: &[(usize, f64)],
     settings: &NewtonSettings,
 ) -> Vec<PathRun> {
     let bar = progress_bar(indices.len(), "paths");
-    let runs = paths::solve_paths(structure, indices, periods, settings, &|| bar.inc(1))
-        .unwrap_or_default();
+    let runs = paths::solve_paths_with(structure, indices, periods, extra, settings, &|| {
+        bar.inc(1)
+    })
+    .unwrap_or_default();
     bar.finish_and_clear();
     let file = structure.model().path.display();
     for run in &runs {
@@ -132,14 +135,15 @@ impl Solved {
     /// Loads, resolves the scenarios `choose` picks, checks `--series`, solves and reports.
     fn run(
         path: &Path,
-        args: &DynamicArgs,
+        (args, set): (&DynamicArgs, &[String]),
         settings: &NewtonSettings,
         choose: Choose,
     ) -> Result<Solved, i32> {
         let (structure, periods) = load_dynamic(path)?;
         let indices = choose(&structure)?;
         let plotted = plotted(&structure, args)?;
-        let runs = solve(&structure, &indices, periods, settings);
+        let extra = super::overrides_of(&structure, set)?;
+        let runs = solve(&structure, &indices, periods, &extra, settings);
         let reports = runs
             .iter()
             .map(|r| PathReport::new(structure.model(), r))
@@ -179,10 +183,9 @@ impl Solved {
 /// `tokencge solve MODEL [--scenario NAME | --all] --dynamic [--plot FILE.svg]`.
 pub(super) fn cmd_solve_dynamic(
     path: &Path,
-    scenario: Option<String>,
-    all: bool,
+    (scenario, all): (Option<String>, bool),
     format: Format,
-    args: &DynamicArgs,
+    (args, set): (&DynamicArgs, &[String]),
     settings: &NewtonSettings,
 ) -> i32 {
     let requested = |structure: &Structure| -> Result<Vec<Option<usize>>, i32> {
@@ -203,7 +206,7 @@ pub(super) fn cmd_solve_dynamic(
         }
         Ok(indices)
     };
-    let solved = match Solved::run(path, args, settings, &choose) {
+    let solved = match Solved::run(path, (args, set), settings, &choose) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -244,7 +247,7 @@ pub(super) fn cmd_compare_dynamic(
     path: &Path,
     names: &[String],
     format: Format,
-    args: &DynamicArgs,
+    (args, set): (&DynamicArgs, &[String]),
     settings: &NewtonSettings,
 ) -> i32 {
     let choose = |structure: &Structure| -> Result<Vec<Option<usize>>, i32> {
@@ -261,7 +264,7 @@ pub(super) fn cmd_compare_dynamic(
         }
         Ok(indices)
     };
-    let solved = match Solved::run(path, args, settings, &choose) {
+    let solved = match Solved::run(path, (args, set), settings, &choose) {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -300,7 +303,7 @@ pub(super) fn check_path_targets(
     }
     let mut results = Vec::new();
     for (index, periods) in needed {
-        let runs = solve(structure, &[index], periods, settings);
+        let runs = solve(structure, &[index], periods, &[], settings);
         for run in &runs {
             results.extend(tokencge::report::dynamic::check_path_targets(
                 structure, run,

@@ -309,13 +309,13 @@ pub fn run() -> i32 {
             all,
             format,
             dynamic,
+            set,
             ..
         } if dynamic.dynamic => dynamic::cmd_solve_dynamic(
             &model_path(model),
-            scenario,
-            all,
+            (scenario, all),
             format,
-            &dynamic,
+            (&dynamic, &set),
             &settings,
         ),
         Command::Solve {
@@ -377,12 +377,13 @@ pub fn run() -> i32 {
             scenarios,
             format,
             dynamic,
+            set,
             ..
         } if dynamic.dynamic => dynamic::cmd_compare_dynamic(
             &model_path(model),
             &scenarios,
             format,
-            &dynamic,
+            (&dynamic, &set),
             &settings,
         ),
         Command::Compare {

@@ -61,9 +61,16 @@ pub(super) struct SweepArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Start every draw from the central case's equilibrium (fewer iterations; rows then
-    /// agree with a re-solve to the tolerance, not bitwise).
+    /// agree with a re-solve to the tolerance, not bitwise, where the draw has one equilibrium).
     #[arg(long)]
     pub warm_start: bool,
+    /// Sweep paths ([dynamics]): each draw solves the baseline's and the scenario's paths and
+    /// reports every quantity's change in the --years, and present values of level changes.
+    #[arg(long)]
+    pub dynamic: bool,
+    /// With --dynamic: the years to report, comma-separated (default: the horizon's last).
+    #[arg(long, value_delimiter = ',', value_name = "YEAR,…", requires = "dynamic")]
+    pub years: Vec<f64>,
     #[command(flatten)]
     pub(super) solver: super::SolverArgs,
 }
@@ -215,6 +222,13 @@ pub(super) fn cmd_sweep(a: SweepArgs, settings: &NewtonSettings) -> i32 {
         );
         return BAD_INPUT;
     };
+    if model.is_dynamic_scenario(index) && !a.dynamic {
+        eprintln!(
+            "{file}: scenario '{}' is defined over time (it has paths of its own): sweep its paths with --dynamic",
+            a.scenario
+        );
+        return BAD_INPUT;
+    }
     let overrides = match overrides_of(&structure, &a.set) {
         Ok(o) => o,
         Err(c) => return c,
@@ -224,7 +238,14 @@ pub(super) fn cmd_sweep(a: SweepArgs, settings: &NewtonSettings) -> i32 {
     } else {
         WarmStart::Fallback
     };
-    let plan = match Plan::new(model, index, a.draws, a.seed, overrides.clone(), warm) {
+    let plan = Plan::new(model, index, a.draws, a.seed, overrides.clone(), warm).and_then(|p| {
+        if a.dynamic {
+            p.over_paths(model, &a.years)
+        } else {
+            Ok(p)
+        }
+    });
+    let plan = match plan {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -635,14 +656,22 @@ pub(super) fn cmd_merge(
     settings.max_iterations = id["max_iterations"]
         .as_u64()
         .unwrap_or(settings.max_iterations);
-    let plan = match Plan::new(
+    let years: Option<Vec<f64>> = id["years"]
+        .as_array()
+        .map(|y| y.iter().filter_map(|v| v.as_f64()).collect());
+    let plan = Plan::new(
         model,
         index,
         id["draws"].as_u64(),
         id["seed"].as_u64(),
         overrides.clone(),
         warm,
-    ) {
+    )
+    .and_then(|p| match &years {
+        Some(y) => p.over_paths(model, y),
+        None => Ok(p),
+    });
+    let plan = match plan {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

@@ -553,12 +553,17 @@ impl<'a> System<'a> {
             });
     }
 
-    /// Equivalent variation of consumer `h` at an evaluated point: E(p_ref, welfare) − M̄.
+    /// Equivalent variation of consumer `h` at an evaluated point: E(p_ref, welfare) − M̄, M̄
+    /// the benchmark income under the same overrides as these coefficients.
     pub fn ev(&self, h: ConsumerId, st: &PointState) -> f64 {
         let c = &self.coef.consumers[h];
+        let reference = match &self.coef.reference_income {
+            Some(incomes) => incomes[h],
+            None => self.structure.benchmark_income[h],
+        };
         c.form
             .expenditure(st.consumers[h].demand.welfare, c.e_ref, c.fixed_ref)
-            - self.structure.benchmark_income[h]
+            - reference
     }
 
     /// Scaled residual of every function at `x` (inactive variables get 0).

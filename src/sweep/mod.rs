@@ -53,6 +53,16 @@ pub enum PlanError {
     NoDraws { file: String },
     #[error("--shard {0}: expected K/N with 1 ≤ K ≤ N")]
     Shard(String),
+    #[error("{file}: --dynamic: the model has no [dynamics] section: no paths to sweep (docs/format_extensions.md §8)")]
+    NotDynamic { file: String },
+    #[error("{file}: --years: {year} is not a year of the path ({first} to {last} in steps of {step})")]
+    Year {
+        file: String,
+        year: String,
+        first: String,
+        last: String,
+        step: String,
+    },
 }
 
 /// How draws start their solves.
@@ -111,6 +121,23 @@ pub struct Plan {
     /// Positions the scenario sets itself: held at the scenario's value, not varied.
     pub held: Vec<usize>,
     pub warm_start: WarmStart,
+    /// Set for a sweep of paths (`--dynamic`): each draw solves the baseline's and the
+    /// scenario's paths over the whole horizon.
+    pub path: Option<PathPlan>,
+}
+
+/// What a sweep of paths reports: every quantity's change from the baseline path in the
+/// chosen years (`NAME@YEAR`), and the present value over the horizon of each change measured
+/// in money or levels (`pv(NAME)`: EVs, indicators, auxiliaries), discounted as `compare
+/// --dynamic` discounts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathPlan {
+    /// Periods solved per path (the whole horizon).
+    pub periods: usize,
+    /// The reported periods, with their years.
+    pub reported: Vec<(usize, f64)>,
+    /// Discount factor of each period.
+    pub discount: Vec<f64>,
 }
 
 impl Plan {
@@ -158,7 +185,44 @@ impl Plan {
             active,
             held,
             warm_start,
+            path: None,
         })
+    }
+
+    /// This plan as a sweep of paths reporting `years` (default: the last year of the
+    /// horizon).
+    pub fn over_paths(mut self, model: &Model, years: &[f64]) -> Result<Plan, PlanError> {
+        let file = model.path.display().to_string();
+        let d = model
+            .dynamics
+            .as_ref()
+            .ok_or(PlanError::NotDynamic { file: file.clone() })?;
+        let n = crate::expr::fmt_num;
+        let reported = if years.is_empty() {
+            vec![(d.periods - 1, d.year(d.periods - 1))]
+        } else {
+            years
+                .iter()
+                .map(|&y| {
+                    (0..d.periods)
+                        .find(|&t| (d.year(t) - y).abs() < 1e-9)
+                        .map(|t| (t, d.year(t)))
+                        .ok_or_else(|| PlanError::Year {
+                            file: file.clone(),
+                            year: n(y),
+                            first: n(d.year(0)),
+                            last: n(d.year(d.periods - 1)),
+                            step: n(d.step),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.path = Some(PathPlan {
+            periods: d.periods,
+            reported,
+            discount: (0..d.periods).map(|t| d.discount(t)).collect(),
+        });
+        Ok(self)
     }
 
     pub fn draws(&self) -> u64 {
@@ -195,13 +259,42 @@ impl Plan {
             .collect()
     }
 
-    /// Names of the reported quantities.
+    /// Names of the reported quantities: the quantities of `[sensitivity] report`, or for a
+    /// sweep of paths each of them in each reported year (`NAME@YEAR`), then the present
+    /// values (`pv(NAME)`) of those measured as level changes.
     pub fn quantity_names(&self, model: &Model) -> Vec<String> {
-        self.sensitivity
-            .report
+        let report = &self.sensitivity.report;
+        let Some(path) = &self.path else {
+            return report.iter().map(|q| q.name(model)).collect();
+        };
+        let n = crate::expr::fmt_num;
+        let mut names: Vec<String> = path
+            .reported
             .iter()
-            .map(|q| q.name(model))
-            .collect()
+            .flat_map(|&(_, year)| report.iter().map(move |q| format!("{}@{}", q.name(model), n(year))))
+            .collect();
+        names.extend(
+            report
+                .iter()
+                .filter(|q| q.unit() == Unit::Change)
+                .map(|q| format!("pv({})", q.name(model))),
+        );
+        names
+    }
+
+    /// The unit of each reported quantity, in the order of [`Plan::quantity_names`].
+    pub fn quantity_units(&self) -> Vec<Unit> {
+        let report = &self.sensitivity.report;
+        let Some(path) = &self.path else {
+            return report.iter().map(|q| q.unit()).collect();
+        };
+        let mut units: Vec<Unit> = path
+            .reported
+            .iter()
+            .flat_map(|_| report.iter().map(|q| q.unit()))
+            .collect();
+        units.extend(report.iter().filter(|q| q.unit() == Unit::Change).map(|_| Unit::Change));
+        units
     }
 
     /// Everything that decides the numbers of the draws, as JSON: two directories of draws
@@ -245,6 +338,7 @@ impl Plan {
             "tolerance": settings.tolerance,
             "max_iterations": settings.max_iterations,
             "warm_start": self.warm_start,
+            "years": self.path.as_ref().map(|p| p.reported.iter().map(|&(_, y)| y).collect::<Vec<f64>>()),
         })
     }
 }
@@ -357,19 +451,109 @@ pub fn changes(q: &[Quantity], base: &[f64], new: &[f64]) -> Vec<f64> {
 type Solved = (Coefficients, Solution);
 
 /// Calibrates and solves one point (None = the benchmark) with `overrides` on top of the
-/// scenario's own parameters.
+/// scenario's own parameters, EVs measured from `benchmark`'s incomes (the draw's own).
 fn solve_point(
     structure: &Structure,
-    index: Option<usize>,
+    (index, benchmark): (Option<usize>, Option<&Coefficients>),
     overrides: &[(usize, f64)],
     settings: &NewtonSettings,
     ws: &mut Workspace,
     starts: &[Start<'_>],
 ) -> Result<Solved, String> {
-    let (sc, coef) =
-        scenario::prepare_with(structure, index, overrides).map_err(|e| e.to_string())?;
+    let (sc, coef) = scenario::prepare_against(structure, index, overrides, benchmark)
+        .map_err(|e| e.to_string())?;
     let sol = scenario::solve_starting(structure, &coef, &sc, settings, ws, starts);
     Ok((coef, sol))
+}
+
+/// Solves one draw's baseline and scenario paths over the whole horizon and measures, in each
+/// reported year, the change of every quantity from the baseline path (EVs as the difference
+/// of the two paths' EVs, as `compare --dynamic` reports them), then the present values.
+fn solve_path_row(
+    structure: &Structure,
+    plan: &Plan,
+    path: &PathPlan,
+    (draw, values, overrides): (u64, Vec<f64>, &[(usize, f64)]),
+    settings: &NewtonSettings,
+    ws: &mut Workspace,
+) -> Row {
+    let q = &plan.sensitivity.report;
+    let width = plan.quantity_units().len();
+    let failed = |status: String, iterations: u64, reason: Option<String>| Row {
+        draw,
+        values: values.clone(),
+        status,
+        changes: vec![f64::NAN; width],
+        iterations,
+        reason,
+    };
+    let run = |index: Option<usize>, ws: &mut Workspace| {
+        crate::dynamic::solve_path_with(structure, index, path.periods, overrides, settings, ws)
+    };
+    let (base, scen) = match (run(None, ws), run(Some(plan.scenario), ws)) {
+        (Ok(b), Ok(s)) => (b, s),
+        _ => return failed("not_dynamic".into(), 0, None),
+    };
+    let iterations: u64 = base
+        .periods
+        .iter()
+        .chain(&scen.periods)
+        .filter_map(|p| p.solved())
+        .map(|s| s.solution.info.iterations)
+        .sum();
+    // Per period: the change of every quantity from the baseline.
+    let mut per_period: Vec<Vec<f64>> = Vec::with_capacity(path.periods);
+    for t in 0..path.periods {
+        let (b, s) = match (base.converged_period(t), scen.converged_period(t)) {
+            (Some(b), Some(s)) => (b, s),
+            (b, _) => {
+                let (which, run) = if b.is_none() { ("baseline", &base) } else { ("scenario", &scen) };
+                let why = run.periods.get(t).map(|p| match &p.outcome {
+                    crate::dynamic::PeriodOutcome::Solved(x) => x.solution.status.label().to_string(),
+                    crate::dynamic::PeriodOutcome::Unsolved(e) => e.to_string(),
+                });
+                let year = crate::expr::fmt_num(structure.model().dynamics.as_ref().map_or(t as f64, |d| d.year(t)));
+                return failed(
+                    format!("{which}_path_failed_at_{year}"),
+                    iterations,
+                    why,
+                );
+            }
+        };
+        let lb = levels(structure, &b.coefficients, &b.solution, q);
+        let ls = levels(structure, &s.coefficients, &s.solution, q);
+        let mut c = changes(q, &lb, &ls);
+        for (k, quantity) in q.iter().enumerate() {
+            if let Quantity::Ev(_) = quantity {
+                c[k] = ls[k] - lb[k];
+            }
+        }
+        per_period.push(c);
+    }
+    let mut out: Vec<f64> = path
+        .reported
+        .iter()
+        .flat_map(|&(t, _)| per_period[t].iter().copied())
+        .collect();
+    for (k, quantity) in q.iter().enumerate() {
+        if quantity.unit() == Unit::Change {
+            out.push(
+                per_period
+                    .iter()
+                    .zip(&path.discount)
+                    .map(|(c, f)| c[k] * f)
+                    .sum(),
+            );
+        }
+    }
+    Row {
+        draw,
+        values,
+        status: "converged".into(),
+        changes: out,
+        iterations,
+        reason: None,
+    }
 }
 
 /// The central case: the benchmark and the scenario with `--set` only, and their solutions
@@ -386,11 +570,20 @@ pub struct Central {
 fn solve_row(
     structure: &Structure,
     plan: &Plan,
-    (draw, values, overrides): (u64, Vec<f64>, &[(usize, f64)]),
+    point: (u64, Vec<f64>, &[(usize, f64)]),
     warm: Option<(&[f64], &[f64])>,
     settings: &NewtonSettings,
     ws: &mut Workspace,
 ) -> (Row, Option<Solution>, Option<Solution>) {
+    if let Some(path) = &plan.path {
+        let (draw, values, overrides) = point;
+        return (
+            solve_path_row(structure, plan, path, (draw, values, overrides), settings, ws),
+            None,
+            None,
+        );
+    }
+    let (draw, values, overrides) = point;
     let q = &plan.sensitivity.report;
     fn starts(w: Option<&[f64]>, mode: WarmStart) -> Vec<Start<'_>> {
         match (w, mode) {
@@ -409,11 +602,14 @@ fn solve_row(
     };
     let bench = solve_point(
         structure,
-        None,
+        (None, None),
         overrides,
         settings,
         ws,
-        &starts(warm.map(|w| w.0), plan.warm_start),
+        // The draw's calibrated benchmark point is its benchmark equilibrium (replication): a
+        // warm start there could only find another equilibrium of a model with several
+        // (Cournot entry), and changes would then be measured from it.
+        &starts(None, plan.warm_start),
     );
     let (bcoef, bsol) = match bench {
         Ok(b) => b,
@@ -432,7 +628,7 @@ fn solve_row(
     }
     let scen = solve_point(
         structure,
-        Some(plan.scenario),
+        (Some(plan.scenario), Some(&bcoef)),
         overrides,
         settings,
         ws,
@@ -711,7 +907,7 @@ pub fn summarise(
     let params = plan.active_names(model);
     let solved: Vec<&Row> = rows.iter().filter(|r| r.converged()).collect();
     let mut quantities = IndexMap::new();
-    for (j, (name, q)) in names.iter().zip(&plan.sensitivity.report).enumerate() {
+    for (j, (name, unit)) in names.iter().zip(plan.quantity_units()).enumerate() {
         let values: Vec<f64> = rows
             .iter()
             .map(|r| {
@@ -722,7 +918,7 @@ pub fn summarise(
                 }
             })
             .collect();
-        quantities.insert(name.clone(), stats(&values, central.changes[j], q.unit()));
+        quantities.insert(name.clone(), stats(&values, central.changes[j], unit));
     }
     let failed = rows
         .iter()
