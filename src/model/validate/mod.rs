@@ -139,6 +139,10 @@ impl fmt::Display for Part<'_> {
     }
 }
 
+/// A template's text and its compiled form (`None`: reported as wrong), among those written at
+/// one offset.
+type TemplateAt<'a> = (String, Option<Rc<Compiled<'a>>>);
+
 /// At most this many messages for one place of a template (one per element it failed for);
 /// the rest are counted.
 const MAX_PER_PLACE: usize = 20;
@@ -173,7 +177,7 @@ struct Builder<'a> {
     env: Env<'a>,
     /// Compiled templates by the offset of their text, and the text (the items of a list share
     /// its offset); `None`: reported as wrong.
-    templates: HashMap<usize, Vec<(String, Option<Rc<Compiled<'a>>>)>>,
+    templates: HashMap<usize, Vec<TemplateAt<'a>>>,
     /// Caches of name templates over sets, and which one belongs to a name's offset.
     name_caches: Vec<NameCache<'a>>,
     name_cache_of: HashMap<usize, usize>,
