@@ -993,4 +993,24 @@ fn updates_and_paths_keyed_over_sets_give_the_paths_of_the_economy_written_by_ha
     let thrift = &period("thrift", 11)["sectors"];
     assert!(thrift["Y[a]"].as_f64().unwrap() > ya, "{thrift}");
     assert!(thrift["Y[b]"].as_f64().unwrap() > yb, "{thrift}");
+    // The path's CSV keeps the index in a column of its own, parameters included.
+    let (code, csv, err) = cli(&[
+        "solve",
+        "tests/data/indexed/solow_regions_sets.toml",
+        "--dynamic",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        csv.lines().next(),
+        Some("scenario,period,year,kind,name,index1,value,margin")
+    );
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("benchmark,1,1.0,parameter,kstock,b,"))
+        .unwrap_or_else(|| panic!("no row for kstock[b] in period 1:\n{csv}"));
+    let kb: f64 = row.split(',').nth(6).unwrap().parse().unwrap();
+    assert!((kb - 202.0).abs() < 1e-9, "{row}");
+    assert!(csv.contains("\nbenchmark,11,11.0,sector,Y,b,"), "{csv}");
 }

@@ -761,14 +761,13 @@ impl Comparison {
         let _ = w.write_record(&head);
         let n = |v: Option<f64>| v.map(super::csv_num).unwrap_or_default();
         for r in self.records() {
-            let (base, labels) = super::split_name(r.name);
             let mut rec = vec![
                 r.scenario.to_string(),
                 r.status.to_string(),
                 r.kind.to_string(),
-                base.to_string(),
             ];
-            rec.extend((0..width).map(|k| labels.get(k).map_or(String::new(), |l| l.to_string())));
+            let names = super::name_columns(r.name, width);
+            rec.extend(names.into_iter().map(String::from));
             rec.extend([
                 r.description.to_string(),
                 r.unit.to_string(),

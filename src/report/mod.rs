@@ -403,14 +403,9 @@ impl SolutionReport {
     pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>, width: usize) -> csv::Result<()> {
         let sc = self.scenario.as_str();
         let mut row = |kind: &str, name: &str, value: String, margin: String| {
-            let (base, labels) = if width == 0 {
-                (name, Vec::new())
-            } else {
-                split_name(name)
-            };
             let mut rec: Vec<&str> = Vec::with_capacity(width + 5);
-            rec.extend([sc, kind, base]);
-            rec.extend((0..width).map(|k| labels.get(k).copied().unwrap_or("")));
+            rec.extend([sc, kind]);
+            rec.extend(name_columns(name, width));
             rec.extend([value.as_str(), margin.as_str()]);
             out.write_record(&rec)
         };
@@ -450,6 +445,19 @@ pub fn split_name(name: &str) -> (&str, Vec<&str>) {
         Some((base, labels)) => (base, labels.split(',').map(str::trim).collect()),
         None => (name, Vec::new()),
     }
+}
+
+/// A name's CSV cells with `width` index columns: its base and its labels, empty cells where it
+/// has fewer; the name whole when `width` is 0 (a plain model).
+pub fn name_columns(name: &str, width: usize) -> Vec<&str> {
+    if width == 0 {
+        return vec![name];
+    }
+    let (base, labels) = split_name(name);
+    let mut cells = Vec::with_capacity(width + 1);
+    cells.push(base);
+    cells.extend((0..width).map(|k| labels.get(k).copied().unwrap_or("")));
+    cells
 }
 
 /// The most labels any name of these reports carries (activities, prices, incomes,
