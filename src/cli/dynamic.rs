@@ -230,9 +230,10 @@ pub(super) fn cmd_solve_dynamic(
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record(PathReport::CSV_HEADER);
+            let width = PathReport::index_width(&shown);
+            let _ = w.write_record(PathReport::csv_header(width));
             for r in &shown {
-                let _ = r.csv_rows(&mut w);
+                let _ = r.csv_rows(&mut w, width);
             }
             String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }

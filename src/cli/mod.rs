@@ -631,9 +631,10 @@ fn render_solve(reports: &[report::SolutionReport], format: Format) -> String {
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record(["scenario", "kind", "name", "value", "margin"]);
+            let width = report::index_width(reports);
+            let _ = w.write_record(report::csv_header(width));
             for r in reports {
-                let _ = r.csv_rows(&mut w);
+                let _ = r.csv_rows(&mut w, width);
             }
             String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }
