@@ -91,32 +91,31 @@ fn shock(model: &mut Model, rng: &mut Rng) -> (usize, String) {
                 }
                 let k = rng.below(model.sectors[s].netputs.len());
                 let rate = rng.uniform();
-                let n_taxes = model.sectors[s].netputs[k].taxes.len();
+                let taxes = model.sectors[s].tax_range(k);
+                let (first, n_taxes) = (taxes.start, taxes.len());
                 if n_taxes == 0 {
                     let agent = rng.below(model.consumers.len());
                     let p = shock_parameter(model, &mut overrides, 0.0, rate);
-                    model.sectors[s].netputs[k].taxes.push(Tax {
-                        site: Site::default(),
-                        agent,
-                        rate: p,
-                    });
+                    model.sectors[s].add_tax(
+                        k,
+                        Tax {
+                            site: Site::default(),
+                            agent,
+                            rate: p,
+                        },
+                    );
                 } else {
                     // The benchmark rate where it is a number or parameter; the shock replaces it.
-                    let j = rng.below(n_taxes);
+                    let j = first + rng.below(n_taxes);
                     let params = model.param_values();
-                    let base = tokencge::calibrate::eval_param(
-                        &model.sectors[s].netputs[k].taxes[j].rate,
-                        &params,
-                    )
-                    .unwrap_or(0.0);
+                    let base =
+                        tokencge::calibrate::eval_param(&model.sectors[s].taxes[j].rate, &params)
+                            .unwrap_or(0.0);
                     let p = shock_parameter(model, &mut overrides, base, rate);
-                    let old = std::mem::replace(
-                        &mut model.sectors[s].netputs[k].taxes[j].rate,
-                        p.clone(),
-                    );
+                    let old = std::mem::replace(&mut model.sectors[s].taxes[j].rate, p.clone());
                     if !old.is_parameter_only() {
                         // An endogenous rate: shock it additively instead.
-                        model.sectors[s].netputs[k].taxes[j].rate =
+                        model.sectors[s].taxes[j].rate =
                             Expr::Bin(BinOp::Add, Box::new(old), Box::new(p));
                         overrides.last_mut().unwrap().1 = rate;
                         model.parameters.last_mut().unwrap().value = 0.0;

@@ -257,18 +257,19 @@ fn write(model: &Model) -> String {
             let list: Vec<String> = sec
                 .netputs
                 .iter()
-                .filter(|np| np.output == output)
-                .map(|np| {
+                .enumerate()
+                .filter(|(_, np)| np.output == output)
+                .map(|(k, np)| {
                     let mut t = format!(
                         "{{ commodity = {}, quantity = {}, price = {}, nest = {}",
                         quote(&model.commodities[np.commodity].name),
-                        value(model, &np.quantity),
-                        value(model, &np.price),
-                        quote(&sec.nests[np.nest].name)
+                        value(model, &sec.expr(np.quantity)),
+                        value(model, &sec.expr(np.price)),
+                        quote(&sec.nests[np.nest()].name)
                     );
-                    if !np.taxes.is_empty() {
-                        let taxes: Vec<String> = np
-                            .taxes
+                    let taxes = sec.taxes_of(k);
+                    if !taxes.is_empty() {
+                        let taxes: Vec<String> = taxes
                             .iter()
                             .map(|tx| {
                                 format!(

@@ -75,6 +75,10 @@ define_id!(
     AuxId
 );
 define_id!(
+    /// A netput: a position in its sector's `netputs`.
+    NetputId
+);
+define_id!(
     /// A position in the solver's variable vector (and of the function paired with it).
     VarId
 );

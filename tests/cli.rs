@@ -1486,6 +1486,171 @@ fn an_indexed_model_gives_the_numbers_of_its_plain_form() {
     }
 }
 
+#[test]
+fn every_construct_of_indexed_models_gives_the_numbers_of_the_plain_form() {
+    // tests/data/indexed/features_sets.toml: an ordered set and a subset, a block over the
+    // subset beside a block keyed by a literal element, nests over a set (elasticities from
+    // ord), entries over sets, sum, prod and card, targets over a set, a table of parameters
+    // set over the subset by a scenario; features_plain.toml is the same economy by hand.
+    let sets = "tests/data/indexed/features_sets.toml";
+    let plain = "tests/data/indexed/features_plain.toml";
+    let o = run(&["check", sets]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("4 passed, 0 failed"), "{out}");
+    assert!(out.contains("benchmark price [g = b]"), "{out}");
+    let (a, b) = (
+        json(&["solve", plain, "--all", "--format", "json"]),
+        json(&["solve", sets, "--all", "--format", "json"]),
+    );
+    let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+    assert_eq!(a.len(), 2);
+    for (a, b) in a.iter().zip(b) {
+        assert_eq!(b["status"], "converged");
+        for kind in ["sectors", "commodities", "consumers"] {
+            let (u, v) = (a[kind].as_object().unwrap(), b[kind].as_object().unwrap());
+            assert_eq!(
+                u.keys().collect::<Vec<_>>(),
+                v.keys().collect::<Vec<_>>(),
+                "{kind}: the same names in the same order"
+            );
+            for (name, x) in u {
+                let (x, y) = (x.as_f64().unwrap(), v[name].as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                    "{name}: {x} vs {y}"
+                );
+            }
+        }
+    }
+    // The shock moves the economy: the taxed sectors shrink, the untaxed one grows.
+    let shock = &b[1];
+    assert!(shock["sectors"]["Y[a]"].as_f64().unwrap() < 0.99);
+    assert!(shock["sectors"]["Y[c]"].as_f64().unwrap() > 1.01);
+}
+
+#[test]
+fn auxiliaries_indicators_and_targets_over_sets_give_the_numbers_of_the_plain_form() {
+    // tests/data/indexed/taxes_sets.toml: M5's economy with one endogenous tax scale per factor
+    // (`[auxiliary."TAU[f]"]`, its tax rate `tx[f] * TAU[f]`), real revenue per factor as an
+    // indicator over the set and targets over it. Its targets are the closed form (a scale that
+    // keeps real revenue fixed undoes the change of rate: TAU[L] = 2 when tx[L] halves), and
+    // every scenario's output is, byte for byte, that of taxes_plain.toml written by hand.
+    let sets = "tests/data/indexed/taxes_sets.toml";
+    let o = run(&["check", sets]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("7 passed, 0 failed"), "{out}");
+    assert!(out.contains("tax scale [f = K]"), "{out}");
+    let solve = |file: &str| {
+        let o = run(&["solve", file, "--all", "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+        text(&o).0
+    };
+    let over_sets = solve(sets);
+    assert_eq!(over_sets, solve("tests/data/indexed/taxes_plain.toml"));
+    let runs: serde_json::Value = serde_json::from_str(&over_sets).unwrap();
+    let half = &runs[1];
+    assert_eq!(half["scenario"], "labour_half");
+    assert!((half["auxiliary"]["TAU[L]"].as_f64().unwrap() - 2.0).abs() < 1e-9);
+    assert!((half["indicators"]["rev[K]"].as_f64().unwrap() - 20.0).abs() < 1e-9);
+}
+
+#[test]
+fn csv_output_has_one_column_per_index() {
+    // Tidy: an element's name is its base and one column per label, so pandas or R can pivot.
+    let o = run(&[
+        "solve",
+        "tests/data/indexed/features_sets.toml",
+        "--scenario",
+        "shock",
+        "--format",
+        "csv",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("scenario,kind,name,index1,value,margin"));
+    let find = |prefix: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row {prefix} in\n{out}"));
+        line.split(',').nth(4).unwrap().parse().unwrap()
+    };
+    let v = json(&[
+        "solve",
+        "tests/data/indexed/features_sets.toml",
+        "--scenario",
+        "shock",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        find("shock,commodity,PF,L,"),
+        v["commodities"]["PF[L]"].as_f64().unwrap()
+    );
+    assert_eq!(
+        find("shock,sector,W,,"),
+        v["sectors"]["W"].as_f64().unwrap()
+    );
+    assert!(out.contains("\nshock,welfare_index,RA,,"), "{out}");
+    // compare's CSV has the index columns too.
+    let o = run(&[
+        "compare",
+        "tests/data/indexed/features_sets.toml",
+        "--format",
+        "csv",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        out.lines().next(),
+        Some("scenario,status,kind,name,index1,description,unit,benchmark,value,change,pct_change")
+    );
+    let pf_k = out
+        .lines()
+        .find(|l| l.starts_with("shock,converged,price,PF,K,"))
+        .unwrap_or_else(|| panic!("no row for PF[K] in\n{out}"));
+    let value: f64 = pf_k.split(',').nth(8).unwrap().parse().unwrap();
+    assert_eq!(value, v["commodities"]["PF[K]"].as_f64().unwrap());
+}
+
+#[test]
+fn a_template_failing_for_many_elements_gives_20_messages_and_a_count() {
+    // 30 elements, each naming an undeclared commodity: one message per element would bury
+    // the rest of the file; 20 are given, then how many more.
+    let labels: Vec<String> = (0..30).map(|k| format!("\"e{k}\"")).collect();
+    let model = format!(
+        r#"commodities = ["P[i]", "PL"]
+[model]
+name = "many"
+[sets]
+i = [{}]
+[sectors."Y[i]"]
+outputs = [{{ commodity = "Q[i]", quantity = 1 }}]
+inputs = [{{ commodity = "PL", quantity = 1 }}]
+[consumers.RA]
+demands = [{{ commodity = "P[i]", over = "i", quantity = 1 }}]
+endowments = [{{ commodity = "PL", quantity = 30 }}]
+"#,
+        labels.join(", ")
+    );
+    let (_d, path) = indexed_model(&model, &[]);
+    let o = run(&["check", path.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let unknown = err
+        .lines()
+        .filter(|l| l.contains("unknown commodity 'Q[e"))
+        .count();
+    assert_eq!(unknown, 20, "{err}");
+    assert!(
+        err.contains("10 more problems here (other elements) not shown"),
+        "{err}"
+    );
+}
+
 /// Writes an indexed model (and its CSV files) into a temporary directory.
 fn indexed_model(model: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -1572,6 +1737,49 @@ fn indexed_model_errors_name_the_file_row_and_element() {
             good,
             vec!["consumers.RA.demands[0].over", "'nope' is not a set"],
         ),
+        // An `over` of an index the block is already written over.
+        (
+            SMALL_INDEXED.replace(
+                "inputs = [{ commodity = \"PL\", quantity = \"y0[i]\" }]",
+                "inputs = [{ commodity = \"PL\", quantity = \"y0[i]\", over = \"i\" }]",
+            ),
+            good,
+            vec!["sectors.Y[a].inputs[0].over", "index 'i' is already bound here"],
+        ),
+        // A duplicate element of a set written as a list.
+        (
+            SMALL_INDEXED.replace(
+                "i = { file = \"data/goods.csv\", column = \"i\" }",
+                "i = { file = \"data/goods.csv\", column = \"i\" }\nk = [\"x\", \"y\", \"x\"]",
+            ),
+            good,
+            vec!["sets.k", "duplicate element 'x' in set k"],
+        ),
+        // A matrix file with a cell that is not a number and a row not in its set.
+        (
+            SMALL_INDEXED.replace(
+                "value = \"y0\" }",
+                "value = \"y0\" }\nm = { index = [\"i\", \"i\"], file = \"data/m.csv\", form = \"matrix\" }",
+            ),
+            good,
+            vec![
+                "data/m.csv:3:3: 'x' is not a finite number (table m)",
+                "data/m.csv:4:1: 'q' is not an element of set i (table m)",
+            ],
+        ),
+        // A name over a set that is not declared for some elements: one message per element,
+        // the element named.
+        (
+            SMALL_INDEXED.replace(
+                "outputs = [{ commodity = \"P[i]\", quantity = \"y0[i]\" }]",
+                "outputs = [{ commodity = \"Q[i]\", quantity = \"y0[i]\" }]",
+            ),
+            good,
+            vec![
+                "sectors.Y[a].outputs[0].commodity: unknown commodity 'Q[a]'",
+                "unknown commodity 'Q[b]' (declare it in `commodities`) (expanding i = b)",
+            ],
+        ),
     ];
     for (k, (model, csv, fragments)) in cases.iter().enumerate() {
         let (_d, path) = indexed_model(
@@ -1579,6 +1787,7 @@ fn indexed_model_errors_name_the_file_row_and_element() {
             &[
                 ("data/goods.csv", csv),
                 ("data/w.csv", "i,value\na,1\nzz,2\n"),
+                ("data/m.csv", "i,a,b\na,1,2\nb,3,x\nq,5,6\n"),
             ],
         );
         let o = run(&["check", path.to_str().unwrap()]);
@@ -1739,4 +1948,55 @@ fn every_linear_solver_gives_the_same_solution_from_the_command_line() {
     let o = run(&["solve", model, "--linear-solver", "lu"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("auto, dense, sparse, krylov"), "{}", text(&o).1);
+}
+
+#[test]
+fn loading_in_parallel_gives_the_same_numbers_and_messages_whatever_the_thread_count() {
+    // Sectors are compiled and matrix CSV rows parsed on rayon's threads: one thread or four,
+    // the solution of the generated economy is the same to the byte, and so are the messages
+    // for bad cells spread over the matrix (in file order).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["generate", "--sectors", "40", "--households", "3", "-o", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let model = dir.path().join("model.toml");
+    let with_threads = |n: &str, args: &[&str]| {
+        let o = bin()
+            .env("RAYON_NUM_THREADS", n)
+            .args(args)
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o))
+    };
+    let m = model.to_str().unwrap();
+    let solve = ["solve", m, "--scenario", "tax1", "--format", "json"];
+    let (code, (one, _)) = with_threads("1", &solve);
+    assert_eq!(code, Some(0));
+    assert!(one.contains("\"Y[s39]\""), "{one}");
+    assert_eq!(with_threads("4", &solve), (code, (one, String::new())));
+    // Three bad cells, in rows 5, 17 and 33 of io.csv.
+    let io = dir.path().join("data/io.csv");
+    let csv = std::fs::read_to_string(&io).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    for row in [5, 17, 33] {
+        let mut cells: Vec<&str> = lines[row - 1].split(',').collect();
+        cells[row % 7 + 1] = "oops";
+        lines[row - 1] = cells.join(",");
+    }
+    std::fs::write(&io, lines.join("\n") + "\n").unwrap();
+    let check = ["check", m];
+    let (code, (_, err)) = with_threads("1", &check);
+    assert_eq!(code, Some(2), "{err}");
+    let rows: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("'oops' is not a finite number"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{err}");
+    for (line, row) in rows.iter().zip([5, 17, 33]) {
+        assert!(
+            line.contains(&format!("data/io.csv:{row}:{}:", row % 7 + 2)),
+            "{line}"
+        );
+    }
+    assert_eq!(with_threads("4", &check), (code, (String::new(), err)));
 }

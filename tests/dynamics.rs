@@ -594,6 +594,18 @@ fn dynamic_mode_refuses_bad_requests_with_exit_2() {
             "--dynamic: the model has no [dynamics] section",
         ),
         (vec!["solve", SOLOW, "--plot", shown], "--dynamic"),
+        (
+            vec!["compare", SOLOW, "--dynamic", "--out", shown],
+            "run bundles hold static results",
+        ),
+        (
+            vec!["solve", SOLOW, "--dynamic", "--out", shown],
+            "run bundles hold static results",
+        ),
+        (
+            vec!["solve", SOLOW, "--dynamic", "--set", "nope=1"],
+            "'nope' is not a parameter",
+        ),
     ] {
         let (code, out, err) = cli(&args);
         assert_eq!(code, Some(2), "{args:?}: {out}{err}");
@@ -944,4 +956,73 @@ fn the_flagships_dynamic_ev_totals_follow_the_consumers_roles() {
     let sum: f64 = households_and_government.iter().map(|c| pv(c)).sum();
     assert!((pv("domestic") - sum).abs() <= 1e-9 * sum.abs());
     assert!(at("ENTRE", 5).abs() > 0.1, "ENTRE's EV moves, and is left out");
+}
+
+#[test]
+fn updates_and_paths_keyed_over_sets_give_the_paths_of_the_economy_written_by_hand() {
+    // Two Solow regions over a set r = {a, b}: `"kstock[r]"` is one update per region and
+    // `"L[r]"` one path per region (labour growing 1 % in a, 2 % in b, from ord(r)). Every
+    // period of every scenario is the same, byte for byte, as the file with each element
+    // written out.
+    let args = |file: &str| {
+        let (code, out, err) = cli(&["solve", file, "--dynamic", "--all", "--format", "json"]);
+        assert_eq!(code, Some(0), "{err}");
+        out
+    };
+    let over_sets = args("tests/data/indexed/solow_regions_sets.toml");
+    assert_eq!(
+        over_sets,
+        args("tests/data/indexed/solow_regions_plain.toml")
+    );
+    let runs: serde_json::Value = serde_json::from_str(&over_sets).unwrap();
+    let period = |scenario: &str, t: u64| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scenario"] == scenario && r["period"] == t)
+            .unwrap_or_else(|| panic!("no period {t} of {scenario}"))
+    };
+    // By hand: after the benchmark period each stock is 95 % of itself plus the benchmark's
+    // investment (20 in a, 12 in b); labour follows its own region's path.
+    let p1 = &period("benchmark", 1)["parameters"];
+    assert!(
+        (p1["kstock[a]"].as_f64().unwrap() - 305.0).abs() < 1e-9,
+        "{p1}"
+    );
+    assert!(
+        (p1["kstock[b]"].as_f64().unwrap() - 202.0).abs() < 1e-9,
+        "{p1}"
+    );
+    assert!((p1["L[a]"].as_f64().unwrap() - 70.7).abs() < 1e-12, "{p1}");
+    assert!((p1["L[b]"].as_f64().unwrap() - 40.8).abs() < 1e-12, "{p1}");
+    // Region b's labour grows faster, so does its output; thrift raises both.
+    let last = &period("benchmark", 11)["sectors"];
+    let (ya, yb) = (
+        last["Y[a]"].as_f64().unwrap(),
+        last["Y[b]"].as_f64().unwrap(),
+    );
+    assert!(1.0 < ya && ya < yb, "{last}");
+    let thrift = &period("thrift", 11)["sectors"];
+    assert!(thrift["Y[a]"].as_f64().unwrap() > ya, "{thrift}");
+    assert!(thrift["Y[b]"].as_f64().unwrap() > yb, "{thrift}");
+    // The path's CSV keeps the index in a column of its own, parameters included.
+    let (code, csv, err) = cli(&[
+        "solve",
+        "tests/data/indexed/solow_regions_sets.toml",
+        "--dynamic",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        csv.lines().next(),
+        Some("scenario,period,year,kind,name,index1,value,margin")
+    );
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("benchmark,1,1.0,parameter,kstock,b,"))
+        .unwrap_or_else(|| panic!("no row for kstock[b] in period 1:\n{csv}"));
+    let kb: f64 = row.split(',').nth(6).unwrap().parse().unwrap();
+    assert!((kb - 202.0).abs() < 1e-9, "{row}");
+    assert!(csv.contains("\nbenchmark,11,11.0,sector,Y,b,"), "{csv}");
 }

@@ -731,54 +731,50 @@ fn prohibitive_taxes_on_the_reference_models_give_a_verified_equilibrium_or_a_fa
     for path in common::reference_models() {
         let base = tokencge::model::load(&path).unwrap();
         for s in 0..base.sectors.len() {
-            for k in 0..base.sectors[s].netputs.len() {
-                for j in 0..base.sectors[s].netputs[k].taxes.len() {
-                    let mut model = base.clone();
-                    let p = model.parameters.len();
-                    model.parameters.push(tokencge::model::Parameter {
-                        name: "prohibitive".into(),
-                        value: 0.0,
-                        definition: None,
-                        description: String::new(),
-                    });
-                    model.sectors[s].netputs[k].taxes[j].rate = tokencge::expr::Expr::Param(p);
-                    model.scenarios.push(tokencge::model::Scenario {
-                        name: "prohibitive".into(),
-                        description: String::new(),
-                        parameters: vec![(p, 1.0)],
-                        numeraire: None,
-                        fix: Vec::new(),
-                    });
-                    let idx = model.scenarios.len() - 1;
-                    let (structure, _) = tokencge::build_model(model).unwrap();
-                    let mut ws = Workspace::new(&structure);
-                    let Ok(out) =
-                        tokencge::batch::solve_one(&structure, Some(idx), &settings, &mut ws)
-                    else {
-                        continue;
-                    };
-                    let sol = &out.solution;
-                    if !sol.converged() {
-                        continue;
-                    }
-                    solved += 1;
-                    let layout = structure.layout();
-                    let mut doubled = sol.x.clone();
-                    for v in layout.vars() {
-                        if matches!(layout.kind(v), VarKind::Commodity | VarKind::Consumer) {
-                            doubled[v.index()] *= 2.0;
-                        }
-                    }
-                    let a =
-                        scenario::assess(&structure, &out.coefficients, &sol.scenario, &doubled)
-                            .unwrap();
-                    assert!(
-                        a.verified(settings.tolerance * 10.0),
-                        "{}: 100% tax on {}[{k}]: converged, but not homogeneous: {a:?}",
-                        path.display(),
-                        base.sectors[s].name
-                    );
+            for j in 0..base.sectors[s].taxes.len() {
+                let mut model = base.clone();
+                let p = model.parameters.len();
+                model.parameters.push(tokencge::model::Parameter {
+                    name: "prohibitive".into(),
+                    value: 0.0,
+                    definition: None,
+                    description: String::new(),
+                });
+                model.sectors[s].taxes[j].rate = tokencge::expr::Expr::Param(p);
+                model.scenarios.push(tokencge::model::Scenario {
+                    name: "prohibitive".into(),
+                    description: String::new(),
+                    parameters: vec![(p, 1.0)],
+                    numeraire: None,
+                    fix: Vec::new(),
+                });
+                let idx = model.scenarios.len() - 1;
+                let (structure, _) = tokencge::build_model(model).unwrap();
+                let mut ws = Workspace::new(&structure);
+                let Ok(out) = tokencge::batch::solve_one(&structure, Some(idx), &settings, &mut ws)
+                else {
+                    continue;
+                };
+                let sol = &out.solution;
+                if !sol.converged() {
+                    continue;
                 }
+                solved += 1;
+                let layout = structure.layout();
+                let mut doubled = sol.x.clone();
+                for v in layout.vars() {
+                    if matches!(layout.kind(v), VarKind::Commodity | VarKind::Consumer) {
+                        doubled[v.index()] *= 2.0;
+                    }
+                }
+                let a = scenario::assess(&structure, &out.coefficients, &sol.scenario, &doubled)
+                    .unwrap();
+                assert!(
+                    a.verified(settings.tolerance * 10.0),
+                    "{}: 100% tax on {} tax {j}: converged, but not homogeneous: {a:?}",
+                    path.display(),
+                    base.sectors[s].name
+                );
             }
         }
     }

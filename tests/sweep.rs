@@ -950,6 +950,91 @@ fn report_re_renders_every_bundles_tables_byte_for_byte() {
 }
 
 #[test]
+fn sensitivity_keys_over_sets_vary_every_element_as_if_named_one_by_one() {
+    // `"tax[g]"` in [sensitivity.parameters], `tax[tr]` in a group and `Y[tr]` in `report`
+    // are one entry per element: the sweep of the model over sets gives the bytes of the same
+    // sweep of the economy written out by hand with every element named.
+    let root = common::root();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = "\n[scenarios.hold_c]\nparameters = { \"tax[c]\" = 0.05 }\n";
+    let sweep_of = |file: &str, section: &str| -> (String, Vec<Vec<String>>) {
+        let text = read(&root.join("tests/data/indexed").join(file));
+        let text = text
+            .replace("name = \"features_plain\"", "name = \"features\"")
+            .split("\n[[targets]]")
+            .next()
+            .unwrap()
+            .to_string();
+        let model = dir.path().join(file);
+        std::fs::write(&model, format!("{text}{scenario}{section}")).unwrap();
+        let out = dir.path().join(format!("{file}.sweep"));
+        let (stdout, _) = ok(
+            &[
+                "sweep",
+                p(&model),
+                "--scenario",
+                "hold_c",
+                "--format",
+                "csv",
+                "--out",
+                p(&out),
+            ],
+            0,
+        );
+        let (head, rows) = draws_csv(&out);
+        assert_eq!(rows.len(), 12);
+        let mut all = vec![head];
+        all.extend(rows);
+        (stdout, all)
+    };
+    let (over_sets, draws_sets) = sweep_of(
+        "features_sets.toml",
+        r#"
+[sensitivity]
+draws = 12
+seed = 7
+report = ["Y[tr]", "ev(RA)", "P[g]"]
+
+[sensitivity.parameters]
+"tax[g]" = { distribution = "uniform", min = 0, max = "0.2" }
+
+[[sensitivity.groups]]
+parameters = ["tax[tr]"]
+correlation = 0.5
+"#,
+    );
+    let (by_hand, draws_hand) = sweep_of(
+        "features_plain.toml",
+        r#"
+[sensitivity]
+draws = 12
+seed = 7
+report = ["Y[a]", "Y[b]", "ev(RA)", "P[a]", "P[b]", "P[c]"]
+
+[sensitivity.parameters]
+"tax[a]" = { distribution = "uniform", min = 0, max = "0.2" }
+"tax[b]" = { distribution = "uniform", min = 0, max = "0.2" }
+"tax[c]" = { distribution = "uniform", min = 0, max = "0.2" }
+
+[[sensitivity.groups]]
+parameters = ["tax[a]", "tax[b]"]
+correlation = 0.5
+"#,
+    );
+    assert_eq!(draws_sets, draws_hand);
+    assert_eq!(over_sets, by_hand);
+    // The draws vary: tax[a] and tax[b] take different values in the 12 draws.
+    let head = &draws_sets[0];
+    let col = head.iter().position(|h| h == "tax[a]").unwrap();
+    let first = &draws_sets[1][col];
+    assert!(
+        draws_sets[2..].iter().any(|r| &r[col] != first),
+        "{draws_sets:?}"
+    );
+    assert!(head.iter().any(|h| h.contains("Y[b]")), "{head:?}");
+}
+
+#[test]
 fn the_flagships_robust_results_keep_their_sign_in_every_draw() {
     // docs/token_economy.md section 10 names these robust over 1,000 draws of all 39 uncertain
     // parameters; 200 draws of the same seed must not flip them either. The fragile ones it

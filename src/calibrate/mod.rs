@@ -257,11 +257,19 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         let mut netput_active = vec![false; s.netputs.len()];
         for l in &b.leaves {
             let cname = &m.commodities[l.commodity.index()].name;
-            let site = &s.netputs[l.netput].site;
-            let field = || site.part("quantity");
-            let price_field = || site.part("price");
-            let q = value(&l.quantity, &field)?;
-            let p = value(&l.price, &price_field)?;
+            let np = &s.netputs[l.netput];
+            let field = || np.site.part("quantity");
+            let price_field = || np.site.part("price");
+            // Most quantities and prices are numbers (a model over sets has millions): read
+            // without evaluating.
+            let q = match np.quantity.number() {
+                Some(q) => q,
+                None => value(&s.expr(np.quantity), &field)?,
+            };
+            let p = match np.price.number() {
+                Some(p) => p,
+                None => value(&s.expr(np.price), &price_field)?,
+            };
             if !(q >= 0.0) || !q.is_finite() {
                 return Err(bad(field(), format!("netput quantity of {cname} is {q}")));
             }
@@ -326,17 +334,18 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
                 pruned.push(Pruned {
                     what: format!(
                         "{name}: {side} {} (nest {}): zero quantity",
-                        m.commodities[np.commodity].name, s.nests[np.nest].name
+                        m.commodities[np.commodity].name,
+                        s.nests[np.nest()].name
                     ),
                 });
             }
         }
+        let mut node_of = vec![None; s.nests.len()];
+        for (k, node) in b.nodes.iter().enumerate() {
+            node_of[node.nest] = Some(k);
+        }
         for (j, n) in s.nests.iter().enumerate().skip(2) {
-            let on = b
-                .nodes
-                .iter()
-                .position(|node| node.nest == j)
-                .is_some_and(|k| c.node_active[k]);
+            let on = node_of[j].is_some_and(|k| c.node_active[k]);
             if !on {
                 pruned.push(Pruned {
                     what: format!("{name}: nest {} has no flows", n.name),

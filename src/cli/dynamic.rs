@@ -230,9 +230,10 @@ pub(super) fn cmd_solve_dynamic(
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record(PathReport::CSV_HEADER);
+            let width = PathReport::index_width(&shown);
+            let _ = w.write_record(PathReport::csv_header(width));
             for r in &shown {
-                let _ = r.csv_rows(&mut w);
+                let _ = r.csv_rows(&mut w, width);
             }
             String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }
@@ -240,6 +241,17 @@ pub(super) fn cmd_solve_dynamic(
     };
     print!("{out}");
     solved.plot(path, args, code)
+}
+
+/// Run bundles (`--out`) hold static results: with --dynamic, an exit code 2 and why.
+pub(super) fn no_bundle(out: Option<&Path>) -> Option<i32> {
+    out.map(|dir| {
+        eprintln!(
+            "--out {}: run bundles hold static results; with --dynamic write the paths with --format json|csv (or sweep them with sweep --dynamic --out)",
+            dir.display()
+        );
+        BAD_INPUT
+    })
 }
 
 /// `tokencge compare MODEL --dynamic [--scenarios a,b] [--plot FILE.svg]`.

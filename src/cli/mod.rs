@@ -336,14 +336,15 @@ pub fn run() -> i32 {
             format,
             dynamic,
             set,
+            out,
             ..
-        } if dynamic.dynamic => dynamic::cmd_solve_dynamic(
+        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| dynamic::cmd_solve_dynamic(
             &model_path(model),
             (scenario, all),
             format,
             (&dynamic, &set),
             &settings,
-        ),
+        )),
         Command::Solve {
             model,
             scenario,
@@ -404,14 +405,15 @@ pub fn run() -> i32 {
             format,
             dynamic,
             set,
+            out,
             ..
-        } if dynamic.dynamic => dynamic::cmd_compare_dynamic(
+        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| dynamic::cmd_compare_dynamic(
             &model_path(model),
             &scenarios,
             format,
             (&dynamic, &set),
             &settings,
-        ),
+        )),
         Command::Compare {
             model,
             scenarios,
@@ -655,9 +657,10 @@ fn render_solve(reports: &[report::SolutionReport], format: Format) -> String {
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record(["scenario", "kind", "name", "value", "margin"]);
+            let width = report::index_width(reports);
+            let _ = w.write_record(report::csv_header(width));
             for r in reports {
-                let _ = r.csv_rows(&mut w);
+                let _ = r.csv_rows(&mut w, width);
             }
             String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
         }

@@ -12,9 +12,11 @@ mod eval;
 pub mod forms;
 mod layout;
 
+use std::sync::Arc;
+
 use crate::calibrate::{self, CalibrationError, Coefficients};
 use crate::expr::Expr;
-use crate::ids::{CommodityId, ConsumerId, SectorId, VarId};
+use crate::ids::{CommodityId, ConsumerId, NetputId, SectorId, VarId};
 use crate::model::Model;
 
 pub use eval::{
@@ -30,24 +32,54 @@ pub(crate) struct LeafTax {
     pub rate: Expr,
 }
 
-/// One leaf of a sector's nest trees: a netput.
+/// One leaf of a sector's nest trees: a netput. A model over sets has one per non-zero of its
+/// input-output data (25 million at N = 5000), so a leaf is 48 bytes and owns no allocation
+/// unless taxed: its quantity and reference price stay in the model (`Sector::netputs`, read
+/// by calibration), its path is shared by the leaves of one node.
 #[derive(Debug, Clone)]
 pub(crate) struct Leaf {
     /// Position among the sector's netputs in the file.
-    pub netput: usize,
+    pub netput: NetputId,
     pub commodity: CommodityId,
     /// The commodity's price variable.
     pub price_var: VarId,
     pub output: bool,
     /// Model nest id of its parent (for `demand(S, C, NEST)`).
     pub nest: usize,
-    /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once).
-    pub path: Vec<usize>,
-    pub quantity: Expr,
-    pub price: Expr,
-    pub taxes: Vec<LeafTax>,
+    /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once; one
+    /// per node).
+    pub path: Arc<Vec<usize>>,
+    pub taxes: LeafTaxes,
     /// Position of this leaf's first tax in the sector's flat tax list.
     pub first_tax: usize,
+}
+
+/// A leaf's taxes behind one pointer, none allocated for an untaxed leaf; reads as a slice.
+/// A boxed `Vec` on purpose: a thin pointer (8 bytes) where a `Vec` or a boxed slice would take
+/// 24 or 16 in every one of millions of leaves, most of them untaxed.
+#[allow(clippy::box_collection)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeafTaxes(Option<Box<Vec<LeafTax>>>);
+
+impl LeafTaxes {
+    fn new(taxes: Vec<LeafTax>) -> LeafTaxes {
+        LeafTaxes((!taxes.is_empty()).then(|| Box::new(taxes)))
+    }
+}
+
+impl std::ops::Deref for LeafTaxes {
+    type Target = [LeafTax];
+    fn deref(&self) -> &[LeafTax] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<'a> IntoIterator for &'a LeafTaxes {
+    type Item = &'a LeafTax;
+    type IntoIter = std::slice::Iter<'a, LeafTax>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 /// A compiled nest: its leaves are the contiguous range `leaves.0..leaves.1`.
@@ -120,11 +152,23 @@ pub struct Incidence {
 
 impl Incidence {
     fn build(nc: usize, nh: usize, sectors: &[SectorBlock], consumers: &[ConsumerBlock]) -> Self {
+        // Counted first, so that each list is allocated once at its size: at N = 5000 the
+        // leaves' list holds 25 million entries.
+        let mut leaves_of = vec![0usize; nc];
+        let mut taxes_of = vec![0usize; nh];
+        for b in sectors {
+            for leaf in &b.leaves {
+                leaves_of[leaf.commodity] += 1;
+                for t in &leaf.taxes {
+                    taxes_of[t.agent] += 1;
+                }
+            }
+        }
         let mut inc = Incidence {
-            leaves: vec![Vec::new(); nc],
+            leaves: leaves_of.into_iter().map(Vec::with_capacity).collect(),
             demands: vec![Vec::new(); nc],
             endowments: vec![Vec::new(); nc],
-            taxes: vec![Vec::new(); nh],
+            taxes: taxes_of.into_iter().map(Vec::with_capacity).collect(),
         };
         for (si, b) in sectors.iter().enumerate() {
             let si = SectorId::new(si);
@@ -172,30 +216,38 @@ pub struct Structure {
 /// parameters to record the benchmark incomes that `ev` is measured against.
 pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> {
     let layout = Layout::of(&model);
-    let mut sectors = Vec::with_capacity(model.sectors.len());
-    for (si, s) in model.sectors.iter().enumerate() {
-        let mut block = SectorBlock {
-            var: layout.sector(SectorId::new(si)),
-            nodes: Vec::new(),
-            input_root: None,
-            output_root: None,
-            leaves: Vec::new(),
-            n_taxes: 0,
-        };
-        for root in [0usize, 1] {
-            // A root without any netput or nest below it has nothing to aggregate.
-            if subtree_is_empty(s, root) {
-                continue;
+    // Sectors are compiled independently, in parallel (a model over sets has millions of
+    // leaves); collected in model order, so the structure is the same whatever the threads.
+    use rayon::prelude::*;
+    let sectors: Vec<SectorBlock> = model
+        .sectors
+        .par_iter()
+        .enumerate()
+        .map(|(si, s)| {
+            let mut block = SectorBlock {
+                var: layout.sector(SectorId::new(si)),
+                nodes: Vec::new(),
+                input_root: None,
+                output_root: None,
+                leaves: Vec::with_capacity(s.netputs.len()),
+                n_taxes: 0,
+            };
+            let tree = NestTree::of(s);
+            for root in [0usize, 1] {
+                // A root without any netput or nest below it has nothing to aggregate.
+                if !tree.occupied[root] {
+                    continue;
+                }
+                let id = build_node(s, &tree, &layout, root, None, &mut block);
+                if root == 0 {
+                    block.input_root = Some(id);
+                } else {
+                    block.output_root = Some(id);
+                }
             }
-            let id = build_node(s, &layout, root, None, &mut block);
-            if root == 0 {
-                block.input_root = Some(id);
-            } else {
-                block.output_root = Some(id);
-            }
-        }
-        sectors.push(block);
-    }
+            block
+        })
+        .collect();
     let consumers: Vec<ConsumerBlock> = model
         .consumers
         .iter()
@@ -250,22 +302,57 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
     Ok((structure, coefficients))
 }
 
-/// True when no netput lies in the nest or any nest below it.
-fn subtree_is_empty(s: &crate::model::Sector, nest: usize) -> bool {
-    !s.netputs.iter().any(|np| {
-        let mut n = Some(np.nest);
-        while let Some(i) = n {
-            if i == nest {
-                return true;
-            }
-            n = s.nests[i].parent;
+/// A sector's nests with their netputs and children, and which of them hold a netput at or
+/// below them: computed once, so that building the tree is linear in netputs and nests (a
+/// sector may have a nest per element of a set and a netput per element of another).
+struct NestTree {
+    /// Per nest: its netputs, in file order.
+    netputs: Vec<Vec<usize>>,
+    /// Per nest: its child nests, in declaration order.
+    children: Vec<Vec<usize>>,
+    /// Per nest: does a netput lie in it or in a nest below it?
+    occupied: Vec<bool>,
+}
+
+impl NestTree {
+    fn of(s: &crate::model::Sector) -> NestTree {
+        let n = s.nests.len();
+        let mut netputs = vec![Vec::new(); n];
+        for (k, np) in s.netputs.iter().enumerate() {
+            netputs[np.nest()].push(k);
         }
-        false
-    })
+        let mut children = vec![Vec::new(); n];
+        for (j, nest) in s.nests.iter().enumerate().skip(2) {
+            if let Some(p) = nest.parent {
+                children[p].push(j);
+            }
+        }
+        let mut occupied = vec![false; n];
+        for (j, list) in netputs.iter().enumerate() {
+            // Up the parents from each nest holding a netput, stopping where an earlier walk
+            // has been (validation has ruled out cycles; the step bound is a guard).
+            let mut at = Some(j).filter(|_| !list.is_empty());
+            let mut steps = 0;
+            while let Some(i) = at {
+                if occupied[i] || steps > n {
+                    break;
+                }
+                occupied[i] = true;
+                at = s.nests[i].parent;
+                steps += 1;
+            }
+        }
+        NestTree {
+            netputs,
+            children,
+            occupied,
+        }
+    }
 }
 
 fn build_node(
     s: &crate::model::Sector,
+    tree: &NestTree,
     layout: &Layout,
     nest: usize,
     parent: Option<usize>,
@@ -278,40 +365,41 @@ fn build_node(
         elasticity: s.nests[nest].elasticity.clone(),
         output: s.nests[nest].output,
         nodes: Vec::new(),
-        direct_leaves: Vec::new(),
+        direct_leaves: Vec::with_capacity(tree.netputs[nest].len()),
         leaves: (b.leaves.len(), b.leaves.len()),
     });
+    let path: Arc<Vec<usize>> =
+        Arc::new(std::iter::successors(Some(id), |&k| b.nodes[k].parent).collect());
     // Leaves first, in netput order, then child nests in declaration order: deterministic.
-    for (k, np) in s.netputs.iter().enumerate() {
-        if np.nest == nest {
-            let l = b.leaves.len();
-            let commodity = CommodityId::new(np.commodity);
-            b.leaves.push(Leaf {
-                netput: k,
-                commodity,
-                price_var: layout.commodity(commodity),
-                output: np.output,
-                nest,
-                path: std::iter::successors(Some(id), |&k| b.nodes[k].parent).collect(),
-                quantity: np.quantity.clone(),
-                price: np.price.clone(),
-                taxes: np
-                    .taxes
-                    .iter()
-                    .map(|t| LeafTax {
-                        agent: ConsumerId::new(t.agent),
-                        rate: t.rate.clone(),
-                    })
-                    .collect(),
-                first_tax: b.n_taxes,
-            });
-            b.n_taxes += np.taxes.len();
-            b.nodes[id].direct_leaves.push(l);
-        }
+    for &k in &tree.netputs[nest] {
+        let np = &s.netputs[k];
+        let l = b.leaves.len();
+        let taxes = LeafTaxes::new(
+            s.taxes_of(k)
+                .iter()
+                .map(|t| LeafTax {
+                    agent: ConsumerId::new(t.agent),
+                    rate: t.rate.clone(),
+                })
+                .collect(),
+        );
+        let n_taxes = taxes.len();
+        b.leaves.push(Leaf {
+            netput: NetputId::new(k),
+            commodity: np.commodity,
+            price_var: layout.commodity(np.commodity),
+            output: np.output,
+            nest,
+            path: path.clone(),
+            taxes,
+            first_tax: b.n_taxes,
+        });
+        b.n_taxes += n_taxes;
+        b.nodes[id].direct_leaves.push(l);
     }
-    for (j, n) in s.nests.iter().enumerate().skip(2) {
-        if n.parent == Some(nest) && !subtree_is_empty(s, j) {
-            let child = build_node(s, layout, j, Some(id), b);
+    for &j in &tree.children[nest] {
+        if tree.occupied[j] {
+            let child = build_node(s, tree, layout, j, Some(id), b);
             b.nodes[id].nodes.push(child);
         }
     }
@@ -345,5 +433,16 @@ impl Structure {
             structure: self,
             coef: coefficients,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A model over sets holds a netput and a leaf per non-zero of its data (25 million of each
+    /// at N = 5000): their sizes are the load path's memory per non-zero.
+    #[test]
+    fn a_netput_takes_40_bytes_and_a_leaf_48() {
+        assert_eq!(std::mem::size_of::<crate::model::Netput>(), 40);
+        assert_eq!(std::mem::size_of::<super::Leaf>(), 48);
     }
 }

@@ -231,6 +231,9 @@ pub struct NestFile {
     pub elasticity: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one nest per element of these sets (`name = "arm[i]"`).
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -359,6 +362,9 @@ pub struct TargetFile {
     pub max: Option<RawValue>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Extension: one target per element of these sets.
+    #[serde(default)]
+    pub over: Option<Spanned<Over>>,
     /// Extension (dynamics): the period of the scenario's path the target checks.
     #[serde(default)]
     pub period: Option<Spanned<toml::Value>>,

@@ -11,10 +11,13 @@ pub mod overrides;
 pub mod sensitivity;
 mod validate;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::expr::Expr;
+use crate::ids::CommodityId;
 
 pub use validate::{load, load_str, validate};
 
@@ -344,7 +347,55 @@ pub struct Sector {
     /// Benchmark activity level (default 1).
     pub start: Expr,
     pub nests: Vec<Nest>,
+    /// Inputs and outputs in file order (an entry over sets: one per element, in order).
     pub netputs: Vec<Netput>,
+    /// The taxes of every netput, netput after netput: `Netput::taxes` is a range of this list.
+    pub taxes: Vec<Tax>,
+    /// Quantities and reference prices that are not plain numbers (`Value::expr`).
+    pub exprs: Vec<Expr>,
+}
+
+/// A netput's quantity or reference price in eight bytes: a finite number (what a table entry
+/// or a written number gives, the common case), or the position of an expression in its
+/// sector's `exprs`. A model over sets has one netput per non-zero of its input-output data
+/// (25 million at N = 5000), so a netput is kept small: an expression would take 40 bytes.
+///
+/// The position is held as the payload of a NaN, which no finite number can be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Value(u64);
+
+impl Value {
+    const EXPR: u64 = 0xfff8_0000_0000_0000;
+    /// A finite number.
+    pub fn num(x: f64) -> Value {
+        debug_assert!(x.is_finite(), "a Value holds finite numbers only");
+        Value(x.to_bits())
+    }
+    /// The expression at position `k` of the sector's `exprs`.
+    pub fn expr(k: usize) -> Value {
+        Value(Self::EXPR | k as u64)
+    }
+    /// The number, when it is one.
+    pub fn number(self) -> Option<f64> {
+        let x = f64::from_bits(self.0);
+        (!x.is_nan()).then_some(x)
+    }
+    /// The position of its expression in the sector's `exprs`, when it is one.
+    pub fn expr_index(self) -> Option<usize> {
+        f64::from_bits(self.0)
+            .is_nan()
+            .then_some((self.0 & 0xffff_ffff) as usize)
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.number(), self.expr_index()) {
+            (Some(x), _) => write!(f, "{x:?}"),
+            (_, Some(k)) => write!(f, "exprs[{k}]"),
+            _ => unreachable!("a value is a number or an expression"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -356,18 +407,71 @@ pub struct Nest {
     pub output: bool,
 }
 
+/// One input or output of a sector (see [`Sector`] for its taxes and expressions).
 #[derive(Debug, Clone)]
 pub struct Netput {
     /// Where it is written (`sectors.X.inputs[1]`), for messages raised when a scenario
-    /// evaluates it.
-    pub site: Site,
-    pub commodity: usize,
-    pub quantity: Expr,
+    /// evaluates it; shared by every element of an entry declared over sets.
+    pub site: Arc<Site>,
+    pub commodity: CommodityId,
+    pub quantity: Value,
     /// Reference price (tax-inclusive for inputs, net of tax for outputs).
-    pub price: Expr,
-    pub nest: usize,
-    pub taxes: Vec<Tax>,
+    pub price: Value,
+    /// Position in the sector's `nests`.
+    pub nest: u32,
+    /// Position of its first tax in the sector's `taxes`: its taxes run up to the next
+    /// netput's first ([`Sector::taxes_of`]).
+    pub first_tax: u32,
     pub output: bool,
+}
+
+impl Netput {
+    /// Position of its nest in the sector's `nests`.
+    pub fn nest(&self) -> usize {
+        self.nest as usize
+    }
+}
+
+impl Sector {
+    /// The expression a netput's quantity or price stands for (a number is lent as
+    /// `Expr::Num`, without allocating).
+    pub fn expr(&self, v: Value) -> Cow<'_, Expr> {
+        match (v.number(), v.expr_index()) {
+            (Some(x), _) => Cow::Owned(Expr::Num(x)),
+            (_, Some(k)) => Cow::Borrowed(&self.exprs[k]),
+            _ => unreachable!("a value is a number or an expression"),
+        }
+    }
+    /// A value for an expression: a number when it is one, else stored in `exprs`.
+    pub fn value_of(&mut self, e: Expr) -> Value {
+        match e {
+            Expr::Num(x) if x.is_finite() => Value::num(x),
+            e => {
+                self.exprs.push(e);
+                Value::expr(self.exprs.len() - 1)
+            }
+        }
+    }
+    /// The positions in `taxes` of netput `k`'s taxes.
+    pub fn tax_range(&self, k: usize) -> std::ops::Range<usize> {
+        let end = self
+            .netputs
+            .get(k + 1)
+            .map_or(self.taxes.len(), |n| n.first_tax as usize);
+        self.netputs[k].first_tax as usize..end
+    }
+    /// The taxes on netput `k`.
+    pub fn taxes_of(&self, k: usize) -> &[Tax] {
+        &self.taxes[self.tax_range(k)]
+    }
+    /// Adds a tax to netput `k` (after its other taxes).
+    pub fn add_tax(&mut self, k: usize, tax: Tax) {
+        let at = self.tax_range(k).end;
+        self.taxes.insert(at, tax);
+        for np in &mut self.netputs[k + 1..] {
+            np.first_tax += 1;
+        }
+    }
 }
 
 /// Where a value is written in the model file: its field path and line, so that a failure to

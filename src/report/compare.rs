@@ -743,18 +743,32 @@ impl Comparison {
         out
     }
 
-    /// CSV: `scenario,status,kind,name,description,unit,benchmark,value,change,pct_change`;
-    /// empty cells where a number does not exist.
+    /// CSV: `scenario,status,kind,name,index1..indexK,description,unit,benchmark,value,change,
+    /// pct_change`; empty cells where a number does not exist. An element's name is split into
+    /// its base and one column per label (`Y[s3]` is `Y`, `s3`), as in `solve`'s CSV, K the
+    /// most labels a name has (none for a plain model).
     pub fn csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(RECORD_COLUMNS);
+        let width = self
+            .rows
+            .iter()
+            .map(|r| super::split_name(&r.name).1.len())
+            .max()
+            .unwrap_or(0);
+        let mut head: Vec<String> = RECORD_COLUMNS[..4].iter().map(|c| c.to_string()).collect();
+        head.extend((1..=width).map(|k| format!("index{k}")));
+        head.extend(RECORD_COLUMNS[4..].iter().map(|c| c.to_string()));
+        let _ = w.write_record(&head);
         let n = |v: Option<f64>| v.map(super::csv_num).unwrap_or_default();
         for r in self.records() {
-            let _ = w.write_record([
+            let mut rec = vec![
                 r.scenario.to_string(),
                 r.status.to_string(),
                 r.kind.to_string(),
-                r.name.to_string(),
+            ];
+            let names = super::name_columns(r.name, width);
+            rec.extend(names.into_iter().map(String::from));
+            rec.extend([
                 r.description.to_string(),
                 r.unit.to_string(),
                 n(r.benchmark),
@@ -762,6 +776,7 @@ impl Comparison {
                 n(r.change),
                 n(r.pct_change),
             ]);
+            let _ = w.write_record(&rec);
         }
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }

@@ -46,16 +46,12 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
                 v.join(" ")
             }
         };
+        // Each leaf knows its side: linear in the leaves of the commodity.
         let side = |output: bool| {
             listed(
                 inc.leaves[c]
                     .iter()
-                    .filter(|&&(s, _)| {
-                        m.sectors[s]
-                            .netputs
-                            .iter()
-                            .any(|np| np.commodity == c && np.output == output)
-                    })
+                    .filter(|&&(s, l)| structure.sectors[s].leaves[l].output == output)
                     .map(|&(s, _)| m.sectors[s].name.as_str())
                     .collect(),
             )
@@ -88,61 +84,26 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
                 format!(": {}", s.description)
             }
         );
-        fn tree(
-            out: &mut String,
-            s: &crate::model::Sector,
-            m: &crate::model::Model,
-            nest: usize,
-            depth: usize,
-        ) {
-            let n = &s.nests[nest];
-            let label = if n.output { "η" } else { "σ" };
-            let _ = writeln!(
-                out,
-                "{}{} ({label} = {})",
-                "  ".repeat(depth + 1),
-                n.name,
-                m.names().print(&n.elasticity)
-            );
-            for np in s.netputs.iter().filter(|np| np.nest == nest) {
-                let taxes: Vec<String> = np
-                    .taxes
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "tax {} to {}",
-                            m.names().print(&t.rate),
-                            m.consumers[t.agent].name
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "{}{} {} q = {}{}{}",
-                    "  ".repeat(depth + 2),
-                    if np.output { "out" } else { "in " },
-                    m.commodities[np.commodity].name,
-                    m.names().print(&np.quantity),
-                    if np.price == crate::expr::Expr::Num(1.0) {
-                        String::new()
-                    } else {
-                        format!(" p = {}", m.names().print(&np.price))
-                    },
-                    if taxes.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", taxes.join("; "))
-                    }
-                );
-            }
-            for (j, c) in s.nests.iter().enumerate().skip(2) {
-                if c.parent == Some(nest) {
-                    tree(out, s, m, j, depth + 1);
-                }
+        // Netputs and child nests of each nest, gathered once (a sector may have a nest per
+        // element of a set).
+        let mut netputs = vec![Vec::new(); s.nests.len()];
+        for (k, np) in s.netputs.iter().enumerate() {
+            netputs[np.nest()].push((k, np));
+        }
+        let mut children = vec![Vec::new(); s.nests.len()];
+        for (j, n) in s.nests.iter().enumerate().skip(2) {
+            if let Some(p) = n.parent {
+                children[p].push(j);
             }
         }
-        tree(s_, s, m, 0, 0);
-        tree(s_, s, m, 1, 0);
+        let tree = Tree {
+            m,
+            s,
+            netputs,
+            children,
+        };
+        tree.write(s_, 0, 0);
+        tree.write(s_, 1, 0);
     }
     for c in &m.consumers {
         let _ = writeln!(
@@ -195,6 +156,63 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
         }
     }
     out
+}
+
+/// A sector's nests with their netputs and children, written as an indented tree.
+struct Tree<'a> {
+    m: &'a crate::model::Model,
+    s: &'a crate::model::Sector,
+    netputs: Vec<Vec<(usize, &'a crate::model::Netput)>>,
+    children: Vec<Vec<usize>>,
+}
+
+impl Tree<'_> {
+    fn write(&self, out: &mut String, nest: usize, depth: usize) {
+        let (m, s) = (self.m, self.s);
+        let n = &s.nests[nest];
+        let label = if n.output { "η" } else { "σ" };
+        let _ = writeln!(
+            out,
+            "{}{} ({label} = {})",
+            "  ".repeat(depth + 1),
+            n.name,
+            m.names().print(&n.elasticity)
+        );
+        for &(k, np) in &self.netputs[nest] {
+            let taxes: Vec<String> = s
+                .taxes_of(k)
+                .iter()
+                .map(|t| {
+                    format!(
+                        "tax {} to {}",
+                        m.names().print(&t.rate),
+                        m.consumers[t.agent].name
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "{}{} {} q = {}{}{}",
+                "  ".repeat(depth + 2),
+                if np.output { "out" } else { "in " },
+                m.commodities[np.commodity].name,
+                m.names().print(&s.expr(np.quantity)),
+                if np.price.number() == Some(1.0) {
+                    String::new()
+                } else {
+                    format!(" p = {}", m.names().print(&s.expr(np.price)))
+                },
+                if taxes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", taxes.join("; "))
+                }
+            );
+        }
+        for &j in &self.children[nest] {
+            self.write(out, j, depth + 1);
+        }
+    }
 }
 
 /// The dynamic path: horizon, updates, paths and when each scenario starts.

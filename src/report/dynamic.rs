@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{csv_num, SolutionReport, TargetResult};
+use super::{csv_num, name_columns, split_name, SolutionReport, TargetResult};
 use crate::compile::Structure;
 use crate::dynamic::{moving_parameters, PathRun};
 use crate::model::{ConsumerRole, Model};
@@ -93,14 +93,15 @@ impl PathReport {
             .collect()
     }
 
-    /// CSV rows `scenario,period,year,kind,name,value,margin`: the static report's rows of
-    /// each period (`SolutionReport::csv_rows`) with the period and year, then the moving
+    /// CSV rows `scenario,period,year,kind,name,index1..indexK,value,margin`: the static
+    /// report's rows of each period (`SolutionReport::csv_rows`, an element's name split into
+    /// its base and `width` label columns as there) with the period and year, then the moving
     /// parameters as rows of kind `parameter`.
-    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>, width: usize) -> csv::Result<()> {
         for p in &self.periods {
             let (t, year) = (p.period.to_string(), csv_num(p.year));
             let mut rows = csv::Writer::from_writer(Vec::new());
-            p.report.csv_rows(&mut rows)?;
+            p.report.csv_rows(&mut rows, width)?;
             let bytes = rows.into_inner().map_err(|e| e.into_error())?;
             let mut read = csv::ReaderBuilder::new()
                 .has_headers(false)
@@ -112,24 +113,37 @@ impl PathReport {
                 out.write_record(&fields)?;
             }
             for (name, v) in &p.parameters {
-                out.write_record([
-                    &self.scenario,
-                    &t,
-                    &year,
-                    "parameter",
-                    name,
-                    &csv_num(*v),
-                    "",
-                ])?;
+                let value = csv_num(*v);
+                let mut rec: Vec<&str> = vec![&self.scenario, &t, &year, "parameter"];
+                rec.extend(name_columns(name, width));
+                rec.extend([value.as_str(), ""]);
+                out.write_record(&rec)?;
             }
         }
         Ok(())
     }
 
-    /// The header of [`PathReport::csv_rows`].
-    pub const CSV_HEADER: [&'static str; 7] = [
-        "scenario", "period", "year", "kind", "name", "value", "margin",
-    ];
+    /// The header of [`PathReport::csv_rows`] with `width` index columns.
+    pub fn csv_header(width: usize) -> Vec<String> {
+        let mut h = super::csv_header(width);
+        h.splice(1..1, ["period".to_string(), "year".to_string()]);
+        h
+    }
+
+    /// The most labels any name of these paths carries (their reports' and their moving
+    /// parameters'): the number of index columns of their CSV, none for a plain model.
+    pub fn index_width(paths: &[&PathReport]) -> usize {
+        paths
+            .iter()
+            .flat_map(|r| &r.periods)
+            .map(|p| {
+                let parameters = p.parameters.iter().map(|(n, _)| split_name(n).1.len());
+                let reports = super::index_width(std::slice::from_ref(&p.report));
+                parameters.max().unwrap_or(0).max(reports)
+            })
+            .max()
+            .unwrap_or(0)
+    }
 
     /// A table for people: every level by period (periods as columns, in blocks that fit a
     /// terminal), welfare, indicators and the moving parameters.

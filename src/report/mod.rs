@@ -397,32 +397,85 @@ impl SolutionReport {
         s
     }
 
-    /// CSV rows `scenario,kind,name,value,margin` (welfare as `welfare_index`/`ev`, indicators as
-    /// `indicator`).
-    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    /// CSV rows `scenario,kind,name,index1..indexK,value,margin` (welfare as
+    /// `welfare_index`/`ev`, indicators as `indicator`): tidy, so that pandas or R can pivot
+    /// them. With `width` index columns (the reports' [`index_width`]) an element's name is
+    /// split into its base and its labels (`Y[agr,srv]` is `Y`, `agr`, `srv`; empty columns
+    /// where a name has fewer); with none, as for a plain model, the name is written whole.
+    pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>, width: usize) -> csv::Result<()> {
         let sc = self.scenario.as_str();
+        let mut row = |kind: &str, name: &str, value: String, margin: String| {
+            let mut rec: Vec<&str> = Vec::with_capacity(width + 5);
+            rec.extend([sc, kind]);
+            rec.extend(name_columns(name, width));
+            rec.extend([value.as_str(), margin.as_str()]);
+            out.write_record(&rec)
+        };
         // Every scenario has its status row (with the verified residual), solved or not.
-        out.write_record([sc, "status", self.status, &csv_num(self.residual), ""])?;
+        row("status", self.status, csv_num(self.residual), String::new())?;
         for v in &self.variables {
-            out.write_record([
-                sc,
-                v.kind.label(),
-                &v.name,
-                &csv_num(v.level),
-                &csv_num(v.margin),
-            ])?;
+            row(v.kind.label(), &v.name, csv_num(v.level), csv_num(v.margin))?;
         }
         for (name, w) in &self.welfare {
-            out.write_record([sc, "welfare_index", name, &csv_num(w.index), ""])?;
-            out.write_record([sc, "ev", name, &csv_num(w.ev), ""])?;
+            row("welfare_index", name, csv_num(w.index), String::new())?;
+            row("ev", name, csv_num(w.ev), String::new())?;
         }
         if let Some(ind) = &self.indicators {
             for (name, v) in ind {
-                out.write_record([sc, "indicator", name, &csv_num(*v), ""])?;
+                row("indicator", name, csv_num(*v), String::new())?;
             }
         }
         Ok(())
     }
+}
+
+/// The header of [`SolutionReport::csv_rows`] with `width` index columns.
+pub fn csv_header(width: usize) -> Vec<String> {
+    let mut h: Vec<String> = ["scenario", "kind", "name"].map(String::from).to_vec();
+    h.extend((1..=width).map(|k| format!("index{k}")));
+    h.extend(["value".to_string(), "margin".to_string()]);
+    h
+}
+
+/// An element's name split into its base and labels (`Y[agr,srv]` → `Y`, [`agr`, `srv`]); a
+/// plain name has no labels.
+pub fn split_name(name: &str) -> (&str, Vec<&str>) {
+    match name
+        .split_once('[')
+        .and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?)))
+    {
+        Some((base, labels)) => (base, labels.split(',').map(str::trim).collect()),
+        None => (name, Vec::new()),
+    }
+}
+
+/// A name's CSV cells with `width` index columns: its base and its labels, empty cells where it
+/// has fewer; the name whole when `width` is 0 (a plain model).
+pub fn name_columns(name: &str, width: usize) -> Vec<&str> {
+    if width == 0 {
+        return vec![name];
+    }
+    let (base, labels) = split_name(name);
+    let mut cells = Vec::with_capacity(width + 1);
+    cells.push(base);
+    cells.extend((0..width).map(|k| labels.get(k).copied().unwrap_or("")));
+    cells
+}
+
+/// The most labels any name of these reports carries (activities, prices, incomes,
+/// auxiliaries, welfare, indicators): the number of index columns of their CSV.
+pub fn index_width(reports: &[SolutionReport]) -> usize {
+    let labels = |n: &str| split_name(n).1.len();
+    reports
+        .iter()
+        .flat_map(|r| {
+            let vars = r.variables.iter().map(|v| labels(&v.name));
+            let welfare = r.welfare.keys().map(|n| labels(n));
+            let indicators = r.indicators.iter().flatten().map(|(n, _)| labels(n));
+            vars.chain(welfare).chain(indicators)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Scientific notation with three decimals, "-" when not finite.

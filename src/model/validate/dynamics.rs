@@ -10,7 +10,7 @@
 //!   well as into an endowment would recalibrate the technology to the stock in every period
 //!   (the benchmark shares would follow it), which no modeller means; the error says so.
 
-use super::{Allow, Builder, Sym};
+use super::{Allow, Builder, Field, Sym};
 use crate::expr::Expr;
 use crate::model::file::{ModelFile, RawTable, RawValue, ScenarioFile, TargetFile};
 use crate::model::{Dynamics, Model, ParamPath, PathValues, ScenarioDynamics, Update};
@@ -45,10 +45,10 @@ struct Entry {
     path: Option<PathValues>,
 }
 
-impl Builder {
+impl<'a> Builder<'a> {
     /// `[dynamics]`, read after the indicators (updates may use them) and before the scenarios
     /// (whose `from` and paths refer to the horizon). Per-scenario parts are filled in later.
-    pub(super) fn dynamics(&mut self, raw: &ModelFile) -> Option<Dynamics> {
+    pub(super) fn dynamics(&mut self, raw: &'a ModelFile) -> Option<Dynamics> {
         let section = raw.dynamics.as_ref()?;
         let d = section.get_ref();
         let periods = self.count(&d.periods, "dynamics.periods", 1, MAX_PERIODS);
@@ -77,51 +77,50 @@ impl Builder {
         let discount_rate = number(self, &d.discount_rate, "discount_rate", 0.0);
         let mut updates = Vec::new();
         if let Some(t) = &d.update {
-            for (name, v) in self.entries(t) {
-                let field = format!("dynamics.update.{name}");
-                let Some(parameter) = self.moved_parameter(name, v, &field) else {
-                    continue;
+            // A key over sets (`"K[r]" = ...`) is one update per element.
+            self.keyed(t, "dynamics.update", |x, name, v, field| {
+                let Some(parameter) = x.moved_parameter(name, v, field) else {
+                    return;
                 };
-                self.time = true;
-                let e = self.value(v, Allow::Indicators, &field);
-                self.time = false;
-                let Some(expr) = e else { continue };
+                x.time = true;
+                let e = x.value(v, Allow::Indicators, field);
+                x.time = false;
+                let Some(expr) = e else { return };
                 // Updates evaluate indicators as targets do: the same bound on their depth.
-                self.check_indicator_depth(&expr, v.span().start, &field);
-                self.dynamics.updated.push(parameter);
-                self.dynamics.entries.push(Entry {
+                x.check_indicator_depth(&expr, v.span().start, field, false);
+                x.dynamics.updated.push(parameter);
+                x.dynamics.entries.push(Entry {
                     parameter,
                     offset: v.span().start,
-                    field: field.clone(),
+                    field: field.to_string(),
                     path: None,
                 });
                 updates.push(Update {
                     parameter,
                     expr,
-                    site: self.site(field, v.span().start),
+                    site: x.site(field.to_string(), v.span().start),
                 });
-            }
+            });
         }
         let paths = self.paths(&d.paths, "dynamics.paths", &[]);
         let mut technology = Vec::new();
         for n in d.technology.iter().flat_map(|t| t.get_ref()) {
-            let (name, at) = (n.get_ref(), n.span().start);
-            match self.symbols.get(name.as_str()).copied() {
-                Some(Sym::Param(i)) => {
-                    technology.push(i);
-                    self.dynamics.technology.push((i, at));
+            let at = n.span().start;
+            // A name over sets (`tfp[j]`) declares every element.
+            self.each_name(n.get_ref(), at, "dynamics", |x, name, _| {
+                match x.symbols.get(name).copied() {
+                    Some(Sym::Param(i)) => {
+                        technology.push(i);
+                        x.dynamics.technology.push((i, at));
+                    }
+                    Some(other) => x.diag_at(
+                        at,
+                        &"dynamics.technology",
+                        format!("'{name}' is a {}, not a parameter", other.kind()),
+                    ),
+                    None => x.diag_at(at, &"dynamics.technology", x.not_a_parameter(name)),
                 }
-                Some(other) => self.diag_at(
-                    at,
-                    "dynamics.technology",
-                    format!("'{name}' is a {}, not a parameter", other.kind()),
-                ),
-                None => self.diag_at(
-                    at,
-                    "dynamics.technology",
-                    format!("'{name}' is not a declared parameter"),
-                ),
-            }
+            });
         }
         Some(Dynamics {
             periods: periods.unwrap_or(1),
@@ -136,7 +135,7 @@ impl Builder {
     }
 
     /// The parameter an update or path entry moves.
-    fn moved_parameter(&mut self, name: &str, v: &RawValue, field: &str) -> Option<usize> {
+    fn moved_parameter(&mut self, name: &str, v: &RawValue, field: Field) -> Option<usize> {
         match self.symbols.get(name).copied() {
             Some(Sym::Param(i)) => Some(i),
             Some(other) => {
@@ -144,12 +143,12 @@ impl Builder {
                     "'{name}' is a {}: only parameters move along a dynamic path",
                     other.kind()
                 );
-                self.diag_at(v.span().start, field, msg);
+                self.diag_at(v.span().start, &field, msg);
                 None
             }
             None => {
-                let msg = format!("'{name}' is not a declared parameter");
-                self.diag_at(v.span().start, field, msg);
+                let msg = self.not_a_parameter(name);
+                self.diag_at(v.span().start, &field, msg);
                 None
             }
         }
@@ -167,12 +166,12 @@ impl Builder {
         match v.get_ref() {
             toml::Value::Integer(n) if (lo as i64..=hi as i64).contains(n) => Some(*n as usize),
             toml::Value::Integer(n) => {
-                self.diag_at(at, field, format!("must lie in {lo} … {hi} (is {n})"));
+                self.diag_at(at, &field, format!("must lie in {lo} … {hi} (is {n})"));
                 None
             }
             other => {
                 let msg = format!("expected a whole number, found {}", other.type_str());
-                self.diag_at(at, field, msg);
+                self.diag_at(at, &field, msg);
                 None
             }
         }
@@ -183,65 +182,65 @@ impl Builder {
     /// other).
     fn paths(
         &mut self,
-        table: &Option<RawTable>,
+        table: &'a Option<RawTable>,
         prefix: &str,
         set: &[(usize, f64)],
     ) -> Vec<ParamPath> {
         let mut paths = Vec::new();
         let Some(t) = table else { return paths };
         let periods = self.dynamics.periods.unwrap_or(1);
-        for (name, v) in self.entries(t) {
-            let field = format!("{prefix}.{name}");
+        // A key over sets (`"tfp[j]" = [...]`) is one path per element.
+        self.keyed(t, prefix, |x, name, v, field| {
             let at = v.span().start;
-            let Some(parameter) = self.moved_parameter(name, v, &field) else {
-                continue;
+            let Some(parameter) = x.moved_parameter(name, v, field) else {
+                return;
             };
-            if self.dynamics.updated.contains(&parameter) {
-                self.diag_at(at, &field, format!("'{name}' follows an update (dynamics.update.{name}): a path would overwrite it in every period; a scenario sets a stock's value at `from` through `parameters`"));
-                continue;
+            if x.dynamics.updated.contains(&parameter) {
+                x.diag_at(at, field, format!("'{name}' follows an update (dynamics.update.{name}): a path would overwrite it in every period; a scenario sets a stock's value at `from` through `parameters`"));
+                return;
             }
             if set.iter().any(|&(p, _)| p == parameter) {
-                self.diag_at(at, &field, format!("the scenario also sets '{name}' in `parameters`: give it either a value or a path"));
-                continue;
+                x.diag_at(at, field, format!("the scenario also sets '{name}' in `parameters`: give it either a value or a path"));
+                return;
             }
             let values = match v.get_ref() {
                 toml::Value::Array(items) => {
-                    if self.dynamics.horizon_known && items.len() != periods {
-                        self.diag_at(at, &field, format!("has {} values for {periods} periods: a path gives one value per period", items.len()));
-                        continue;
+                    if x.dynamics.horizon_known && items.len() != periods {
+                        x.diag_at(at, field, format!("has {} values for {periods} periods: a path gives one value per period", items.len()));
+                        return;
                     }
                     let mut list = Vec::with_capacity(items.len());
                     for (k, item) in items.iter().enumerate() {
                         let item = toml::Spanned::new(v.span(), item.clone());
-                        list.push(self.value(&item, Allow::Parameters, &format!("{field}[{k}]")));
+                        list.push(x.value(&item, Allow::Parameters, &format!("{field}[{k}]")));
                     }
                     match list.into_iter().collect::<Option<Vec<Expr>>>() {
                         Some(list) => PathValues::List(list),
-                        None => continue,
+                        None => return,
                     }
                 }
                 _ => {
-                    self.time = true;
-                    let e = self.value(v, Allow::Parameters, &field);
-                    self.time = false;
+                    x.time = true;
+                    let e = x.value(v, Allow::Parameters, field);
+                    x.time = false;
                     match e {
                         Some(e) => PathValues::Expr(e),
-                        None => continue,
+                        None => return,
                     }
                 }
             };
-            self.dynamics.entries.push(Entry {
+            x.dynamics.entries.push(Entry {
                 parameter,
                 offset: at,
-                field: field.clone(),
+                field: field.to_string(),
                 path: Some(values.clone()),
             });
             paths.push(ParamPath {
                 parameter,
                 values,
-                site: self.site(field, at),
+                site: x.site(field.to_string(), at),
             });
-        }
+        });
         paths
     }
 
@@ -249,7 +248,7 @@ impl Builder {
     pub(super) fn scenario_dynamics(
         &mut self,
         name: &str,
-        sc: &ScenarioFile,
+        sc: &'a ScenarioFile,
         set: &[(usize, f64)],
     ) {
         let f = format!("scenarios.{name}");
@@ -293,7 +292,7 @@ impl Builder {
             None => {
                 self.diag_at(
                     v.span().start,
-                    field,
+                    &field,
                     "the model has no [dynamics] section".into(),
                 );
                 None
@@ -325,8 +324,8 @@ impl Builder {
         let mut endowments: Vec<(String, Vec<usize>)> = Vec::new();
         for s in &model.sectors {
             for np in &s.netputs {
-                technology.push((np.site.part("quantity"), references(&np.quantity)));
-                technology.push((np.site.part("price"), references(&np.price)));
+                technology.push((np.site.part("quantity"), references(&s.expr(np.quantity))));
+                technology.push((np.site.part("price"), references(&s.expr(np.price))));
             }
             for nest in &s.nests {
                 technology.push((

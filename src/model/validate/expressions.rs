@@ -1,16 +1,19 @@
 //! Values and expressions: numbers or expression strings resolved against the declared names,
 //! with what may stand where (`Allow`) and calls checked against the table of functions.
 
-use super::{Allow, Builder, SamInput, Sign, Sym};
+use super::{Allow, Builder, Field, SamInput, Sign, Sym};
 use crate::calibrate::ParamOnly;
 use crate::expr::functions::{self, ArgKind, Builtin, Scope};
 use crate::expr::{self, Expr, Func, Syntax};
 use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, Var};
+use crate::model::expand::template::Compiled;
 use crate::model::file::RawValue;
 
-impl Builder {
-    /// Resolves a number or expression string; numbers must be finite.
-    pub(super) fn value(&mut self, raw: &RawValue, allow: Allow, field: &str) -> Option<Expr> {
+impl<'a> Builder<'a> {
+    /// Resolves a number or expression string; numbers must be finite. In an indexed model the
+    /// string is a template, instantiated for the element being expanded: what reduces to a
+    /// number (a table entry, a sum of them) is one without resolving anything.
+    pub(super) fn value(&mut self, raw: &RawValue, allow: Allow, field: Field) -> Option<Expr> {
         let offset = raw.span().start;
         match raw.get_ref() {
             toml::Value::Integer(i) => Some(Expr::Num(*i as f64)),
@@ -19,6 +22,10 @@ impl Builder {
                 None
             }
             toml::Value::Float(f) => Some(Expr::Num(*f)),
+            toml::Value::String(s) if self.indexed => {
+                let c = self.template(s, offset, field)?;
+                self.value_of_template(&c, offset, allow, field)
+            }
             toml::Value::String(s) => {
                 let base = offset + 1;
                 match expr::parse(s) {
@@ -47,11 +54,26 @@ impl Builder {
         }
     }
 
+    /// A template (compiled from the value written at `offset`) instantiated for the current
+    /// element and resolved.
+    pub(super) fn value_of_template(
+        &mut self,
+        c: &Compiled<'a>,
+        offset: usize,
+        allow: Allow,
+        field: Field,
+    ) -> Option<Expr> {
+        match self.instantiate(c, offset, field)? {
+            crate::expr::Syntax::Num(x) if x.is_finite() => Some(Expr::Num(x)),
+            syn => self.resolve(&syn, allow, field, offset + 1),
+        }
+    }
+
     pub(super) fn resolve(
         &mut self,
         syn: &Syntax,
         allow: Allow,
-        field: &str,
+        field: Field,
         base: usize,
     ) -> Option<Expr> {
         match syn {
@@ -116,7 +138,7 @@ impl Builder {
         args: &[Syntax],
         span: (usize, usize),
         allow: Allow,
-        field: &str,
+        field: Field,
         base: usize,
     ) -> Option<Expr> {
         let at = base + span.0;
@@ -244,7 +266,7 @@ impl Builder {
         row: &str,
         col: &str,
         at: usize,
-        field: &str,
+        field: Field,
     ) -> Option<Expr> {
         let sam = match &self.sam {
             SamInput::Read { sam, .. } => sam,
@@ -273,7 +295,7 @@ impl Builder {
     }
 
     /// A parameter-only value that must evaluate now (with the model's parameters).
-    pub(super) fn number_now(&mut self, e: &Expr, offset: usize, field: &str) -> Option<f64> {
+    pub(super) fn number_now(&mut self, e: &Expr, offset: usize, field: Field) -> Option<f64> {
         match e.eval(&ParamOnly(&self.params)) {
             Ok(v) if v.is_finite() => Some(v),
             Ok(v) => {
@@ -287,7 +309,13 @@ impl Builder {
         }
     }
 
-    pub(super) fn check_sign(&mut self, e: &Option<Expr>, raw: &RawValue, field: &str, rule: Sign) {
+    pub(super) fn check_sign(
+        &mut self,
+        e: &Option<Expr>,
+        raw: &RawValue,
+        field: Field,
+        rule: Sign,
+    ) {
         let Some(e) = e else { return };
         let offset = raw.span().start;
         let Some(v) = self.number_now(e, offset, field) else {
@@ -298,16 +326,21 @@ impl Builder {
             Sign::Positive => v <= 0.0,
         };
         if bad {
-            let what = match rule {
-                Sign::NonNegative => "must not be negative",
-                Sign::Positive => "must be positive",
-            };
-            self.diag_at(offset, field, format!("{what} (is {v})"));
+            self.sign_error(offset, field, rule, v);
         }
     }
 
+    /// The message for a value `v` of the wrong sign.
+    pub(super) fn sign_error(&mut self, offset: usize, field: Field, rule: Sign, v: f64) {
+        let what = match rule {
+            Sign::NonNegative => "must not be negative",
+            Sign::Positive => "must be positive",
+        };
+        self.diag_at(offset, field, format!("{what} (is {v})"));
+    }
+
     /// A bound: a value as [`Builder::value`], or `inf` / `-inf` (never `nan`).
-    pub(super) fn bound(&mut self, raw: &RawValue, field: &str) -> Option<Expr> {
+    pub(super) fn bound(&mut self, raw: &RawValue, field: Field) -> Option<Expr> {
         match raw.get_ref() {
             toml::Value::Float(f) if f.is_infinite() => Some(Expr::Num(*f)),
             _ => self.value(raw, Allow::Parameters, field),
@@ -315,7 +348,7 @@ impl Builder {
     }
 
     /// An elasticity: a non-negative parameter value, 0 when absent.
-    pub(super) fn elasticity(&mut self, v: &Option<RawValue>, field: &str) -> Expr {
+    pub(super) fn elasticity(&mut self, v: &Option<RawValue>, field: Field) -> Expr {
         match v {
             None => Expr::Num(0.0),
             Some(v) => {

@@ -7,7 +7,7 @@ use crate::ids::{AuxId, CommodityId, ConsumerId, SectorId, Var};
 use crate::model::file::ModelFile;
 use crate::model::{Commodity, Headline, Indicator, Parameter, Presentation, DEFAULT_UNIT};
 
-impl Builder {
+impl Builder<'_> {
     /// `[descriptions]`: NAME = "text" for a commodity, parameter or indicator. Sectors,
     /// consumers and auxiliaries carry a `description` in their own table.
     pub(super) fn descriptions(
@@ -47,7 +47,7 @@ impl Builder {
         let m = raw.model.get_ref();
         let unit = match &m.unit {
             Some(u) if u.get_ref().trim().is_empty() => {
-                self.diag_at(u.span().start, "model.unit", "the unit is empty".into());
+                self.diag_at(u.span().start, &"model.unit", "the unit is empty".into());
                 DEFAULT_UNIT.to_string()
             }
             Some(u) => u.get_ref().clone(),
@@ -102,12 +102,12 @@ impl Builder {
                     name.get_ref(),
                     other.kind()
                 );
-                self.diag_at(name.span().start, field, msg);
+                self.diag_at(name.span().start, &field, msg);
                 None
             }
             None => {
                 let msg = format!("unknown indicator '{}'", name.get_ref());
-                self.diag_at(name.span().start, field, msg);
+                self.diag_at(name.span().start, &field, msg);
                 None
             }
         }

@@ -21,7 +21,7 @@ const DISTRIBUTIONS: &[(&str, &[&str])] = &[
     ("grid", &["values", "weights"]),
 ];
 
-impl Builder {
+impl Builder<'_> {
     /// The `[sensitivity]` section, if any.
     pub(super) fn sensitivity(&mut self, raw: &ModelFile) -> Option<Sensitivity> {
         let section = raw.sensitivity.as_ref()?;
@@ -33,7 +33,7 @@ impl Builder {
             Some(d) => {
                 self.diag_at(
                     d.span().start,
-                    "sensitivity.draws",
+                    &"sensitivity.draws",
                     format!("must be at least 1 (is {})", d.get_ref()),
                 );
                 None
@@ -45,7 +45,7 @@ impl Builder {
             Some(v) => {
                 self.diag_at(
                     v.span().start,
-                    "sensitivity.seed",
+                    &"sensitivity.seed",
                     format!("must not be negative (is {})", v.get_ref()),
                 );
                 None
@@ -54,19 +54,30 @@ impl Builder {
         if s.parameters.is_empty() {
             self.diag_at(
                 off,
-                "sensitivity.parameters",
+                &"sensitivity.parameters",
                 "a [sensitivity] section needs at least one parameter to vary ([sensitivity.parameters])".into(),
             );
         }
+        // A key over sets (`"sigma[j]"`) varies every element, each with its own draws; the
+        // names of the elements, in order, are what groups refer to.
         let mut varied = Vec::new();
+        let mut names = Vec::new();
         let mut all_valid = true;
-        for (name, v) in &s.parameters {
-            match self.varied(name, v) {
-                Some(x) => varied.push(x),
-                None => all_valid = false,
-            }
+        for (key, v) in &s.parameters {
+            self.each_name(
+                key,
+                v.span().start,
+                "sensitivity.parameters",
+                |x, name, _| {
+                    names.push(name.to_string());
+                    match x.varied(name, v) {
+                        Some(one) => varied.push(one),
+                        None => all_valid = false,
+                    }
+                },
+            );
         }
-        let groups = self.groups(s, &varied, all_valid);
+        let groups = self.groups(s, &names, &varied, all_valid);
         let report = self.report(s);
         Some(Sensitivity {
             description: s.description.clone().unwrap_or_default(),
@@ -93,7 +104,7 @@ impl Builder {
                 None
             }
             None => {
-                self.diag_at(off, &field, format!("'{name}' is not a declared parameter"));
+                self.diag_at(off, &field, self.not_a_parameter(name));
                 None
             }
         };
@@ -381,58 +392,70 @@ impl Builder {
         })
     }
 
-    /// Correlation groups: members are varied parameters, each in one group at most, and the
-    /// correlation keeps the copula's matrix positive semi-definite (−1/(n−1) ≤ ρ ≤ 1).
+    /// Correlation groups: members are varied parameters (a name over sets, `"sigma[j]"`, is
+    /// every element), each in one group at most, and the correlation keeps the copula's matrix
+    /// positive semi-definite (−1/(n−1) ≤ ρ ≤ 1). `names` are the varied parameters' names in
+    /// the order of `varied`.
     fn groups(
         &mut self,
         s: &SensitivityFile,
+        names: &[String],
         varied: &[Varied],
         all_valid: bool,
     ) -> Option<Vec<Group>> {
+        let position: std::collections::HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(k, n)| (n.as_str(), k))
+            .collect();
         let mut groups = Vec::new();
         let mut ok = true;
-        let mut grouped: Vec<Option<usize>> = vec![None; s.parameters.len()];
+        let mut grouped: Vec<Option<usize>> = vec![None; names.len()];
         for (k, g) in s.groups.iter().enumerate() {
             let field = format!("sensitivity.groups[{k}]");
             let g = g.get_ref();
             let mut members = Vec::new();
+            let mut listed = 0;
             for p in g.parameters.get_ref() {
-                let name = p.get_ref();
-                let Some(pos) = s.parameters.get_index_of(name.as_str()) else {
-                    self.diag_at(
-                        p.span().start,
-                        &format!("{field}.parameters"),
-                        format!(
-                            "'{name}' is not varied: list it in [sensitivity.parameters] first"
-                        ),
-                    );
-                    ok = false;
-                    continue;
-                };
-                match grouped[pos] {
-                    Some(other) if other == k => {
-                        self.diag_at(
+                let prefix = format!("{field}.parameters");
+                self.each_name(p.get_ref(), p.span().start, &prefix, |x, name, _| {
+                    listed += 1;
+                    let Some(&pos) = position.get(name) else {
+                        x.diag_at(
                             p.span().start,
-                            &format!("{field}.parameters"),
-                            format!("'{name}' is listed twice"),
+                            &prefix,
+                            format!(
+                                "'{name}' is not varied: list it in [sensitivity.parameters] first"
+                            ),
                         );
                         ok = false;
+                        return;
+                    };
+                    match grouped[pos] {
+                        Some(other) if other == k => {
+                            x.diag_at(
+                                p.span().start,
+                                &prefix,
+                                format!("'{name}' is listed twice"),
+                            );
+                            ok = false;
+                        }
+                        Some(other) => {
+                            x.diag_at(
+                                p.span().start,
+                                &prefix,
+                                format!("'{name}' is already in sensitivity.groups[{other}]: a parameter is in one group at most"),
+                            );
+                            ok = false;
+                        }
+                        None => {
+                            grouped[pos] = Some(k);
+                            members.push(pos);
+                        }
                     }
-                    Some(other) => {
-                        self.diag_at(
-                            p.span().start,
-                            &format!("{field}.parameters"),
-                            format!("'{name}' is already in sensitivity.groups[{other}]: a parameter is in one group at most"),
-                        );
-                        ok = false;
-                    }
-                    None => {
-                        grouped[pos] = Some(k);
-                        members.push(pos);
-                    }
-                }
+                });
             }
-            if g.parameters.get_ref().len() < 2 {
+            if listed < 2 {
                 self.diag_at(
                     g.parameters.span().start,
                     &format!("{field}.parameters"),
@@ -444,7 +467,7 @@ impl Builder {
             let rho = self
                 .value(&g.correlation, Allow::Parameters, &f)
                 .and_then(|e| self.number_now(&e, g.correlation.span().start, &f));
-            let n = g.parameters.get_ref().len().max(2) as f64;
+            let n = listed.max(2) as f64;
             let lowest = -1.0 / (n - 1.0);
             match rho {
                 Some(r) if (lowest..=1.0).contains(&r) => groups.push(Group {
@@ -465,7 +488,7 @@ impl Builder {
             }
         }
         // Positions refer to `varied`, which holds every parameter only when all were valid.
-        (ok && all_valid && varied.len() == s.parameters.len()).then_some(groups)
+        (ok && all_valid && varied.len() == names.len()).then_some(groups)
     }
 
     /// The reported quantities: names of variables and indicators, and `ev(H)`.
@@ -476,66 +499,63 @@ impl Builder {
         let mut out = Vec::new();
         let mut ok = true;
         for (k, item) in list.get_ref().iter().enumerate() {
-            let name = item.get_ref().trim();
+            let written = item.get_ref().trim();
             let field = format!("sensitivity.report[{k}]");
-            let q = if let Some(h) = name
+            let at = item.span().start;
+            // `ev(H)` reports a consumer's EV; a name over sets (`Y[j]`, `ev(RA[h])`) every
+            // element.
+            let ev = written
                 .strip_prefix("ev(")
                 .and_then(|r| r.strip_suffix(')'))
-                .map(str::trim)
-            {
-                match self.symbols.get(h).copied() {
-                    Some(Sym::Consumer(i)) => Some(Quantity::Ev(i)),
-                    _ => {
-                        self.diag_at(
-                            item.span().start,
-                            &field,
-                            format!("'{h}' in ev(...) is not a consumer"),
-                        );
-                        None
+                .map(str::trim);
+            self.each_name(ev.unwrap_or(written), at, &field, |x, name, _| {
+                let q = if ev.is_some() {
+                    match x.symbols.get(name).copied() {
+                        Some(Sym::Consumer(i)) => Some(Quantity::Ev(i)),
+                        _ => {
+                            x.diag_at(at, &field, format!("'{name}' in ev(...) is not a consumer"));
+                            None
+                        }
                     }
+                } else {
+                    x.reported_variable(name, at, &field)
+                };
+                match q {
+                    Some(q) if out.contains(&q) => {
+                        x.diag_at(at, &field, format!("'{name}' is listed twice"));
+                        ok = false;
+                    }
+                    Some(q) => out.push(q),
+                    None => ok = false,
                 }
-            } else {
-                match self.symbols.get(name).copied() {
-                    Some(Sym::Sector(i)) => Some(Quantity::Variable(Var::Sector(SectorId::new(i)))),
-                    Some(Sym::Commodity(i)) => {
-                        Some(Quantity::Variable(Var::Commodity(CommodityId::new(i))))
-                    }
-                    Some(Sym::Consumer(i)) => {
-                        Some(Quantity::Variable(Var::Consumer(ConsumerId::new(i))))
-                    }
-                    Some(Sym::Aux(i)) => Some(Quantity::Variable(Var::Auxiliary(AuxId::new(i)))),
-                    Some(Sym::Indicator(i)) => Some(Quantity::Indicator(i)),
-                    Some(Sym::Param(_)) => {
-                        self.diag_at(
-                            item.span().start,
-                            &field,
-                            format!("'{name}' is a parameter: report variables, indicators or ev(CONSUMER)"),
-                        );
-                        None
-                    }
-                    None => {
-                        self.diag_at(
-                            item.span().start,
-                            &field,
-                            format!("unknown quantity '{name}' (a variable, an indicator or ev(CONSUMER))"),
-                        );
-                        None
-                    }
-                }
-            };
-            match q {
-                Some(q) if out.contains(&q) => {
-                    self.diag_at(
-                        item.span().start,
-                        &field,
-                        format!("'{name}' is listed twice"),
-                    );
-                    ok = false;
-                }
-                Some(q) => out.push(q),
-                None => ok = false,
-            }
+            });
         }
         ok.then_some(out)
+    }
+
+    /// A reported variable or indicator by name.
+    fn reported_variable(&mut self, name: &str, at: usize, field: &str) -> Option<Quantity> {
+        match self.symbols.get(name).copied() {
+            Some(Sym::Sector(i)) => Some(Quantity::Variable(Var::Sector(SectorId::new(i)))),
+            Some(Sym::Commodity(i)) => {
+                Some(Quantity::Variable(Var::Commodity(CommodityId::new(i))))
+            }
+            Some(Sym::Consumer(i)) => Some(Quantity::Variable(Var::Consumer(ConsumerId::new(i)))),
+            Some(Sym::Aux(i)) => Some(Quantity::Variable(Var::Auxiliary(AuxId::new(i)))),
+            Some(Sym::Indicator(i)) => Some(Quantity::Indicator(i)),
+            Some(Sym::Param(_)) => {
+                let msg = format!(
+                    "'{name}' is a parameter: report variables, indicators or ev(CONSUMER)"
+                );
+                self.diag_at(at, &field, msg);
+                None
+            }
+            None => {
+                let msg =
+                    format!("unknown quantity '{name}' (a variable, an indicator or ev(CONSUMER))");
+                self.diag_at(at, &field, msg);
+                None
+            }
+        }
     }
 }
