@@ -11,8 +11,8 @@
 //! `cargo bench --bench process` (builds the release binary first). `TOKENCGE_PROCESS_SIZES`
 //! chooses the sizes (`5,1000` for a quick run). Models are generated once into
 //! `target/bench-models/N{N}` and reused. Every run is limited to `TOKENCGE_PROCESS_GIB`
-//! (default 8) GiB of address space, so that a size beyond the machine (the load path of
-//! 2026-12-06 needs ~6.7 GB at N = 2000) fails instead of swapping the shared box; a size whose
+//! (default 8) GiB of address space, so that a size beyond the machine (N = 5000 peaks at
+//! 6.2 GiB with the load path of 2026-12-06) fails instead of swapping the shared box; a size whose
 //! single run fails is reported and left out of the timings.
 
 #[path = "common/binary.rs"]

@@ -19,8 +19,8 @@
 //!   every scenario: load, calibrate, compile, then prepare and solve the benchmark and every
 //!   scenario.
 //!
-//! `cargo bench --bench solve` runs everything (N = 5 … 2000; building the N = 2000 model takes
-//! ~15 s and 6.7 GB with the load path of 2026-12-06). `TOKENCGE_BENCH_SIZES=5,20,50` chooses
+//! `cargo bench --bench solve` runs everything (N = 5 … 2000; the peer models are built from flat
+//! model text, about 10 s at N = 2000 on a quiet machine). `TOKENCGE_BENCH_SIZES=5,20,50` chooses
 //! the sizes; `TOKENCGE_BENCH_DUMP=DIR` writes each peer model to `DIR/cge_N{N}_H5_s1.toml`.
 //! Whole-process times and peak memory: `benches/process.rs`; the side-by-side table with
 //! scipy and GAMS/PATH: `benches/peers_table.py`; flagship throughput: `benches/throughput.rs`.
