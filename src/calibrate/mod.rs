@@ -100,9 +100,7 @@ pub(crate) struct SectorCoef {
     /// markets are all active, as an input-output table's column is. The solver's evaluation
     /// treats a run as a block: no per-leaf state, Jacobian runs without indices.
     pub node_run: Vec<u32>,
-    /// Per leaf: its share times 1/p̄ (the coefficient of its price in the nest's cost index),
-    /// and whether it is a direct leaf of a run.
-    pub leaf_cost: Vec<f64>,
+    /// Per leaf: whether it is a direct leaf of a run.
     pub in_run: Vec<bool>,
     /// Per tax (the sector's flat list): its rate when it depends on parameters only (so the
     /// evaluation never walks its expression), None when it depends on the point.
@@ -195,15 +193,9 @@ impl Coefficients {
     }
 }
 
-/// Marks the runs of a sector (`SectorCoef::node_run`) and each leaf's cost coefficient.
+/// Marks the runs of a sector (`SectorCoef::node_run`, `SectorCoef::in_run`).
 fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool]) {
     let nn = b.nodes.len();
-    c.leaf_cost = c
-        .leaf_share
-        .iter()
-        .zip(&c.inv_price)
-        .map(|(t, ip)| t * ip)
-        .collect();
     c.node_run = vec![NO_RUN; nn];
     c.in_run = vec![false; b.leaves.len()];
     // Fixed proportions all the way up: nodes are in preorder, parents first.

@@ -18,7 +18,7 @@ use super::{SectorBlock, Structure};
 use crate::calibrate::{Coefficients, SectorCoef, NO_RUN, NO_TOP, UNTAXED};
 use crate::expr::{EvalContext, EvalError, Expr, Func, Grad};
 use crate::ids::{ConsumerId, SectorId, Var, VarId};
-use crate::solve::jacobian::dot;
+use crate::solve::jacobian::{dot, dot_axpy};
 use crate::solve::Jacobian;
 
 /// The leaves of a sector outside its runs, in order (nodes in preorder hold their direct
@@ -142,6 +142,10 @@ impl ConsumerState {
 pub struct PointState {
     pub sectors: Vec<SectorState>,
     pub consumers: Vec<ConsumerState>,
+    /// Lean evaluations only: the runs' market terms ±level·Q summed by market row, written in
+    /// the same pass over the benchmark quantities that gives the runs' unit costs (one pass
+    /// over an input-output block instead of two).
+    run_market: Vec<f64>,
 }
 
 /// Per-thread scratch of the evaluation; sized for one structure.
@@ -157,6 +161,7 @@ impl EvalWorkspace {
             point: PointState {
                 sectors: vec![SectorState::default(); structure.sectors.len()],
                 consumers: vec![ConsumerState::default(); structure.consumers.len()],
+                run_market: Vec::new(),
             },
             grad: Grad::new(),
         }
@@ -289,6 +294,7 @@ impl<'a> System<'a> {
         x: &[f64],
         (grad, lean): (bool, bool),
         st: &mut SectorState,
+        run_market: &mut [f64],
     ) -> Result<(), EvaluationError> {
         let b: &SectorBlock = &self.structure.sectors[si];
         let c: &SectorCoef = &self.coef.sectors[si];
@@ -361,10 +367,18 @@ impl<'a> System<'a> {
             let nodes = node.nodes.iter().map(|&j| (c.node_share[j], st.cn[j]));
             let run = c.node_run[k];
             st.cn[k] = if lean && run != NO_RUN {
-                // A run: Σ (θ/p̄)·P straight from the prices.
+                // A run: Σ (θ/p̄)·P = Σ Q·P / V (θ = p̄·Q/V) straight from the prices, and in
+                // the same pass over Q the market terms ±level·Q.
                 let p0 = run as usize;
-                dot(&c.leaf_cost[a..z], &x[p0..p0 + (z - a)])
-                    + nodes.map(|(t, v)| t * v).sum::<f64>()
+                let sign = if c.leaf_output[a] { 1.0 } else { -1.0 };
+                let range = p0..p0 + (z - a);
+                let qp = dot_axpy(
+                    &c.quantity[a..z],
+                    &x[range.clone()],
+                    sign * x[b.var],
+                    &mut run_market[range],
+                );
+                qp / c.node_weight[k] + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if c.node_sigma[k] == 0.0 {
                 // Leontief: a dot product over contiguous leaves.
                 dot(&c.leaf_share[a..z], &st.pi[a..z]) + nodes.map(|(t, v)| t * v).sum::<f64>()
@@ -624,8 +638,12 @@ impl<'a> System<'a> {
         st: &mut PointState,
     ) -> Result<(), EvaluationError> {
         let grad = mode.0;
+        let lean = mode.1;
+        if lean {
+            reset(&mut st.run_market, self.dim(), 0.0);
+        }
         for (si, s) in st.sectors.iter_mut().enumerate() {
-            self.sector_state(si, x, mode, s)?;
+            self.sector_state(si, x, mode, s, &mut st.run_market)?;
         }
         for (h, s) in st.consumers.iter_mut().enumerate() {
             self.consumer_state(h, x, grad, s)?;
@@ -771,7 +789,8 @@ impl<'a> System<'a> {
         let grad = jac.is_some();
         let EvalWorkspace { point: st, grad: g } = ws;
         self.point_with(x, (grad, true), st)?;
-        f.iter_mut().for_each(|v| *v = 0.0);
+        // The runs' market terms were summed while their unit costs were computed.
+        f.copy_from_slice(&st.run_market);
         let active = &self.coef.active;
         let scale = &self.coef.scale;
         // Emits the gradient collected in `g` as row `row` of the scaled Jacobian.
@@ -814,9 +833,6 @@ impl<'a> System<'a> {
                     let p0 = c.node_run[k] as usize;
                     let len = z - a;
                     let sign = if c.leaf_output[a] { 1.0 } else { -1.0 };
-                    for (fi, q) in f[p0..p0 + len].iter_mut().zip(&c.quantity[a..z]) {
-                        *fi += sign * level * q;
-                    }
                     // The values depend on the coefficients only: written when the pattern is
                     // recorded, at a solve's first iteration.
                     if let Some(j) = jac.as_deref_mut() {

@@ -74,6 +74,29 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// Σ qᵢpᵢ as [`dot`] does, and `y += alpha·q` in the same pass over `q`.
+#[inline]
+pub fn dot_axpy(q: &[f64], p: &[f64], alpha: f64, y: &mut [f64]) -> f64 {
+    let n = q.len().min(p.len()).min(y.len());
+    let (q, p, y) = (&q[..n], &p[..n], &mut y[..n]);
+    let mut acc = [0.0f64; 8];
+    let (qc, pc) = (q.chunks_exact(8), p.chunks_exact(8));
+    let (qr, pr) = (qc.remainder(), pc.remainder());
+    let mut yc = y.chunks_exact_mut(8);
+    for ((a, b), c) in qc.zip(pc).zip(&mut yc) {
+        for i in 0..8 {
+            acc[i] += a[i] * b[i];
+            c[i] += alpha * a[i];
+        }
+    }
+    let mut tail = 0.0;
+    for ((a, b), c) in qr.iter().zip(pr).zip(yc.into_remainder()) {
+        tail += a * b;
+        *c += alpha * a;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 /// Ranges of one rank-one term's `u` (rows) and `v` (columns) entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Term {
