@@ -186,6 +186,47 @@ fn completions_for_each_shell_complete_every_subcommand() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// The bash script completes as bash runs it: the function it registers, called as bash calls
+/// it on <TAB>, offers the subcommands, an option and the values of `--format`.
+#[cfg(unix)]
+#[test]
+fn the_bash_completion_completes_in_bash() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("tokencge.bash");
+    std::fs::write(&script, run(&["completions", "bash"]).stdout).unwrap();
+    // COMP_WORDS/COMP_CWORD as bash sets them; the function's arguments are the command, the
+    // word being completed and the word before it.
+    let complete = |words: &[&str]| -> Vec<String> {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let n = words.len();
+        let program = format!(
+            "source '{}'; COMP_WORDS=({}); COMP_CWORD={}; _tokencge tokencge '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            quoted.join(" "),
+            n - 1,
+            words[n - 1],
+            words[n - 2]
+        );
+        let o = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .expect("bash");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(complete(&["tokencge", "com"]), ["compare", "completions"]);
+    assert_eq!(complete(&["tokencge", "compare", "--sc"]), ["--scenarios"]);
+    assert_eq!(
+        complete(&["tokencge", "solve", "--format", ""]),
+        ["csv", "json", "table"]
+    );
+}
+
 #[test]
 fn the_man_page_lists_every_subcommand_and_out_writes_one_page_each() {
     let commands = subcommands();
