@@ -41,7 +41,7 @@ pub struct Cli {
 enum Command {
     /// Solve the benchmark, one scenario or all of them.
     Solve {
-        /// Model file (default: models/token_economy.toml).
+        /// Model file (default: models/token_economy.toml, else the built-in copy).
         model: Option<PathBuf>,
         /// Scenario to solve (default: the benchmark).
         #[arg(long, conflicts_with = "all")]
@@ -67,7 +67,7 @@ enum Command {
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
-        /// Model files (default: models/token_economy.toml).
+        /// Model files (default: models/token_economy.toml, else the built-in copy).
         models: Vec<PathBuf>,
         /// Override a parameter in the benchmark and every scenario (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
@@ -82,7 +82,7 @@ enum Command {
     },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
-        /// Model file (default: models/token_economy.toml).
+        /// Model file (default: models/token_economy.toml, else the built-in copy).
         model: Option<PathBuf>,
         /// Comma-separated scenario names (default: all; without --dynamic, all static ones;
         /// `benchmark` may be named and is always the reference).

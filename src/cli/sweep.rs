@@ -27,7 +27,7 @@ const BATCHES: &str = "batches";
 /// The arguments of `tokencge sweep`.
 #[derive(clap::Args, Debug)]
 pub(super) struct SweepArgs {
-    /// Model file (default: models/token_economy.toml).
+    /// Model file (default: models/token_economy.toml, else the built-in copy).
     pub model: Option<PathBuf>,
     /// The scenario to sweep.
     #[arg(long)]

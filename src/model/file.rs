@@ -1,5 +1,10 @@
 //! The serde mirror of a model file (`ModelFile`). Every field is spanned so that validation can
 //! name the line of whatever it rejects; unknown fields are rejected by serde itself.
+//!
+//! Every type also derives `JsonSchema`, from which `tokencge schema` prints the format's JSON
+//! Schema (`super::schema`). `toml::Spanned` has no schema of its own: a new spanned field says
+//! what it holds with `#[schemars(with = "T")]` (T its value's type), a raw TOML value with
+//! `#[schemars(schema_with = "crate::model::schema::…")]`.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
