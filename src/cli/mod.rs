@@ -79,6 +79,9 @@ enum Command {
     Describe {
         /// Model file (default: models/token_economy.toml, else the built-in copy).
         model: Option<PathBuf>,
+        /// Output: text for people, or one JSON object for programs.
+        #[arg(long, value_enum, default_value_t = DescribeFormat::Text)]
+        format: DescribeFormat,
     },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
@@ -256,6 +259,13 @@ struct DynamicArgs {
     series: Vec<String>,
 }
 
+/// What `describe` prints: its structure is nested, so there is no CSV.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum DescribeFormat {
+    Text,
+    Json,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     Table,
@@ -374,7 +384,7 @@ pub fn run() -> i32 {
             }
             code
         }
-        Command::Describe { model } => cmd_describe(&model_path(model)),
+        Command::Describe { model, format } => cmd_describe(&model_path(model), format),
         Command::Sweep(args) => sweep::cmd_sweep(args, &settings),
         Command::Merge {
             dirs,
@@ -797,12 +807,18 @@ fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     }
 }
 
-fn cmd_describe(path: &Path) -> i32 {
+fn cmd_describe(path: &Path, format: DescribeFormat) -> i32 {
     let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    print!("{}", report::describe::describe(&structure, &coef));
+    match format {
+        DescribeFormat::Text => print!("{}", report::describe::describe(&structure, &coef)),
+        DescribeFormat::Json => {
+            let v = report::describe::describe_json(&structure, &coef);
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    }
     OK
 }
 
