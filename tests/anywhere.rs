@@ -384,4 +384,30 @@ fn the_schema_accepts_every_model_that_loads_and_rejects_bad_shapes() {
     for (what, json) in bad {
         assert!(!validator.is_valid(&json), "{what} passes the schema");
     }
+    // Every file of the bad-input catalogue that the loader rejects for an unknown field, the
+    // schema rejects too (an editor underlines what `tokencge check` would report).
+    let mut unknown = 0;
+    for entry in std::fs::read_dir(root().join("tests/bad_inputs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let Err(e) = tokencge::model::load(&path) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let Ok(value) = toml::from_str::<toml::Value>(&text) else {
+            continue;
+        };
+        if e.to_string().contains("unknown field") {
+            let json = serde_json::to_value(value).unwrap();
+            assert!(
+                !validator.is_valid(&json),
+                "{} passes the schema",
+                path.display()
+            );
+            unknown += 1;
+        }
+    }
+    assert!(unknown >= 4, "{unknown} files with unknown fields");
 }
