@@ -475,6 +475,8 @@ fn model_path(p: Option<PathBuf>) -> PathBuf {
     }
     let local = PathBuf::from(DEFAULT_MODEL);
     if local.is_file() {
+        // Said with -v only: the usual case in the repository.
+        tracing::info!("model: {DEFAULT_MODEL} from the current directory");
         return local;
     }
     let cwd = std::env::current_dir()
