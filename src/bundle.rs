@@ -66,10 +66,12 @@ pub fn inputs(model: &Model) -> std::io::Result<Vec<InputFile>> {
     paths
         .into_iter()
         .map(|p| {
-            let bytes = std::fs::read(&p)
+            // The built-in model's files are read from the binary, like at load.
+            let bytes = crate::model::sources::provider_for(&p)
+                .read(&p)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
             // Absolute, so that `tokencge report` finds the model from any directory.
-            let p = std::fs::canonicalize(&p).unwrap_or(p);
+            let p = crate::model::sources::canonical(&p);
             Ok(InputFile {
                 path: p.display().to_string(),
                 sha256: sha256_hex(&bytes),

@@ -2000,3 +2000,70 @@ fn loading_in_parallel_gives_the_same_numbers_and_messages_whatever_the_thread_c
     }
     assert_eq!(with_threads("4", &check), (code, (String::new(), err)));
 }
+
+/// `describe --format json` is the model's structure for programs: the same model the library
+/// loads (names, parameter values, scenario settings), and its commodity incidence agrees with
+/// its sectors' netputs.
+#[test]
+fn describe_json_lists_the_structure_as_the_library_loads_it() {
+    let v = json(&["describe", "--format", "json"]);
+    let model = tokencge::model::load(Path::new("models/token_economy.toml")).unwrap();
+    assert_eq!(v["model"], model.name.as_str());
+    assert_eq!(v["unit"], "bn USD 2025");
+    assert_eq!(v["numeraire"], "PC");
+    let names = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let sectors: Vec<String> = model.sectors.iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names("sectors"), sectors);
+    let consumers: Vec<String> = model.consumers.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names("consumers"), consumers);
+    assert_eq!(v["commodities"].as_array().unwrap().len(), model.commodities.len());
+    // Every parameter with the value the library gives it.
+    for (p, j) in model.parameters.iter().zip(v["parameters"].as_array().unwrap()) {
+        assert_eq!(j["name"], p.name.as_str());
+        assert_eq!(j["value"].as_f64().unwrap(), p.value, "{}", p.name);
+    }
+    let tax = v["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "token_tax_10")
+        .unwrap();
+    assert_eq!(tax["parameters"], serde_json::json!({ "tok_tax": 0.1 }));
+    assert_eq!(v["dynamic"]["periods"], 20);
+    // Incidence: a sector makes a commodity exactly when one of its outputs is that commodity.
+    for c in v["commodities"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        for (side, key) in [("output", "made_by"), ("input", "used_by")] {
+            let mut expected: Vec<&str> = v["sectors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| {
+                    s["netputs"].as_array().unwrap().iter().any(|n| {
+                        n["commodity"] == name && n["side"] == side && n["quantity"] != "0"
+                    })
+                })
+                .map(|s| s["name"].as_str().unwrap())
+                .collect();
+            let mut listed: Vec<&str> = c[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            expected.sort();
+            listed.sort();
+            listed.dedup();
+            assert_eq!(listed, expected, "{name} {key}");
+        }
+    }
+    // CSV is not offered for a nested structure: clap says so (exit 2).
+    assert_eq!(run(&["describe", "--format", "csv"]).status.code(), Some(2));
+}

@@ -16,10 +16,12 @@ use tokencge::solve::{Backend, NewtonSettings};
 
 mod bundle;
 mod dynamic;
+mod shell;
 mod sweep;
 
-/// The model that runs when no model is named.
-pub const DEFAULT_MODEL: &str = "models/token_economy.toml";
+/// The model that runs when no model is named: this file from the current directory, else the
+/// copy built into the binary (`tokencge::model::sources::BUILT_IN`).
+pub const DEFAULT_MODEL: &str = tokencge::model::sources::FLAGSHIP;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,7 +41,7 @@ pub struct Cli {
 enum Command {
     /// Solve the benchmark, one scenario or all of them.
     Solve {
-        /// Model file (default: models/token_economy.toml).
+        /// Model file (default: models/token_economy.toml, else the built-in copy).
         model: Option<PathBuf>,
         /// Scenario to solve (default: the benchmark).
         #[arg(long, conflicts_with = "all")]
@@ -65,7 +67,7 @@ enum Command {
     },
     /// Check benchmark replication, then every target; exit 0 only if all pass.
     Check {
-        /// Model files (default: models/token_economy.toml).
+        /// Model files (default: models/token_economy.toml, else the built-in copy).
         models: Vec<PathBuf>,
         /// Override a parameter in the benchmark and every scenario (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
@@ -75,12 +77,15 @@ enum Command {
     },
     /// Describe a model: sectors and nests, commodities, consumers, scenarios.
     Describe {
-        /// Model file.
-        model: PathBuf,
+        /// Model file (default: models/token_economy.toml, else the built-in copy).
+        model: Option<PathBuf>,
+        /// Output: text for people, or one JSON object for programs.
+        #[arg(long, value_enum, default_value_t = DescribeFormat::Text)]
+        format: DescribeFormat,
     },
     /// Solve scenarios and show them side by side against the benchmark.
     Compare {
-        /// Model file (default: models/token_economy.toml).
+        /// Model file (default: models/token_economy.toml, else the built-in copy).
         model: Option<PathBuf>,
         /// Comma-separated scenario names (default: all; without --dynamic, all static ones;
         /// `benchmark` may be named and is always the reference).
@@ -153,8 +158,8 @@ enum Command {
     },
     /// Write the model in the plain contract format (SAM references and extensions resolved).
     Flatten {
-        /// Model file.
-        model: PathBuf,
+        /// Model file (default: models/token_economy.toml, else the built-in copy).
+        model: Option<PathBuf>,
         /// Output file (written atomically), or `-` for standard output.
         #[arg(short, long)]
         output: PathBuf,
@@ -175,6 +180,24 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Print a shell completion script to standard output (e.g. `tokencge completions bash >
+    /// ~/.local/share/bash-completion/completions/tokencge`).
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output (`tokencge man | man -l -`), or write
+    /// one page per command into DIR.
+    Man {
+        /// Write tokencge.1 and tokencge-COMMAND.1 for every command into DIR (created if
+        /// missing) instead of printing tokencge.1.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the model format, for TOML editors (Taplo, Even Better TOML)
+    /// and other tools.
+    Schema,
 }
 
 /// The Newton solver's options, on the commands that solve.
@@ -241,6 +264,13 @@ struct DynamicArgs {
     /// path (default: every sector's activity level).
     #[arg(long, value_delimiter = ',', requires = "plot")]
     series: Vec<String>,
+}
+
+/// What `describe` prints: its structure is nested, so there is no CSV.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum DescribeFormat {
+    Text,
+    Json,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -371,7 +401,7 @@ pub fn run() -> i32 {
         }
         Command::Check { models, set, .. } => {
             let models = if models.is_empty() {
-                vec![PathBuf::from(DEFAULT_MODEL)]
+                vec![model_path(None)]
             } else {
                 models
             };
@@ -381,7 +411,7 @@ pub fn run() -> i32 {
             }
             code
         }
-        Command::Describe { model } => cmd_describe(&model),
+        Command::Describe { model, format } => cmd_describe(&model_path(model), format),
         Command::Sweep(args) => sweep::cmd_sweep(args, &settings),
         Command::Merge {
             dirs,
@@ -442,13 +472,16 @@ pub fn run() -> i32 {
             fix_account,
             relative,
         } => cmd_balance(&sam, &output, &fix, &fix_account, relative),
-        Command::Flatten { model, output } => cmd_flatten(&model, &output),
+        Command::Flatten { model, output } => cmd_flatten(&model_path(model), &output),
         Command::Generate {
             sectors,
             households,
             seed,
             output,
         } => cmd_generate(sectors, households, seed, &output),
+        Command::Completions { shell } => shell::cmd_completions(shell),
+        Command::Man { out } => shell::cmd_man(out.as_deref()),
+        Command::Schema => shell::cmd_schema(),
     }
 }
 
@@ -462,8 +495,28 @@ fn overrides_of(structure: &Structure, set: &[String]) -> Result<Vec<(usize, f64
     })
 }
 
+/// The model a command runs: the one named; else [`DEFAULT_MODEL`] from the current directory;
+/// else the flagship built into the binary, with a note on stderr saying so (stdout stays the
+/// command's output, so `--format json|csv` remain clean).
 fn model_path(p: Option<PathBuf>) -> PathBuf {
-    p.unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL))
+    if let Some(p) = p {
+        return p;
+    }
+    let local = PathBuf::from(DEFAULT_MODEL);
+    if local.is_file() {
+        // Said with -v only: the usual case in the repository.
+        tracing::info!("model: {DEFAULT_MODEL} from the current directory");
+        return local;
+    }
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "the current directory".into());
+    let built_in = tokencge::model::sources::built_in_flagship();
+    eprintln!(
+        "model: built-in token_economy.toml ({DEFAULT_MODEL} not found from {cwd}; read as {})",
+        built_in.display()
+    );
+    built_in
 }
 
 fn load(path: &Path) -> Result<(Structure, Coefficients), i32> {
@@ -483,9 +536,13 @@ fn report_build_error(path: &Path, e: &tokencge::BuildError) {
 }
 
 fn report_load_error(path: &Path, e: &tokencge::model::LoadError) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => eprint!("{}", e.render(&text)),
-        Err(_) => eprintln!("{e}"),
+    let text = tokencge::model::sources::provider_for(path)
+        .read(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    match text {
+        Some(text) => eprint!("{}", e.render(&text)),
+        None => eprintln!("{e}"),
     }
 }
 
@@ -782,12 +839,18 @@ fn cmd_check(path: &Path, set: &[String], settings: &NewtonSettings) -> i32 {
     }
 }
 
-fn cmd_describe(path: &Path) -> i32 {
+fn cmd_describe(path: &Path, format: DescribeFormat) -> i32 {
     let (structure, coef) = match load(path) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    print!("{}", report::describe::describe(&structure, &coef));
+    match format {
+        DescribeFormat::Text => print!("{}", report::describe::describe(&structure, &coef)),
+        DescribeFormat::Json => {
+            let v = report::describe::describe_json(&structure, &coef);
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    }
     OK
 }
 

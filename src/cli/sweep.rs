@@ -27,7 +27,7 @@ const BATCHES: &str = "batches";
 /// The arguments of `tokencge sweep`.
 #[derive(clap::Args, Debug)]
 pub(super) struct SweepArgs {
-    /// Model file (default: models/token_economy.toml).
+    /// Model file (default: models/token_economy.toml, else the built-in copy).
     pub model: Option<PathBuf>,
     /// The scenario to sweep.
     #[arg(long)]
@@ -286,7 +286,7 @@ pub(super) fn cmd_sweep(a: SweepArgs, settings: &NewtonSettings) -> i32 {
                 return BAD_INPUT;
             }
         }
-        let model_path = std::fs::canonicalize(&model_file).unwrap_or(model_file.clone());
+        let model_path = tokencge::model::sources::canonical(&model_file);
         let plan_json = serde_json::json!({
             "identity": id,
             "model_path": model_path.display().to_string(),

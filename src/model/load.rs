@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::file::ModelFile;
+use super::sources::{provider_for, SourceProvider};
 use super::{Diagnostic, LoadError, SamSource};
 use crate::sam::Sam;
 
@@ -90,10 +91,17 @@ fn error(path: &Path, line: usize, column: usize, field: &str, message: String) 
     }
 }
 
-/// Reads a model file and the data files it names.
+/// Reads a model file and the data files it names, from the provider its path belongs to
+/// (the file system, or the files built into the binary).
 pub fn read(path: &Path) -> Result<Source, LoadError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| error(path, 0, 0, "file", format!("cannot read: {e}")))?;
+    read_with(path, provider_for(path))
+}
+
+/// Reads a model file and the data files it names through `files`.
+pub fn read_with(path: &Path, files: &dyn SourceProvider) -> Result<Source, LoadError> {
+    let bytes = files
+        .read(path)
+        .map_err(|e| error(path, 0, 0, "file", format!("cannot read: {e}")))?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -111,7 +119,7 @@ pub fn read(path: &Path) -> Result<Source, LoadError> {
             ));
         }
     };
-    parse(text, path)
+    parse_with(text, path, files)
 }
 
 /// The top-level keys of a model file: written after a `[table]` header, TOML reads them as
@@ -310,8 +318,19 @@ fn blank_entry(work: &mut String, offset: usize) -> bool {
     true
 }
 
-/// Parses model text; `path` names it in messages and anchors relative data paths.
+/// Parses model text; `path` names it in messages and anchors relative data paths, which are
+/// read from the provider `path` belongs to.
 pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
+    parse_with(text, path, provider_for(path))
+}
+
+/// Parses model text; `path` names it in messages and anchors relative data paths, which are
+/// read through `files`.
+pub fn parse_with(
+    text: String,
+    path: &Path,
+    files: &dyn SourceProvider,
+) -> Result<Source, LoadError> {
     let (file, unknown_fields) = deserialize(&text, path)?;
     let sam = match &file.sam {
         None => SamInput::Absent,
@@ -319,7 +338,15 @@ pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
             let written = section.get_ref().file.get_ref().clone();
             let resolved = path.parent().unwrap_or(Path::new(".")).join(&written);
             let source = SamSource { written, resolved };
-            match Sam::read(&source.resolved) {
+            let origin = source.resolved.display().to_string();
+            let read = files
+                .read(&source.resolved)
+                .map_err(|e| crate::sam::SamError::Io {
+                    file: origin.clone(),
+                    source: e,
+                })
+                .and_then(|bytes| Sam::from_bytes(&bytes, &origin));
+            match read {
                 Ok(sam) => SamInput::Read { source, sam },
                 Err(e) => SamInput::Failed {
                     source,
@@ -342,7 +369,10 @@ pub fn parse(text: String, path: &Path) -> Result<Source, LoadError> {
         let written = &written.to_string();
         if !data.contains_key(written) {
             let resolved = path.parent().unwrap_or(Path::new(".")).join(written);
-            let read = std::fs::read_to_string(&resolved)
+            let read = files
+                .read(&resolved)
+                .map_err(|e| e.to_string())
+                .and_then(|b| String::from_utf8(b).map_err(|e| format!("not UTF-8: {e}")))
                 .map_err(|e| format!("cannot read {}: {e}", resolved.display()));
             data.insert(written.clone(), read);
         }

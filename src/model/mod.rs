@@ -8,7 +8,9 @@ pub mod expand;
 pub mod file;
 pub mod load;
 pub mod overrides;
+pub mod schema;
 pub mod sensitivity;
+pub mod sources;
 mod validate;
 
 use std::borrow::Cow;

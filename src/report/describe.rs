@@ -271,3 +271,196 @@ fn describe_dynamics(m: &crate::model::Model, d: &crate::model::Dynamics, s: &mu
         }
     }
 }
+
+/// The model's structure for programs (`tokencge describe --format json`): what [`describe`]
+/// prints, as one JSON object. Expressions are written as the model file would write them;
+/// numbers are the values with the model's own parameters.
+pub fn describe_json(structure: &Structure, coef: &Coefficients) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let m = structure.model();
+    let names = m.names();
+    let print = |e: &crate::expr::Expr| names.print(e);
+    let num = |x: f64| {
+        serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    };
+    let commodity = |c: usize| m.commodities[c].name.clone();
+    let consumer = |h: usize| m.consumers[h].name.clone();
+    let inc = structure.incidence();
+    let commodities: Vec<Value> = m
+        .commodities
+        .iter()
+        .enumerate()
+        .map(|(c, com)| {
+            let sectors = |output: bool| -> Vec<&str> {
+                let mut v: Vec<&str> = inc.leaves[c]
+                    .iter()
+                    .filter(|&&(s, _)| {
+                        m.sectors[s]
+                            .netputs
+                            .iter()
+                            .any(|np| np.commodity.index() == c && np.output == output)
+                    })
+                    .map(|&(s, _)| m.sectors[s].name.as_str())
+                    .collect();
+                v.dedup();
+                v
+            };
+            let agents = |list: &[(crate::ids::ConsumerId, usize)]| -> Vec<&str> {
+                let mut v: Vec<&str> = list
+                    .iter()
+                    .map(|&(h, _)| m.consumers[h].name.as_str())
+                    .collect();
+                v.dedup();
+                v
+            };
+            json!({
+                "name": com.name,
+                "description": com.description,
+                "made_by": sectors(true),
+                "used_by": sectors(false),
+                "demanded_by": agents(&inc.demands[c]),
+                "endowed_to": agents(&inc.endowments[c]),
+            })
+        })
+        .collect();
+    let sectors: Vec<Value> = m
+        .sectors
+        .iter()
+        .map(|s| {
+            let nests: Vec<Value> = s
+                .nests
+                .iter()
+                .map(|n| {
+                    json!({
+                        "name": n.name,
+                        "parent": n.parent.map(|p| s.nests[p].name.clone()),
+                        "side": if n.output { "output" } else { "input" },
+                        "elasticity": print(&n.elasticity),
+                    })
+                })
+                .collect();
+            let netputs: Vec<Value> = s
+                .netputs
+                .iter()
+                .enumerate()
+                .map(|(k, np)| {
+                    let taxes: Vec<Value> = s
+                        .taxes_of(k)
+                        .iter()
+                        .map(|t| json!({ "agent": consumer(t.agent), "rate": print(&t.rate) }))
+                        .collect();
+                    json!({
+                        "side": if np.output { "output" } else { "input" },
+                        "commodity": commodity(np.commodity.index()),
+                        "nest": s.nests[np.nest()].name,
+                        "quantity": print(&s.expr(np.quantity)),
+                        "price": print(&s.expr(np.price)),
+                        "taxes": taxes,
+                    })
+                })
+                .collect();
+            json!({ "name": s.name, "description": s.description, "nests": nests, "netputs": netputs })
+        })
+        .collect();
+    let consumers: Vec<Value> = m
+        .consumers
+        .iter()
+        .map(|c| {
+            let demands: Vec<Value> = c
+                .demands
+                .iter()
+                .map(|d| {
+                    json!({
+                        "commodity": commodity(d.commodity),
+                        "quantity": print(&d.quantity),
+                        "price": print(&d.price),
+                        "subsistence": d.subsistence.as_ref().map(print),
+                    })
+                })
+                .collect();
+            let endowments: Vec<Value> = c
+                .endowments
+                .iter()
+                .map(|e| json!({ "commodity": commodity(e.commodity), "quantity": print(&e.quantity) }))
+                .collect();
+            json!({
+                "name": c.name,
+                "description": c.description,
+                "role": c.role.name(),
+                "elasticity": print(&c.elasticity),
+                "demands": demands,
+                "endowments": endowments,
+            })
+        })
+        .collect();
+    let auxiliaries: Vec<Value> = m
+        .auxiliaries
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "description": a.description,
+                "lower": print(&a.lower),
+                "upper": print(&a.upper),
+                "start": print(&a.start),
+                "constraint": print(&a.constraint),
+            })
+        })
+        .collect();
+    let values = coef.params();
+    let parameters: Vec<Value> = m
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({
+                "name": p.name,
+                "description": p.description,
+                "value": num(values.get(i).copied().unwrap_or(p.value)),
+                "definition": p.definition.as_ref().map(print),
+            })
+        })
+        .collect();
+    let scenarios: Vec<Value> = m
+        .scenarios
+        .iter()
+        .map(|s| {
+            let set: serde_json::Map<String, Value> = s
+                .parameters
+                .iter()
+                .map(|&(i, v)| (m.parameters[i].name.clone(), num(v)))
+                .collect();
+            json!({ "name": s.name, "description": s.description, "parameters": set })
+        })
+        .collect();
+    let indicators: Vec<Value> = m
+        .indicators
+        .iter()
+        .map(|d| json!({ "name": d.name, "description": d.description, "expr": print(&d.expr) }))
+        .collect();
+    let pruned: Vec<&str> = coef.pruned().iter().map(|p| p.what.as_str()).collect();
+    json!({
+        "model": m.name,
+        "description": m.description,
+        "unit": m.presentation.unit,
+        "numeraire": super::normaliser_name(m, &m.numeraire),
+        "variables": structure.dim(),
+        "parameters": parameters,
+        "commodities": commodities,
+        "sectors": sectors,
+        "consumers": consumers,
+        "auxiliaries": auxiliaries,
+        "scenarios": scenarios,
+        "indicators": indicators,
+        "targets": m.targets.len(),
+        "dynamic": m.dynamics.as_ref().map(|d| json!({
+            "periods": d.periods,
+            "start_year": num(d.start_year),
+            "step": num(d.step),
+            "discount_rate": num(d.discount_rate),
+        })),
+        "pruned": pruned,
+    })
+}

@@ -160,6 +160,12 @@ impl Sam {
         crate::sam::io::parse(&bytes, &origin)
     }
 
+    /// Parses a SAM from the bytes of a CSV file (checked as UTF-8 with the line of a bad
+    /// byte); `origin` names it in error messages.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Sam, SamError> {
+        crate::sam::io::parse(bytes, origin)
+    }
+
     /// Parses a SAM from CSV text; `origin` names it in error messages.
     pub fn from_str(text: &str, origin: &str) -> Result<Sam, SamError> {
         crate::sam::io::parse(text.as_bytes(), origin)
