@@ -290,12 +290,12 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
             let node = &b.nodes[k];
             let w: f64 = node
                 .direct_leaves
-                .iter()
-                .map(|&l| c.quantity[l] * c.price[l])
+                .clone()
+                .map(|l| c.quantity[l] * c.price[l])
                 .sum::<f64>()
                 + node.nodes.iter().map(|&j| c.node_weight[j]).sum::<f64>();
             c.node_weight[k] = w;
-            c.node_active[k] = node.direct_leaves.iter().any(|&l| c.leaf_active[l])
+            c.node_active[k] = node.direct_leaves.clone().any(|l| c.leaf_active[l])
                 || node.nodes.iter().any(|&j| c.node_active[j]);
             let e = value(&node.elasticity, &|| format!("sectors.{name}.elasticity"))?;
             if !(e >= 0.0) || !e.is_finite() {
@@ -309,7 +309,7 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         for k in 0..nn {
             let node = &b.nodes[k];
             let w = c.node_weight[k];
-            for &l in &node.direct_leaves {
+            for l in node.direct_leaves.clone() {
                 c.leaf_share[l] = if w > 0.0 {
                     c.quantity[l] * c.price[l] / w
                 } else {
@@ -379,15 +379,7 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
         c.node_direct = b
             .nodes
             .iter()
-            .map(|node| {
-                let first = node.leaves.0;
-                debug_assert!(node
-                    .direct_leaves
-                    .iter()
-                    .enumerate()
-                    .all(|(k, &l)| l == first + k));
-                (first, first + node.direct_leaves.len())
-            })
+            .map(|node| (node.direct_leaves.start, node.direct_leaves.end))
             .collect();
         // Parameter-only rates once here (one that fails to evaluate is left to the point's
         // evaluation, which reports it where it always has).

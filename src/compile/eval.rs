@@ -254,7 +254,7 @@ impl<'a> System<'a> {
         let mut total = 0.0;
         let tax_const = &self.coef.sectors[si].tax_const;
         for (k, tax) in leaf.taxes.iter().enumerate() {
-            let t = if let Some(t) = tax_const[leaf.first_tax + k] {
+            let t = if let Some(t) = tax_const[leaf.first_tax as usize + k] {
                 if grad {
                     st.tax_grad_start.push(st.tax_grad.len());
                 }
@@ -342,7 +342,8 @@ impl<'a> System<'a> {
                         .push((c.leaf_price[l] as usize, factor * inv_pbar));
                     let leaf = &b.leaves[l];
                     let sign = if leaf.output { -1.0 } else { 1.0 };
-                    for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
+                    let first = leaf.first_tax as usize;
+                    for t in first..first + leaf.taxes.len() {
                         let (ta, tz) = (st.tax_grad_start[t], st.tax_grad_start[t + 1]);
                         for q in ta..tz {
                             let (v, d) = st.tax_grad[q];
@@ -654,8 +655,10 @@ impl<'a> System<'a> {
                 let b = &self.structure.sectors[si];
                 let leaf = &b.leaves[l];
                 let s = &st.sectors[si];
-                revenue +=
-                    x[b.var] * s.tax_rate[leaf.first_tax + k] * x[leaf.price_var] * s.quantity[l];
+                revenue += x[b.var]
+                    * s.tax_rate[leaf.first_tax as usize + k]
+                    * x[leaf.price_var]
+                    * s.quantity[l];
             }
             st.consumers[h].revenue = revenue;
         }
@@ -696,7 +699,7 @@ impl<'a> System<'a> {
     ) {
         let b = &self.structure.sectors[si];
         let leaf = &b.leaves[l];
-        let t_index = leaf.first_tax + k;
+        let t_index = leaf.first_tax as usize + k;
         let cvar = leaf.price_var.index();
         let (level, p, t, q) = (x[b.var], x[cvar], st.tax_rate[t_index], st.quantity[l]);
         g.push((b.var.index(), scale * t * p * q));
@@ -1097,7 +1100,7 @@ impl<'a> System<'a> {
             let netputs: f64 = inc.leaves[c]
                 .iter()
                 .map(|&(si, l)| {
-                    (x0[self.structure.sectors[si].var] * st.sectors[si].quantity[l]).abs()
+                    (x0[self.structure.sectors[si].var] * st.sectors[si].quantity[l as usize]).abs()
                 })
                 .sum();
             let demands: f64 = inc.demands[c]
@@ -1205,7 +1208,7 @@ impl EvalContext for FuncCtx<'_> {
                 for (l, leaf) in b.leaves.iter().enumerate() {
                     if leaf.commodity.index() == commodity
                         && leaf.output == output
-                        && nest.is_none_or(|n| n == leaf.nest)
+                        && nest.is_none_or(|n| n == leaf.nest as usize)
                     {
                         v += st.quantity_of(&sys.coef.sectors[sector], l);
                         if let Some(g) = grad.as_deref_mut() {

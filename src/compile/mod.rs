@@ -33,7 +33,7 @@ pub(crate) struct LeafTax {
 }
 
 /// One leaf of a sector's nest trees: a netput. A model over sets has one per non-zero of its
-/// input-output data (25 million at N = 5000), so a leaf is 48 bytes and owns no allocation
+/// input-output data (25 million at N = 5000), so a leaf is 40 bytes and owns no allocation
 /// unless taxed: its quantity and reference price stay in the model (`Sector::netputs`, read
 /// by calibration), its path is shared by the leaves of one node.
 #[derive(Debug, Clone)]
@@ -44,14 +44,16 @@ pub(crate) struct Leaf {
     /// The commodity's price variable.
     pub price_var: VarId,
     pub output: bool,
-    /// Model nest id of its parent (for `demand(S, C, NEST)`).
-    pub nest: usize,
+    /// Model nest id of its parent (for `demand(S, C, NEST)`); `u32` like the ids, to keep
+    /// the leaf at 40 bytes.
+    pub nest: u32,
     /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once; one
     /// per node).
     pub path: Arc<Vec<usize>>,
     pub taxes: LeafTaxes,
-    /// Position of this leaf's first tax in the sector's flat tax list.
-    pub first_tax: usize,
+    /// Position of this leaf's first tax in the sector's flat tax list (`u32`: a sector's taxes
+    /// are at most its leaves, counted in `u32` by the compact coefficients).
+    pub first_tax: u32,
 }
 
 /// A leaf's taxes behind one pointer, none allocated for an untaxed leaf; reads as a slice.
@@ -90,9 +92,11 @@ pub(crate) struct Node {
     pub parent: Option<usize>,
     pub elasticity: Expr,
     pub output: bool,
-    /// Child nodes and child leaves.
+    /// Child nodes.
     pub nodes: Vec<usize>,
-    pub direct_leaves: Vec<usize>,
+    /// Child leaves: consecutive, the first of the node's `leaves` (a range, not a list: a
+    /// model over sets has millions of leaves, 8 bytes each in a list).
+    pub direct_leaves: std::ops::Range<usize>,
     pub leaves: (usize, usize),
 }
 
@@ -140,8 +144,10 @@ pub(crate) struct ConsumerBlock {
 /// endowments and taxes that involve them, in layout order.
 #[derive(Debug, Clone, Default)]
 pub struct Incidence {
-    /// Per commodity: (sector, leaf) of every netput of it.
-    pub leaves: Vec<Vec<(SectorId, usize)>>,
+    /// Per commodity: (sector, leaf) of every netput of it. The leaf as `u32` (a sector's
+    /// leaves are counted in `u32` by the compact coefficients too): 8 bytes an entry, not 16,
+    /// for the 25 million of a model over sets at N = 5000.
+    pub leaves: Vec<Vec<(SectorId, u32)>>,
     /// Per commodity: (consumer, k) of every final demand for it.
     pub demands: Vec<Vec<(ConsumerId, usize)>>,
     /// Per commodity: (consumer, k) of every endowment of it.
@@ -173,7 +179,7 @@ impl Incidence {
         for (si, b) in sectors.iter().enumerate() {
             let si = SectorId::new(si);
             for (l, leaf) in b.leaves.iter().enumerate() {
-                inc.leaves[leaf.commodity].push((si, l));
+                inc.leaves[leaf.commodity].push((si, l as u32));
                 for (k, t) in leaf.taxes.iter().enumerate() {
                     inc.taxes[t.agent].push((si, l, k));
                 }
@@ -365,7 +371,7 @@ fn build_node(
         elasticity: s.nests[nest].elasticity.clone(),
         output: s.nests[nest].output,
         nodes: Vec::new(),
-        direct_leaves: Vec::with_capacity(tree.netputs[nest].len()),
+        direct_leaves: b.leaves.len()..b.leaves.len(),
         leaves: (b.leaves.len(), b.leaves.len()),
     });
     let path: Arc<Vec<usize>> =
@@ -389,13 +395,13 @@ fn build_node(
             commodity: np.commodity,
             price_var: layout.commodity(np.commodity),
             output: np.output,
-            nest,
+            nest: nest as u32,
             path: path.clone(),
             taxes,
-            first_tax: b.n_taxes,
+            first_tax: b.n_taxes as u32,
         });
         b.n_taxes += n_taxes;
-        b.nodes[id].direct_leaves.push(l);
+        b.nodes[id].direct_leaves.end = l + 1;
     }
     for &j in &tree.children[nest] {
         if tree.occupied[j] {
@@ -441,8 +447,8 @@ mod tests {
     /// A model over sets holds a netput and a leaf per non-zero of its data (25 million of each
     /// at N = 5000): their sizes are the load path's memory per non-zero.
     #[test]
-    fn a_netput_takes_40_bytes_and_a_leaf_48() {
+    fn a_netput_and_a_leaf_take_40_bytes_each() {
         assert_eq!(std::mem::size_of::<crate::model::Netput>(), 40);
-        assert_eq!(std::mem::size_of::<super::Leaf>(), 48);
+        assert_eq!(std::mem::size_of::<super::Leaf>(), 40);
     }
 }

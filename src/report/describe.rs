@@ -51,7 +51,7 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
             listed(
                 inc.leaves[c]
                     .iter()
-                    .filter(|&&(s, l)| structure.sectors[s].leaves[l].output == output)
+                    .filter(|&&(s, l)| structure.sectors[s].leaves[l as usize].output == output)
                     .map(|&(s, _)| m.sectors[s].name.as_str())
                     .collect(),
             )
