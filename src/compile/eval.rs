@@ -494,7 +494,7 @@ impl<'a> System<'a> {
     /// laid out; leaves that respond to no price (every leaf of a Leontief nest) cost nothing.
     fn quantity_derivatives(&self, b: &SectorBlock, c: &SectorCoef, st: &mut SectorState) {
         let nl = b.leaves.len();
-        reset(&mut st.dx, c.dx_start[nl], 0.0);
+        reset(&mut st.dx, c.dx_start[nl] as usize, 0.0);
         if st.dx.is_empty() {
             return;
         }
@@ -515,8 +515,8 @@ impl<'a> System<'a> {
             }
             let top = c.leaf_top[i] as usize;
             let path = &b.leaves[i].path;
-            let start = c.dx_first[i];
-            let row = &mut st.dx[c.dx_start[i]..c.dx_start[i + 1]];
+            let start = c.dx_first[i] as usize;
+            let row = &mut st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
             for (j, &k) in path.iter().enumerate().take(top + 1) {
                 let sigma = c.node_sigma[k];
                 if sigma == 0.0 {
@@ -675,8 +675,8 @@ impl<'a> System<'a> {
     /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i`.
     fn leaf_grad(&self, si: usize, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
         let c = &self.coef.sectors[si];
-        let start = c.dx_first[i];
-        let row = &st.dx[c.dx_start[i]..c.dx_start[i + 1]];
+        let start = c.dx_first[i] as usize;
+        let row = &st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
         for (o, d) in row.iter().enumerate() {
             if !c.leaf_active[start + o] {
                 continue;
