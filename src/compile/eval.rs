@@ -1096,13 +1096,18 @@ impl<'a> System<'a> {
         }
         let inc = self.structure.incidence();
         let layout = self.structure.layout();
+        // Σ |level·quantity| over each commodity's netputs, in one pass over the sectors: per
+        // commodity the terms come in the order of its (sector, leaf) list, so the sums are
+        // those of summing that list.
+        let mut netputs_of = vec![0.0f64; self.model().commodities.len()];
+        for (si, b) in self.structure.sectors.iter().enumerate() {
+            let level = x0[b.var];
+            for (leaf, q) in b.leaves.iter().zip(&st.sectors[si].quantity) {
+                netputs_of[leaf.commodity] += (level * q).abs();
+            }
+        }
         for c in 0..self.model().commodities.len() {
-            let netputs: f64 = inc.leaves[c]
-                .iter()
-                .map(|&(si, l)| {
-                    (x0[self.structure.sectors[si].var] * st.sectors[si].quantity[l as usize]).abs()
-                })
-                .sum();
+            let netputs = netputs_of[c];
             let demands: f64 = inc.demands[c]
                 .iter()
                 .map(|&(h, k)| st.consumers[h].demand.demand[k].abs())

@@ -140,14 +140,12 @@ pub(crate) struct ConsumerBlock {
     pub stone_geary: bool,
 }
 
-/// Who touches what: reverse maps from commodities and consumers to the leaves, final demands,
-/// endowments and taxes that involve them, in layout order.
+/// Who touches what: reverse maps from commodities and consumers to the final demands,
+/// endowments and taxes that involve them, in layout order. The leaves of a commodity are not
+/// kept (one entry per netput: 200 MB at N = 5000 held through every solve for the one pass
+/// that needs them): [`Structure::leaves_by_commodity`] builds them on demand.
 #[derive(Debug, Clone, Default)]
 pub struct Incidence {
-    /// Per commodity: (sector, leaf) of every netput of it. The leaf as `u32` (a sector's
-    /// leaves are counted in `u32` by the compact coefficients too): 8 bytes an entry, not 16,
-    /// for the 25 million of a model over sets at N = 5000.
-    pub leaves: Vec<Vec<(SectorId, u32)>>,
     /// Per commodity: (consumer, k) of every final demand for it.
     pub demands: Vec<Vec<(ConsumerId, usize)>>,
     /// Per commodity: (consumer, k) of every endowment of it.
@@ -158,20 +156,16 @@ pub struct Incidence {
 
 impl Incidence {
     fn build(nc: usize, nh: usize, sectors: &[SectorBlock], consumers: &[ConsumerBlock]) -> Self {
-        // Counted first, so that each list is allocated once at its size: at N = 5000 the
-        // leaves' list holds 25 million entries.
-        let mut leaves_of = vec![0usize; nc];
+        // Counted first, so that each list is allocated once at its size.
         let mut taxes_of = vec![0usize; nh];
         for b in sectors {
             for leaf in &b.leaves {
-                leaves_of[leaf.commodity] += 1;
                 for t in &leaf.taxes {
                     taxes_of[t.agent] += 1;
                 }
             }
         }
         let mut inc = Incidence {
-            leaves: leaves_of.into_iter().map(Vec::with_capacity).collect(),
             demands: vec![Vec::new(); nc],
             endowments: vec![Vec::new(); nc],
             taxes: taxes_of.into_iter().map(Vec::with_capacity).collect(),
@@ -179,7 +173,6 @@ impl Incidence {
         for (si, b) in sectors.iter().enumerate() {
             let si = SectorId::new(si);
             for (l, leaf) in b.leaves.iter().enumerate() {
-                inc.leaves[leaf.commodity].push((si, l as u32));
                 for (k, t) in leaf.taxes.iter().enumerate() {
                     inc.taxes[t.agent].push((si, l, k));
                 }
@@ -422,6 +415,27 @@ impl Structure {
     }
     pub fn incidence(&self) -> &Incidence {
         &self.incidence
+    }
+
+    /// Per commodity: (sector, leaf) of every netput of it, sectors and leaves in order. Built
+    /// on each call (counted first, so each list is allocated once at its size) for the
+    /// commands that list them (`describe`); the solve path does not hold it.
+    pub fn leaves_by_commodity(&self) -> Vec<Vec<(SectorId, u32)>> {
+        let mut count = vec![0usize; self.model.commodities.len()];
+        for b in &self.sectors {
+            for leaf in &b.leaves {
+                count[leaf.commodity] += 1;
+            }
+        }
+        let mut leaves: Vec<Vec<(SectorId, u32)>> =
+            count.into_iter().map(Vec::with_capacity).collect();
+        for (si, b) in self.sectors.iter().enumerate() {
+            for (l, leaf) in b.leaves.iter().enumerate() {
+                // A sector's leaves are counted in u32 by the compact coefficients too.
+                leaves[leaf.commodity].push((SectorId::new(si), l as u32));
+            }
+        }
+        leaves
     }
     /// Number of variables.
     pub fn dim(&self) -> usize {
