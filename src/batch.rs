@@ -56,7 +56,7 @@ pub fn solve_one_with(
     let (sc, coefficients) = scenario::prepare_with(structure, index, overrides)?;
     let solution = scenario::solve(structure, &coefficients, &sc, settings, ws);
     log_solved(&solution);
-    let report = SolutionReport::new(structure.with(&coefficients), &solution);
+    let report = SolutionReport::new_in(structure.with(&coefficients), &solution, ws.eval_mut());
     Ok(Solved {
         coefficients,
         solution,

@@ -254,7 +254,7 @@ impl<'a> System<'a> {
         let mut total = 0.0;
         let tax_const = &self.coef.sectors[si].tax_const;
         for (k, tax) in leaf.taxes.iter().enumerate() {
-            let t = if let Some(t) = tax_const[leaf.first_tax + k] {
+            let t = if let Some(t) = tax_const[leaf.first_tax as usize + k] {
                 if grad {
                     st.tax_grad_start.push(st.tax_grad.len());
                 }
@@ -342,7 +342,8 @@ impl<'a> System<'a> {
                         .push((c.leaf_price[l] as usize, factor * inv_pbar));
                     let leaf = &b.leaves[l];
                     let sign = if leaf.output { -1.0 } else { 1.0 };
-                    for t in leaf.first_tax..leaf.first_tax + leaf.taxes.len() {
+                    let first = leaf.first_tax as usize;
+                    for t in first..first + leaf.taxes.len() {
                         let (ta, tz) = (st.tax_grad_start[t], st.tax_grad_start[t + 1]);
                         for q in ta..tz {
                             let (v, d) = st.tax_grad[q];
@@ -493,7 +494,7 @@ impl<'a> System<'a> {
     /// laid out; leaves that respond to no price (every leaf of a Leontief nest) cost nothing.
     fn quantity_derivatives(&self, b: &SectorBlock, c: &SectorCoef, st: &mut SectorState) {
         let nl = b.leaves.len();
-        reset(&mut st.dx, c.dx_start[nl], 0.0);
+        reset(&mut st.dx, c.dx_start[nl] as usize, 0.0);
         if st.dx.is_empty() {
             return;
         }
@@ -514,8 +515,8 @@ impl<'a> System<'a> {
             }
             let top = c.leaf_top[i] as usize;
             let path = &b.leaves[i].path;
-            let start = c.dx_first[i];
-            let row = &mut st.dx[c.dx_start[i]..c.dx_start[i + 1]];
+            let start = c.dx_first[i] as usize;
+            let row = &mut st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
             for (j, &k) in path.iter().enumerate().take(top + 1) {
                 let sigma = c.node_sigma[k];
                 if sigma == 0.0 {
@@ -654,8 +655,10 @@ impl<'a> System<'a> {
                 let b = &self.structure.sectors[si];
                 let leaf = &b.leaves[l];
                 let s = &st.sectors[si];
-                revenue +=
-                    x[b.var] * s.tax_rate[leaf.first_tax + k] * x[leaf.price_var] * s.quantity[l];
+                revenue += x[b.var]
+                    * s.tax_rate[leaf.first_tax as usize + k]
+                    * x[leaf.price_var]
+                    * s.quantity[l];
             }
             st.consumers[h].revenue = revenue;
         }
@@ -672,8 +675,8 @@ impl<'a> System<'a> {
     /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i`.
     fn leaf_grad(&self, si: usize, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
         let c = &self.coef.sectors[si];
-        let start = c.dx_first[i];
-        let row = &st.dx[c.dx_start[i]..c.dx_start[i + 1]];
+        let start = c.dx_first[i] as usize;
+        let row = &st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
         for (o, d) in row.iter().enumerate() {
             if !c.leaf_active[start + o] {
                 continue;
@@ -696,7 +699,7 @@ impl<'a> System<'a> {
     ) {
         let b = &self.structure.sectors[si];
         let leaf = &b.leaves[l];
-        let t_index = leaf.first_tax + k;
+        let t_index = leaf.first_tax as usize + k;
         let cvar = leaf.price_var.index();
         let (level, p, t, q) = (x[b.var], x[cvar], st.tax_rate[t_index], st.quantity[l]);
         g.push((b.var.index(), scale * t * p * q));
@@ -1093,13 +1096,18 @@ impl<'a> System<'a> {
         }
         let inc = self.structure.incidence();
         let layout = self.structure.layout();
+        // Σ |level·quantity| over each commodity's netputs, in one pass over the sectors: per
+        // commodity the terms come in the order of its (sector, leaf) list, so the sums are
+        // those of summing that list.
+        let mut netputs_of = vec![0.0f64; self.model().commodities.len()];
+        for (si, b) in self.structure.sectors.iter().enumerate() {
+            let level = x0[b.var];
+            for (leaf, q) in b.leaves.iter().zip(&st.sectors[si].quantity) {
+                netputs_of[leaf.commodity] += (level * q).abs();
+            }
+        }
         for c in 0..self.model().commodities.len() {
-            let netputs: f64 = inc.leaves[c]
-                .iter()
-                .map(|&(si, l)| {
-                    (x0[self.structure.sectors[si].var] * st.sectors[si].quantity[l]).abs()
-                })
-                .sum();
+            let netputs = netputs_of[c];
             let demands: f64 = inc.demands[c]
                 .iter()
                 .map(|&(h, k)| st.consumers[h].demand.demand[k].abs())
@@ -1205,7 +1213,7 @@ impl EvalContext for FuncCtx<'_> {
                 for (l, leaf) in b.leaves.iter().enumerate() {
                     if leaf.commodity.index() == commodity
                         && leaf.output == output
-                        && nest.is_none_or(|n| n == leaf.nest)
+                        && nest.is_none_or(|n| n == leaf.nest as usize)
                     {
                         v += st.quantity_of(&sys.coef.sectors[sector], l);
                         if let Some(g) = grad.as_deref_mut() {

@@ -33,7 +33,7 @@ pub(crate) struct LeafTax {
 }
 
 /// One leaf of a sector's nest trees: a netput. A model over sets has one per non-zero of its
-/// input-output data (25 million at N = 5000), so a leaf is 48 bytes and owns no allocation
+/// input-output data (25 million at N = 5000), so a leaf is 40 bytes and owns no allocation
 /// unless taxed: its quantity and reference price stay in the model (`Sector::netputs`, read
 /// by calibration), its path is shared by the leaves of one node.
 #[derive(Debug, Clone)]
@@ -44,14 +44,16 @@ pub(crate) struct Leaf {
     /// The commodity's price variable.
     pub price_var: VarId,
     pub output: bool,
-    /// Model nest id of its parent (for `demand(S, C, NEST)`).
-    pub nest: usize,
+    /// Model nest id of its parent (for `demand(S, C, NEST)`); `u32` like the ids, to keep
+    /// the leaf at 40 bytes.
+    pub nest: u32,
     /// Nodes from the parent (`path[0]`) up to the root (structure only, so built once; one
     /// per node).
     pub path: Arc<Vec<usize>>,
     pub taxes: LeafTaxes,
-    /// Position of this leaf's first tax in the sector's flat tax list.
-    pub first_tax: usize,
+    /// Position of this leaf's first tax in the sector's flat tax list (`u32`: a sector's taxes
+    /// are at most its leaves, counted in `u32` by the compact coefficients).
+    pub first_tax: u32,
 }
 
 /// A leaf's taxes behind one pointer, none allocated for an untaxed leaf; reads as a slice.
@@ -90,9 +92,11 @@ pub(crate) struct Node {
     pub parent: Option<usize>,
     pub elasticity: Expr,
     pub output: bool,
-    /// Child nodes and child leaves.
+    /// Child nodes.
     pub nodes: Vec<usize>,
-    pub direct_leaves: Vec<usize>,
+    /// Child leaves: consecutive, the first of the node's `leaves` (a range, not a list: a
+    /// model over sets has millions of leaves, 8 bytes each in a list).
+    pub direct_leaves: std::ops::Range<usize>,
     pub leaves: (usize, usize),
 }
 
@@ -136,12 +140,12 @@ pub(crate) struct ConsumerBlock {
     pub stone_geary: bool,
 }
 
-/// Who touches what: reverse maps from commodities and consumers to the leaves, final demands,
-/// endowments and taxes that involve them, in layout order.
+/// Who touches what: reverse maps from commodities and consumers to the final demands,
+/// endowments and taxes that involve them, in layout order. The leaves of a commodity are not
+/// kept (one entry per netput: 200 MB at N = 5000 held through every solve for the one pass
+/// that needs them): [`Structure::leaves_by_commodity`] builds them on demand.
 #[derive(Debug, Clone, Default)]
 pub struct Incidence {
-    /// Per commodity: (sector, leaf) of every netput of it.
-    pub leaves: Vec<Vec<(SectorId, usize)>>,
     /// Per commodity: (consumer, k) of every final demand for it.
     pub demands: Vec<Vec<(ConsumerId, usize)>>,
     /// Per commodity: (consumer, k) of every endowment of it.
@@ -152,20 +156,16 @@ pub struct Incidence {
 
 impl Incidence {
     fn build(nc: usize, nh: usize, sectors: &[SectorBlock], consumers: &[ConsumerBlock]) -> Self {
-        // Counted first, so that each list is allocated once at its size: at N = 5000 the
-        // leaves' list holds 25 million entries.
-        let mut leaves_of = vec![0usize; nc];
+        // Counted first, so that each list is allocated once at its size.
         let mut taxes_of = vec![0usize; nh];
         for b in sectors {
             for leaf in &b.leaves {
-                leaves_of[leaf.commodity] += 1;
                 for t in &leaf.taxes {
                     taxes_of[t.agent] += 1;
                 }
             }
         }
         let mut inc = Incidence {
-            leaves: leaves_of.into_iter().map(Vec::with_capacity).collect(),
             demands: vec![Vec::new(); nc],
             endowments: vec![Vec::new(); nc],
             taxes: taxes_of.into_iter().map(Vec::with_capacity).collect(),
@@ -173,7 +173,6 @@ impl Incidence {
         for (si, b) in sectors.iter().enumerate() {
             let si = SectorId::new(si);
             for (l, leaf) in b.leaves.iter().enumerate() {
-                inc.leaves[leaf.commodity].push((si, l));
                 for (k, t) in leaf.taxes.iter().enumerate() {
                     inc.taxes[t.agent].push((si, l, k));
                 }
@@ -365,7 +364,7 @@ fn build_node(
         elasticity: s.nests[nest].elasticity.clone(),
         output: s.nests[nest].output,
         nodes: Vec::new(),
-        direct_leaves: Vec::with_capacity(tree.netputs[nest].len()),
+        direct_leaves: b.leaves.len()..b.leaves.len(),
         leaves: (b.leaves.len(), b.leaves.len()),
     });
     let path: Arc<Vec<usize>> =
@@ -389,13 +388,13 @@ fn build_node(
             commodity: np.commodity,
             price_var: layout.commodity(np.commodity),
             output: np.output,
-            nest,
+            nest: nest as u32,
             path: path.clone(),
             taxes,
-            first_tax: b.n_taxes,
+            first_tax: b.n_taxes as u32,
         });
         b.n_taxes += n_taxes;
-        b.nodes[id].direct_leaves.push(l);
+        b.nodes[id].direct_leaves.end = l + 1;
     }
     for &j in &tree.children[nest] {
         if tree.occupied[j] {
@@ -416,6 +415,27 @@ impl Structure {
     }
     pub fn incidence(&self) -> &Incidence {
         &self.incidence
+    }
+
+    /// Per commodity: (sector, leaf) of every netput of it, sectors and leaves in order. Built
+    /// on each call (counted first, so each list is allocated once at its size) for the
+    /// commands that list them (`describe`); the solve path does not hold it.
+    pub fn leaves_by_commodity(&self) -> Vec<Vec<(SectorId, u32)>> {
+        let mut count = vec![0usize; self.model.commodities.len()];
+        for b in &self.sectors {
+            for leaf in &b.leaves {
+                count[leaf.commodity] += 1;
+            }
+        }
+        let mut leaves: Vec<Vec<(SectorId, u32)>> =
+            count.into_iter().map(Vec::with_capacity).collect();
+        for (si, b) in self.sectors.iter().enumerate() {
+            for (l, leaf) in b.leaves.iter().enumerate() {
+                // A sector's leaves are counted in u32 by the compact coefficients too.
+                leaves[leaf.commodity].push((SectorId::new(si), l as u32));
+            }
+        }
+        leaves
     }
     /// Number of variables.
     pub fn dim(&self) -> usize {
@@ -441,8 +461,8 @@ mod tests {
     /// A model over sets holds a netput and a leaf per non-zero of its data (25 million of each
     /// at N = 5000): their sizes are the load path's memory per non-zero.
     #[test]
-    fn a_netput_takes_40_bytes_and_a_leaf_48() {
+    fn a_netput_and_a_leaf_take_40_bytes_each() {
         assert_eq!(std::mem::size_of::<crate::model::Netput>(), 40);
-        assert_eq!(std::mem::size_of::<super::Leaf>(), 48);
+        assert_eq!(std::mem::size_of::<super::Leaf>(), 40);
     }
 }

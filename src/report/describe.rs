@@ -36,6 +36,7 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
         "\ncommodities (made by / used by / demanded by / endowed to):"
     );
     let inc = structure.incidence();
+    let leaves = structure.leaves_by_commodity();
     for (c, com) in m.commodities.iter().enumerate() {
         // Names in incidence order, repeats dropped, "-" for none.
         let listed = |mut v: Vec<&str>| -> String {
@@ -49,9 +50,9 @@ pub fn describe(structure: &Structure, coef: &Coefficients) -> String {
         // Each leaf knows its side: linear in the leaves of the commodity.
         let side = |output: bool| {
             listed(
-                inc.leaves[c]
+                leaves[c]
                     .iter()
-                    .filter(|&&(s, l)| structure.sectors[s].leaves[l].output == output)
+                    .filter(|&&(s, l)| structure.sectors[s].leaves[l as usize].output == output)
                     .map(|&(s, _)| m.sectors[s].name.as_str())
                     .collect(),
             )
@@ -288,13 +289,14 @@ pub fn describe_json(structure: &Structure, coef: &Coefficients) -> serde_json::
     let commodity = |c: usize| m.commodities[c].name.clone();
     let consumer = |h: usize| m.consumers[h].name.clone();
     let inc = structure.incidence();
+    let leaves = structure.leaves_by_commodity();
     let commodities: Vec<Value> = m
         .commodities
         .iter()
         .enumerate()
         .map(|(c, com)| {
             let sectors = |output: bool| -> Vec<&str> {
-                let mut v: Vec<&str> = inc.leaves[c]
+                let mut v: Vec<&str> = leaves[c]
                     .iter()
                     .filter(|&&(s, _)| {
                         m.sectors[s]
