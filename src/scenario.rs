@@ -289,6 +289,9 @@ struct SystemProblem<'a> {
     lower: Vec<f64>,
     upper: Vec<f64>,
     ws: RefCell<&'a mut EvalWorkspace>,
+    /// The point whose whole state (gradients included) `ws` holds, empty when none: the last
+    /// evaluation's, if it succeeded. A Jacobian there skips recomputing it.
+    state_at: RefCell<Vec<f64>>,
 }
 
 impl ComplementarityProblem for SystemProblem<'_> {
@@ -303,9 +306,15 @@ impl ComplementarityProblem for SystemProblem<'_> {
     }
     fn residual(&self, x: &[f64], f: &mut [f64]) -> Result<(), ProblemError> {
         let mut ws = self.ws.borrow_mut();
+        let mut state_at = self.state_at.borrow_mut();
+        state_at.clear();
+        // The solver evaluates a residual at every trial point and the Jacobian at the one it
+        // accepts: keeping the whole state of each trial lets that Jacobian skip it.
         self.system
-            .residual(x, f, &mut ws)
-            .map_err(|e| ProblemError(e.to_string()))
+            .residual_keeping_state(x, f, &mut ws)
+            .map_err(|e| ProblemError(e.to_string()))?;
+        state_at.extend_from_slice(x);
+        Ok(())
     }
     fn residual_jacobian(
         &self,
@@ -314,9 +323,23 @@ impl ComplementarityProblem for SystemProblem<'_> {
         jac: &mut solve::Jacobian,
     ) -> Result<(), ProblemError> {
         let mut ws = self.ws.borrow_mut();
-        self.system
-            .residual_jacobian(x, f, jac, &mut ws)
-            .map_err(|e| ProblemError(e.to_string()))
+        let mut state_at = self.state_at.borrow_mut();
+        // Bit for bit the same point (same coefficients: one problem, one system).
+        let kept = state_at.len() == x.len()
+            && state_at
+                .iter()
+                .zip(x)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        state_at.clear();
+        if kept {
+            self.system
+                .residual_jacobian_from_state(x, f, jac, &mut ws)
+        } else {
+            self.system.residual_jacobian(x, f, jac, &mut ws)
+        }
+        .map_err(|e| ProblemError(e.to_string()))?;
+        state_at.extend_from_slice(x);
+        Ok(())
     }
 }
 
@@ -365,6 +388,7 @@ where
         lower: bounds.lower,
         upper: bounds.upper,
         ws: RefCell::new(eval),
+        state_at: RefCell::new(Vec::with_capacity(x0.len())),
     };
     let reduced = Reduced::new(&full, x0, mask);
     let start = reduced.restrict(x0);

@@ -7,7 +7,7 @@ use tokencge::calibrate::Coefficients;
 use tokencge::compile::{EvalWorkspace, Structure, System, VarKind};
 use tokencge::ids::{CommodityId, VarId};
 use tokencge::scenario::{self, Scenario, Workspace};
-use tokencge::solve::NewtonSettings;
+use tokencge::solve::{Jacobian, NewtonSettings};
 
 mod common;
 use common::all_models as models;
@@ -78,6 +78,24 @@ fn check_jacobian(system: System<'_>, x: &[f64], label: &str) -> usize {
     assert_eq!(
         f, g,
         "{label}: residual differs between residual() and residual_jacobian()"
+    );
+    // The solver's path at an accepted point: the Jacobian from the state its residual left,
+    // after a residual elsewhere (stale state would show), is the same, bit for bit.
+    let mut kept = EvalWorkspace::new(system.structure);
+    let mut fk = vec![0.0; n];
+    let elsewhere: Vec<f64> = x.iter().map(|v| v * 1.1 + 0.1).collect();
+    let _ = system.residual_keeping_state(&elsewhere, &mut fk, &mut kept);
+    system.residual_keeping_state(x, &mut fk, &mut kept).unwrap();
+    let mut jk = Jacobian::new(n);
+    jk.begin(n, true);
+    system
+        .residual_jacobian_from_state(x, &mut fk, &mut jk, &mut kept)
+        .unwrap();
+    jk.finish().unwrap();
+    assert_eq!(
+        (&fk, &jk.to_dense()),
+        (&f, &j),
+        "{label}: the Jacobian from a kept point state differs"
     );
     let mut checked = 0;
     for c in 0..n {

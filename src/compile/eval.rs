@@ -171,6 +171,14 @@ impl EvalWorkspace {
 /// Function scales, and per consumer the price index and subsistence cost at the point.
 pub(crate) type ScalesAndReferences = (Vec<f64>, Vec<(f64, f64)>);
 
+/// Whether an evaluation computes the point state (with the price gradients a Jacobian needs
+/// or not) or finds it already in the workspace.
+#[derive(Debug, Clone, Copy)]
+enum PointEval {
+    Compute { grad: bool },
+    Kept,
+}
+
 /// Lower and upper bounds of every variable.
 #[derive(Debug, Clone)]
 pub struct Bounds {
@@ -751,7 +759,21 @@ impl<'a> System<'a> {
         f: &mut [f64],
         ws: &mut EvalWorkspace,
     ) -> Result<(), EvaluationError> {
-        self.evaluate(x, f, None, ws)
+        self.evaluate(x, f, None, PointEval::Compute { grad: false }, ws)
+    }
+
+    /// [`System::residual`], leaving in `ws` the whole point state a Jacobian at `x` needs
+    /// (price gradients included), so that [`System::residual_jacobian_from_state`] at the
+    /// same `x` can skip it: a Newton iteration's Jacobian is taken at the point the line
+    /// search accepted, whose state was its last evaluation, and computing that state is the
+    /// evaluation's one pass over an input-output block.
+    pub fn residual_keeping_state(
+        &self,
+        x: &[f64],
+        f: &mut [f64],
+        ws: &mut EvalWorkspace,
+    ) -> Result<(), EvaluationError> {
+        self.evaluate(x, f, None, PointEval::Compute { grad: true }, ws)
     }
 
     /// Scaled residual, and the scaled Jacobian of the active functions emitted into `jac`
@@ -765,7 +787,21 @@ impl<'a> System<'a> {
         jac: &mut Jacobian,
         ws: &mut EvalWorkspace,
     ) -> Result<(), EvaluationError> {
-        self.evaluate(x, f, Some(jac), ws)
+        self.evaluate(x, f, Some(jac), PointEval::Compute { grad: true }, ws)
+    }
+
+    /// [`System::residual_jacobian`] at the `x` of the last successful
+    /// [`System::residual_keeping_state`] or [`System::residual_jacobian`] into `ws` (the caller
+    /// vouches for it, with the same coefficients): the point state in `ws` is used as it is.
+    /// The numbers are those of [`System::residual_jacobian`], bit for bit.
+    pub fn residual_jacobian_from_state(
+        &self,
+        x: &[f64],
+        f: &mut [f64],
+        jac: &mut Jacobian,
+        ws: &mut EvalWorkspace,
+    ) -> Result<(), EvaluationError> {
+        self.evaluate(x, f, Some(jac), PointEval::Kept, ws)
     }
 
     /// The scaled residual and the whole Jacobian at `x`, recorded afresh (tests, benches).
@@ -787,11 +823,17 @@ impl<'a> System<'a> {
         x: &[f64],
         f: &mut [f64],
         mut jac: Option<&mut Jacobian>,
+        point: PointEval,
         ws: &mut EvalWorkspace,
     ) -> Result<(), EvaluationError> {
         let grad = jac.is_some();
         let EvalWorkspace { point: st, grad: g } = ws;
-        self.point_with(x, (grad, true), st)?;
+        match point {
+            PointEval::Compute { grad: state_grad } => {
+                self.point_with(x, (grad || state_grad, true), st)?
+            }
+            PointEval::Kept => debug_assert!(st.sectors.iter().all(|s| s.has_grad && s.lean)),
+        }
         // The runs' market terms were summed while their unit costs were computed.
         f.copy_from_slice(&st.run_market);
         let active = &self.coef.active;

@@ -395,15 +395,6 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
             self.ws.history.clear();
             self.ws.history.push_back(psi);
         }
-        // ∇Ψ = Hᵀ Φ with H = Da + Db·J.
-        {
-            let ws = &mut self.ws;
-            for i in 0..n {
-                ws.scratch[i] = ws.db[i] * ws.phi[i];
-                ws.grad[i] = ws.da[i] * ws.phi[i];
-            }
-            ws.jac.tr_mul_add(&ws.scratch, &mut ws.grad);
-        }
         let reference = self.ws.history.iter().copied().fold(psi, f64::max);
         // Forcing term of an iterative linear solve: ‖H d + Φ‖ ≤ η‖Φ‖ keeps Newton's local
         // convergence superlinear (η → 0 with ‖Φ‖).
@@ -421,6 +412,15 @@ impl<O: ComplementarityProblem> Solver<O, NewtonState> for SemismoothNewton {
         if outcome.is_none() {
             state.direction = "gradient";
             let ws = &mut self.ws;
+            // ∇Ψ = Hᵀ Φ with H = Da + Db·J, at the current point (Φ, Da, Db and J are still
+            // its own): only this fallback needs it, and a product with Jᵀ streams the whole
+            // Jacobian (the input-output block at scale), so a Newton step that succeeds
+            // skips it.
+            for i in 0..n {
+                ws.scratch[i] = ws.db[i] * ws.phi[i];
+                ws.grad[i] = ws.da[i] * ws.phi[i];
+            }
+            ws.jac.tr_mul_add(&ws.scratch, &mut ws.grad);
             for i in 0..n {
                 ws.direction[i] = -ws.grad[i];
             }
