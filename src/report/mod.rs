@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod describe;
 pub mod dynamic;
+pub mod stream;
 
 use std::fmt::Write as _;
 
