@@ -64,7 +64,10 @@ impl Renderer {
 
 /// A report's CSV rows with `width` index columns.
 fn csv_bytes(report: &SolutionReport, width: usize) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    // A report is about 8 kB of CSV: room for it up front, and a small staging buffer.
+    let mut w = csv::WriterBuilder::new()
+        .buffer_capacity(1024)
+        .from_writer(Vec::with_capacity(16 * 1024));
     let _ = report.csv_rows(&mut w, width);
     w.into_inner().unwrap_or_default()
 }
