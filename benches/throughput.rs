@@ -86,18 +86,13 @@ fn bench_flagship(c: &mut Criterion) {
             .num_threads(threads)
             .build()
             .expect("a rayon pool");
-        let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
-        let mut solved = 0;
-        while wall0.elapsed() < Duration::from_secs(3) {
-            pool.install(|| batch::solve_all(&structure, &indices, &settings, &|| {}));
-            solved += indices.len();
-        }
-        let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
-        eprintln!(
-            "flagship cpu/{threads}: {solved} solves, {:.0} per CPU-second, {:.0} per wall-second (load average {:.1})",
-            solved as f64 / cpu,
-            solved as f64 / wall,
-            load_average()
+        print_rates(
+            &format!("flagship cpu/{threads}"),
+            indices.len(),
+            cpu_seconds,
+            &|| {
+                pool.install(|| batch::solve_all(&structure, &indices, &settings, &|| {}));
+            },
         );
     }
 
@@ -130,18 +125,11 @@ fn bench_flagship(c: &mut Criterion) {
         assert!(status.success());
     };
     // The whole process's CPU time too (its children's getrusage): load, solves, CSV.
-    let (cpu0, wall0) = (children_cpu_seconds(), std::time::Instant::now());
-    let mut solved = 0;
-    while wall0.elapsed() < Duration::from_secs(3) {
-        solve_all();
-        solved += indices.len();
-    }
-    let (cpu, wall) = (children_cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
-    eprintln!(
-        "flagship solve --all cpu/2: {solved} solves, {:.0} per CPU-second, {:.0} per wall-second (load average {:.1})",
-        solved as f64 / cpu,
-        solved as f64 / wall,
-        load_average()
+    print_rates(
+        "flagship solve --all cpu/2",
+        indices.len(),
+        children_cpu_seconds,
+        &solve_all,
     );
 
     let mut g = c.benchmark_group("flagship_solve_all");
@@ -151,6 +139,24 @@ fn bench_flagship(c: &mut Criterion) {
         .throughput(Throughput::Elements(indices.len() as u64));
     g.bench_function(BenchmarkId::from_parameter(2), |b| b.iter(solve_all));
     g.finish();
+}
+
+/// Runs `batch` (of `n` scenarios) for three seconds and prints solves per CPU-second (by
+/// `cpu`, this process's or its children's) and per wall-second, with the load average.
+fn print_rates(label: &str, n: usize, cpu: fn() -> f64, batch: &dyn Fn()) {
+    let (cpu0, wall0) = (cpu(), std::time::Instant::now());
+    let mut solved = 0;
+    while wall0.elapsed() < Duration::from_secs(3) {
+        batch();
+        solved += n;
+    }
+    let (cpu, wall) = (cpu() - cpu0, wall0.elapsed().as_secs_f64());
+    eprintln!(
+        "{label}: {solved} solves, {:.0} per CPU-second, {:.0} per wall-second (load average {:.1})",
+        solved as f64 / cpu,
+        solved as f64 / wall,
+        load_average()
+    );
 }
 
 /// User plus system CPU time of this process so far, in seconds.
