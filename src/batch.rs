@@ -1,7 +1,12 @@
 //! Solving many scenarios of one model: in parallel (rayon) on one shared structure, each
-//! worker thread with its own workspace, results in the order asked whatever the thread count.
+//! worker thread with its own workspace, results in the order asked whatever the thread count
+//! — all at once ([`solve_all`]) or streamed in order as they finish ([`solve_in_order`], what
+//! `solve --all` writes from, so that its memory stays bounded and its output overlaps the
+//! solves).
 
-use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::calibrate::Coefficients;
 use crate::compile::Structure;
@@ -85,13 +90,52 @@ pub fn solve_all_with(
     settings: &NewtonSettings,
     progress: &(dyn Fn() + Sync),
 ) -> Vec<Outcome> {
+    let mut out = Vec::with_capacity(indices.len());
+    solve_in_order(
+        structure,
+        indices,
+        overrides,
+        settings,
+        progress,
+        &|outcome| outcome,
+        &mut |outcome| out.push(outcome),
+    );
+    out
+}
+
+/// Solves scenarios in parallel and hands them over in the order asked as soon as each and
+/// all before it are done, so that a long batch is written while it is solved and never held
+/// whole in memory.
+///
+/// Each worker thread (as many as rayon's current pool has) takes the next scenario in order,
+/// solves it with its own workspace and passes the outcome through `finish` (on that worker:
+/// the place for per-scenario work such as rendering a report); `emit` then receives the
+/// results in the order of `indices`, one at a time, on whichever worker completes the
+/// sequence. Since scenarios are taken in order, the results waiting for an earlier one are
+/// at most those finished while it was solved. `progress` is called once per scenario.
+pub fn solve_in_order<T: Send>(
+    structure: &Structure,
+    indices: &[Option<usize>],
+    overrides: &[(usize, f64)],
+    settings: &NewtonSettings,
+    progress: &(dyn Fn() + Sync),
+    finish: &(dyn Fn(Outcome) -> T + Sync),
+    emit: &mut (dyn FnMut(T) + Send),
+) {
     let model = structure.model();
-    indices
-        .par_iter()
-        .map_init(
-            || Workspace::new(structure),
-            |ws, &idx| {
-                let r = solve_one_with(structure, idx, overrides, settings, ws).map_err(|error| {
+    let next = AtomicUsize::new(0);
+    let order = Mutex::new(Reorder {
+        next: 0,
+        waiting: BTreeMap::new(),
+        emit,
+    });
+    let worker = || {
+        let mut ws = Workspace::new(structure);
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&idx) = indices.get(k) else { break };
+            let outcome =
+                solve_one_with(structure, idx, overrides, settings, &mut ws).map_err(|error| {
                     Unsolved {
                         scenario: idx
                             .map(|i| model.scenarios[i].name.clone())
@@ -99,11 +143,39 @@ pub fn solve_all_with(
                         error,
                     }
                 });
-                progress();
-                r
-            },
-        )
-        .collect()
+            progress();
+            let result = finish(outcome);
+            // A worker that panicked while emitting left the order poisoned: the panic is
+            // rethrown by the scope, so carrying on with the data as it is is harmless.
+            let mut order = order.lock().unwrap_or_else(|p| p.into_inner());
+            order.waiting.insert(k, result);
+            order.release();
+        }
+    };
+    let workers = rayon::current_num_threads().clamp(1, indices.len().max(1));
+    rayon::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| worker());
+        }
+    });
+}
+
+/// The results finished ahead of their turn, and where they go when it comes.
+struct Reorder<'a, T> {
+    /// Position of the next result to emit.
+    next: usize,
+    waiting: BTreeMap<usize, T>,
+    emit: &'a mut (dyn FnMut(T) + Send),
+}
+
+impl<T> Reorder<'_, T> {
+    /// Emits every waiting result whose turn has come.
+    fn release(&mut self) {
+        while let Some(result) = self.waiting.remove(&self.next) {
+            (self.emit)(result);
+            self.next += 1;
+        }
+    }
 }
 
 /// The `-v` line of a solved scenario: name, status, iterations (continuation included) and

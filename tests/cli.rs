@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{bin, reference_models, run, text};
+use common::{bin, reference_models, root, run, text};
 
 #[test]
 fn every_reference_model_passes_check_with_every_target() {
@@ -2066,4 +2066,106 @@ fn describe_json_lists_the_structure_as_the_library_loads_it() {
     }
     // CSV is not offered for a nested structure: clap says so (exit 2).
     assert_eq!(run(&["describe", "--format", "csv"]).status.code(), Some(2));
+}
+
+/// What `solve` printed before its reports were streamed: every report rendered at the end
+/// (the JSON objects as one `serde_json` pretty array, the CSV rows under one header with the
+/// index columns of all the reports, the tables one after the other). The reference the
+/// streamed output must equal byte for byte.
+fn reports_rendered_at_the_end(model: &Path, args: &[&str], format: &str) -> String {
+    use tokencge::report;
+    let (structure, _) = tokencge::build(model).unwrap();
+    let m = structure.model();
+    let indices: Vec<Option<usize>> = if args.contains(&"--all") {
+        std::iter::once(None)
+            .chain(m.static_scenarios().into_iter().map(Some))
+            .collect()
+    } else {
+        let name = args[args.iter().position(|a| *a == "--scenario").unwrap() + 1];
+        vec![m.scenario_index(name)]
+    };
+    let settings = tokencge::solve::NewtonSettings::default();
+    let reports: Vec<report::SolutionReport> =
+        tokencge::batch::solve_all(&structure, &indices, &settings, &|| {})
+            .into_iter()
+            .map(|o| match o {
+                Ok(s) => s.report,
+                Err(u) => u.report(&structure),
+            })
+            .collect();
+    match format {
+        "json" => {
+            let mut all: Vec<serde_json::Value> = reports.iter().map(|r| r.to_json()).collect();
+            let v = if all.len() == 1 {
+                all.pop().unwrap()
+            } else {
+                serde_json::Value::Array(all)
+            };
+            serde_json::to_string_pretty(&v).unwrap() + "\n"
+        }
+        "csv" => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let width = report::index_width(&reports);
+            w.write_record(report::csv_header(width)).unwrap();
+            for r in &reports {
+                r.csv_rows(&mut w, width).unwrap();
+            }
+            String::from_utf8(w.into_inner().unwrap()).unwrap()
+        }
+        _ => tokencge::bundle::solve_tables(&reports),
+    }
+}
+
+#[test]
+fn solve_all_streams_the_bytes_of_rendering_every_report_at_the_end_on_any_thread_count() {
+    // Reports are written in order as they are solved (never all held): the output must be
+    // what rendering them all at the end gave, on one thread or two. The flagship has indexed
+    // names (index columns in the CSV); the plain reference model has none; a batch with a
+    // scenario that cannot be set up, and that scenario alone (no report with names: a CSV
+    // without index columns), exercise the rows that wait for the header.
+    let (_dir, adv) = flagship_with_scenario("sub_cmp = 1.0");
+    let flagship = root().join("models/token_economy.toml");
+    let plain = root().join("models/reference/mpsge_m1_two_by_two.toml");
+    let cases: [(&Path, &[&str]); 4] = [
+        (&flagship, &["--all"]),
+        (&plain, &["--all"]),
+        (&adv, &["--all"]),
+        (&adv, &["--scenario", "adv"]),
+    ];
+    for (model, args) in cases {
+        for format in ["json", "csv", "table"] {
+            let expected = reports_rendered_at_the_end(model, args, format);
+            assert!(expected.lines().count() >= 2, "{expected}");
+            for threads in ["1", "2"] {
+                let m = model.to_str().unwrap();
+                let o = bin()
+                    .args(["solve", m, "--format", format])
+                    .args(args)
+                    .env("RAYON_NUM_THREADS", threads)
+                    .output()
+                    .unwrap();
+                let (out, err) = text(&o);
+                assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+                assert!(
+                    out == expected,
+                    "{} {args:?} --format {format} on {threads} thread(s) differs from the reports rendered at the end",
+                    model.display()
+                );
+            }
+        }
+    }
+    // --out: the bundle's results are the same bytes as the printed JSON and CSV.
+    let dir = tempfile::tempdir().unwrap();
+    let m = adv.to_str().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = run(&["solve", m, "--all", "--format", "csv", "--out", out]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("results.csv")).unwrap(),
+        reports_rendered_at_the_end(&adv, &["--all"], "csv")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("results.json")).unwrap(),
+        reports_rendered_at_the_end(&adv, &["--all"], "json")
+    );
 }

@@ -100,7 +100,12 @@ pub(super) fn write_solve_bundle(
 
 /// The records of reports.
 pub(super) fn records(reports: &[SolutionReport]) -> Vec<ReportRecord> {
-    reports.iter().map(ReportRecord::of).collect()
+    reports.iter().map(record).collect()
+}
+
+/// The bundle's record of one report.
+pub(super) fn record(report: &SolutionReport) -> ReportRecord {
+    ReportRecord::of(report)
 }
 
 /// `tokencge report DIR`: the bundle's tables, as the run printed them.

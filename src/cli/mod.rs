@@ -10,6 +10,7 @@ use tokencge::batch;
 use tokencge::files::write_atomic;
 use tokencge::calibrate::Coefficients;
 use tokencge::compile::Structure;
+use tokencge::report::stream::{ReportStream, SolveFormat};
 use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
 use tokencge::solve::{Backend, NewtonSettings};
@@ -559,20 +560,26 @@ fn solve_many(
     let out = batch::solve_all_with(structure, indices, overrides, settings, &|| bar.inc(1));
     bar.finish_and_clear();
     for r in &out {
-        match r {
-            Ok(solved) if !solved.solution.converged() => {
-                report_non_convergence(structure, &solved.solution)
-            }
-            Ok(_) => {}
-            Err(u) => eprintln!(
-                "{}: scenario {}: not solved: {}",
-                structure.model().path.display(),
-                u.scenario,
-                u.error
-            ),
-        }
+        report_failure(structure, r);
     }
     out
+}
+
+/// On stderr, why an outcome is not an equilibrium: the worst equations of a solve that did
+/// not converge, the reason of a scenario that could not be set up; nothing for a solved one.
+fn report_failure(structure: &Structure, outcome: &batch::Outcome) {
+    match outcome {
+        Ok(solved) if !solved.solution.converged() => {
+            report_non_convergence(structure, &solved.solution)
+        }
+        Ok(_) => {}
+        Err(u) => eprintln!(
+            "{}: scenario {}: not solved: {}",
+            structure.model().path.display(),
+            u.scenario,
+            u.error
+        ),
+    }
 }
 
 /// A progress bar of `n` items on an interactive terminal (hidden otherwise, or for one item).
@@ -596,6 +603,17 @@ fn report_of(structure: &Structure, outcome: batch::Outcome) -> report::Solution
     match outcome {
         Ok(solved) => solved.report,
         Err(u) => u.report(structure),
+    }
+}
+
+/// The report of an outcome it keeps, solved or not.
+fn report_ref<'a>(
+    structure: &Structure,
+    outcome: &'a batch::Outcome,
+) -> std::borrow::Cow<'a, report::SolutionReport> {
+    match outcome {
+        Ok(solved) => std::borrow::Cow::Borrowed(&solved.report),
+        Err(u) => std::borrow::Cow::Owned(u.report(structure)),
     }
 }
 
@@ -673,55 +691,83 @@ fn cmd_solve(
             },
         }
     };
+    // Each report is rendered on the worker that solved it and written as soon as those
+    // before it are (the same bytes as writing them all at the end); `--out` renders the
+    // bundle's JSON and CSV in the same pass.
+    let total = indices.len();
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut printed = ReportStream::new(format.into(), stdout, total, &structure);
+    let mut files = out.map(|_| {
+        (
+            ReportStream::new(SolveFormat::Json, Vec::new(), total, &structure),
+            ReportStream::new(SolveFormat::Csv, Vec::new(), total, &structure),
+        )
+    });
+    let renderers = (
+        printed.renderer(),
+        files.as_ref().map(|(j, c)| (j.renderer(), c.renderer())),
+    );
     let mut code = OK;
     let mut log = bundle::RunLog::new(&overrides);
-    let mut reports = Vec::new();
-    for outcome in solve_many(&structure, &indices, &overrides, settings) {
-        if !solved_ok(&outcome) {
-            code = FAILED;
-        }
-        log.record(&outcome);
-        reports.push(report_of(&structure, outcome));
+    let mut records = Vec::new();
+    let bar = progress_bar(total, "scenarios");
+    batch::solve_in_order(
+        &structure,
+        &indices,
+        &overrides,
+        settings,
+        &|| bar.inc(1),
+        &|outcome| {
+            let report = report_ref(&structure, &outcome);
+            let text = renderers.0.render(&report);
+            let files = renderers
+                .1
+                .map(|(j, c)| (j.render(&report), c.render(&report)));
+            (outcome, text, files)
+        },
+        &mut |(outcome, text, rendered)| {
+            if !solved_ok(&outcome) {
+                code = FAILED;
+            }
+            report_failure(&structure, &outcome);
+            log.record(&outcome);
+            let report = report_ref(&structure, &outcome);
+            printed.push(&report, text);
+            if let (Some((json, csv)), Some((j, c))) = (files.as_mut(), rendered) {
+                json.push(&report, j);
+                csv.push(&report, c);
+                records.push(bundle::record(&report));
+            }
+        },
+    );
+    bar.finish_and_clear();
+    if let Err(e) = printed.finish() {
+        eprintln!("stdout: {e}");
+        return BAD_INPUT;
     }
-    print!("{}", render_solve(&reports, format));
-    if let Some(dir) = out {
-        let results = (
-            render_solve(&reports, Format::Json),
-            render_solve(&reports, Format::Csv),
-        );
-        let data = tokencge::bundle::ReportData::Solve {
-            reports: bundle::records(&reports),
+    if let (Some(dir), Some((json, csv))) = (out, files) {
+        let text = |s: ReportStream<Vec<u8>>| String::from_utf8(s.finish().unwrap_or_default());
+        let (Ok(json), Ok(csv)) = (text(json), text(csv)) else {
+            eprintln!("{}: the results are not UTF-8", dir.display());
+            return BAD_INPUT;
         };
-        if let Err(c) = bundle::write_solve_bundle(dir, &structure, settings, &log, results, data) {
+        let data = tokencge::bundle::ReportData::Solve { reports: records };
+        if let Err(c) =
+            bundle::write_solve_bundle(dir, &structure, settings, &log, (json, csv), data)
+        {
             return c;
         }
     }
     code
 }
 
-/// What `solve` prints for its reports: one JSON object (an array for several), CSV rows under
-/// one header, or the tables.
-fn render_solve(reports: &[report::SolutionReport], format: Format) -> String {
-    match format {
-        Format::Json => {
-            let mut all: Vec<serde_json::Value> = reports.iter().map(|r| r.to_json()).collect();
-            let v = if all.len() == 1 {
-                all.pop().unwrap_or_default()
-            } else {
-                serde_json::Value::Array(all)
-            };
-            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+impl From<Format> for SolveFormat {
+    fn from(f: Format) -> SolveFormat {
+        match f {
+            Format::Table => SolveFormat::Table,
+            Format::Json => SolveFormat::Json,
+            Format::Csv => SolveFormat::Csv,
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let width = report::index_width(reports);
-            let _ = w.write_record(report::csv_header(width));
-            for r in reports {
-                let _ = r.csv_rows(&mut w, width);
-            }
-            String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-        }
-        Format::Table => tokencge::bundle::solve_tables(reports),
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod describe;
 pub mod dynamic;
+pub mod stream;
 
 use std::fmt::Write as _;
 
@@ -413,26 +414,37 @@ impl SolutionReport {
     /// split into its base and its labels (`Y[agr,srv]` is `Y`, `agr`, `srv`; empty columns
     /// where a name has fewer); with none, as for a plain model, the name is written whole.
     pub fn csv_rows(&self, out: &mut csv::Writer<Vec<u8>>, width: usize) -> csv::Result<()> {
+        // Field by field, the numbers formatted into two reused buffers: a report has a row per
+        // level, welfare figure and indicator, and `solve --all` writes a thousand reports.
         let sc = self.scenario.as_str();
-        let mut row = |kind: &str, name: &str, value: String, margin: String| {
-            let mut rec: Vec<&str> = Vec::with_capacity(width + 5);
-            rec.extend([sc, kind]);
-            rec.extend(name_columns(name, width));
-            rec.extend([value.as_str(), margin.as_str()]);
-            out.write_record(&rec)
+        let (mut value, mut margin) = (String::new(), String::new());
+        let mut row = |kind: &str, name: &str, value: &str, margin: &str| {
+            out.write_field(sc)?;
+            out.write_field(kind)?;
+            for cell in name_cells(name, width) {
+                out.write_field(cell)?;
+            }
+            out.write_field(value)?;
+            out.write_field(margin)?;
+            out.write_record(None::<&[u8]>)
         };
         // Every scenario has its status row (with the verified residual), solved or not.
-        row("status", self.status, csv_num(self.residual), String::new())?;
+        row("status", self.status, csv_num_in(&mut value, self.residual), "")?;
         for v in &self.variables {
-            row(v.kind.label(), &v.name, csv_num(v.level), csv_num(v.margin))?;
+            row(
+                v.kind.label(),
+                &v.name,
+                csv_num_in(&mut value, v.level),
+                csv_num_in(&mut margin, v.margin),
+            )?;
         }
         for (name, w) in &self.welfare {
-            row("welfare_index", name, csv_num(w.index), String::new())?;
-            row("ev", name, csv_num(w.ev), String::new())?;
+            row("welfare_index", name, csv_num_in(&mut value, w.index), "")?;
+            row("ev", name, csv_num_in(&mut value, w.ev), "")?;
         }
         if let Some(ind) = &self.indicators {
             for (name, v) in ind {
-                row("indicator", name, csv_num(*v), String::new())?;
+                row("indicator", name, csv_num_in(&mut value, *v), "")?;
             }
         }
         Ok(())
@@ -462,14 +474,20 @@ pub fn split_name(name: &str) -> (&str, Vec<&str>) {
 /// A name's CSV cells with `width` index columns: its base and its labels, empty cells where it
 /// has fewer; the name whole when `width` is 0 (a plain model).
 pub fn name_columns(name: &str, width: usize) -> Vec<&str> {
-    if width == 0 {
-        return vec![name];
-    }
-    let (base, labels) = split_name(name);
-    let mut cells = Vec::with_capacity(width + 1);
-    cells.push(base);
-    cells.extend((0..width).map(|k| labels.get(k).copied().unwrap_or("")));
-    cells
+    name_cells(name, width).collect()
+}
+
+/// [`name_columns`] without collecting them.
+fn name_cells(name: &str, width: usize) -> impl Iterator<Item = &str> {
+    let (base, labels) = match name
+        .split_once('[')
+        .and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?)))
+    {
+        Some((base, labels)) if width > 0 => (base, Some(labels)),
+        _ => (name, None),
+    };
+    let mut labels = labels.into_iter().flat_map(|l| l.split(',').map(str::trim));
+    std::iter::once(base).chain((0..width).map(move |_| labels.next().unwrap_or("")))
 }
 
 /// The most labels any name of these reports carries (activities, prices, incomes,
@@ -512,11 +530,18 @@ pub fn fmt(v: f64) -> String {
 
 /// A number for CSV: all its digits, or empty when it is not finite (never "NaN").
 pub fn csv_num(v: f64) -> String {
+    let mut s = String::new();
+    csv_num_in(&mut s, v);
+    s
+}
+
+/// [`csv_num`] written into a reused buffer, which it returns.
+fn csv_num_in(buf: &mut String, v: f64) -> &str {
+    buf.clear();
     if v.is_finite() {
-        format!("{v:?}")
-    } else {
-        String::new()
+        let _ = write!(buf, "{v:?}");
     }
+    buf
 }
 
 /// The outcome of one target.
