@@ -153,6 +153,12 @@ pub fn solve_in_order<T: Send>(
         }
     };
     let workers = rayon::current_num_threads().clamp(1, indices.len().max(1));
+    if workers == 1 {
+        // On the calling thread: its allocator arena still holds what loading freed, which a
+        // pool thread's fresh arena would allocate again (a single large solve's peak memory).
+        worker();
+        return;
+    }
     rayon::scope(|s| {
         for _ in 0..workers {
             s.spawn(|_| worker());
