@@ -332,8 +332,7 @@ impl ComplementarityProblem for SystemProblem<'_> {
                 .all(|(a, b)| a.to_bits() == b.to_bits());
         state_at.clear();
         if kept {
-            self.system
-                .residual_jacobian_from_state(x, f, jac, &mut ws)
+            self.system.residual_jacobian_from_state(x, f, jac, &mut ws)
         } else {
             self.system.residual_jacobian(x, f, jac, &mut ws)
         }

@@ -1140,8 +1140,22 @@ fn invalid_settings_are_bad_input() {
     }
     // Solver options belong to the commands that solve.
     for args in [
-        &["balance", "--tolerance", "1e-6", "data/token_economy_sam.csv", "-o", "/tmp/x.csv"][..],
-        &["flatten", "--max-iterations", "3", "models/token_economy.toml", "-o", "/tmp/x.toml"][..],
+        &[
+            "balance",
+            "--tolerance",
+            "1e-6",
+            "data/token_economy_sam.csv",
+            "-o",
+            "/tmp/x.csv",
+        ][..],
+        &[
+            "flatten",
+            "--max-iterations",
+            "3",
+            "models/token_economy.toml",
+            "-o",
+            "/tmp/x.toml",
+        ][..],
         &["--tolerance", "1e-6", "check"][..],
     ] {
         let o = run(args);
@@ -1822,18 +1836,31 @@ fn compare_plot_is_valid_svg_with_a_bar_series_per_consumer_and_a_heat_map_row_p
         .collect();
     // The legend names every series: households, the government and the rest of the world.
     for series in ["WO", "WX", "ELITE", "OWN", "GOV", "rest of world"] {
-        assert!(texts.iter().any(|t| t == series), "no legend entry {series}");
+        assert!(
+            texts.iter().any(|t| t == series),
+            "no legend entry {series}"
+        );
     }
-    assert!(!texts.iter().any(|t| t == "ENTRE"), "accounting consumers are not a series");
+    assert!(
+        !texts.iter().any(|t| t == "ENTRE"),
+        "accounting consumers are not a series"
+    );
     // Each scenario is labelled twice (under the bars and under the heat map).
     for sc in ["token_tax_10", "merger", "compute_subsidy_20"] {
         assert_eq!(texts.iter().filter(|t| *t == sc).count(), 2, "{sc}");
     }
     // One heat-map row per headline price or activity, labelled with its description.
-    for row in ["PPLT Tokens", "PCMP Compute services", "NF Frontier firms' fixed costs"] {
+    for row in [
+        "PPLT Tokens",
+        "PCMP Compute services",
+        "NF Frontier firms' fixed costs",
+    ] {
         assert!(texts.iter().any(|t| t == row), "no heat-map row {row}");
     }
-    assert!(!texts.iter().any(|t| t.starts_with("markup")), "indicators are not in the heat map");
+    assert!(
+        !texts.iter().any(|t| t.starts_with("markup")),
+        "indicators are not in the heat map"
+    );
     // One bar per consumer and scenario in each series' colour (the first series: WO), plus
     // its legend swatch.
     let fills = |c: &str| {
@@ -1868,16 +1895,27 @@ fn a_located_error_shows_its_source_line_with_a_caret_under_the_column() {
 #[test]
 fn small_fixes_flatten_to_stdout_duplicate_scenarios_and_a_closed_pipe() {
     // flatten -o - writes the plain model to standard output.
-    let o = run(&["flatten", "models/reference/mpsge_m1_two_by_two.toml", "-o", "-"]);
+    let o = run(&[
+        "flatten",
+        "models/reference/mpsge_m1_two_by_two.toml",
+        "-o",
+        "-",
+    ]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(0));
-    assert!(out.starts_with("# Flattened by tokencge") && out.contains("\n[sectors."), "{out}");
+    assert!(
+        out.starts_with("# Flattened by tokencge") && out.contains("\n[sectors."),
+        "{out}"
+    );
     // A scenario named twice is an error; an unknown one lists the available ones.
     let o = run(&["compare", "--scenarios", "dst_3,dst_3,nope"]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains("scenario 'dst_3' is listed twice"), "{err}");
-    assert!(err.contains("unknown scenario 'nope' (scenarios: benchmark, merger,"), "{err}");
+    assert!(
+        err.contains("unknown scenario 'nope' (scenarios: benchmark, merger,"),
+        "{err}"
+    );
     // A reader that goes away (`tokencge | head -1`) ends the run quietly: no panic.
     use std::io::BufRead as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokencge"))
@@ -1942,12 +1980,19 @@ fn every_linear_solver_gives_the_same_solution_from_the_command_line() {
         let other = levels(&solve(backend));
         assert_eq!(other.len(), reference.len());
         for (a, b) in reference.iter().zip(&other) {
-            assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{backend}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                "{backend}: {a} vs {b}"
+            );
         }
     }
     let o = run(&["solve", model, "--linear-solver", "lu"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).1.contains("auto, dense, sparse, krylov"), "{}", text(&o).1);
+    assert!(
+        text(&o).1.contains("auto, dense, sparse, krylov"),
+        "{}",
+        text(&o).1
+    );
 }
 
 #[test]
@@ -2023,9 +2068,16 @@ fn describe_json_lists_the_structure_as_the_library_loads_it() {
     assert_eq!(names("sectors"), sectors);
     let consumers: Vec<String> = model.consumers.iter().map(|c| c.name.clone()).collect();
     assert_eq!(names("consumers"), consumers);
-    assert_eq!(v["commodities"].as_array().unwrap().len(), model.commodities.len());
+    assert_eq!(
+        v["commodities"].as_array().unwrap().len(),
+        model.commodities.len()
+    );
     // Every parameter with the value the library gives it.
-    for (p, j) in model.parameters.iter().zip(v["parameters"].as_array().unwrap()) {
+    for (p, j) in model
+        .parameters
+        .iter()
+        .zip(v["parameters"].as_array().unwrap())
+    {
         assert_eq!(j["name"], p.name.as_str());
         assert_eq!(j["value"].as_f64().unwrap(), p.value, "{}", p.name);
     }

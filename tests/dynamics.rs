@@ -756,7 +756,10 @@ fn the_flagship_solves_a_twenty_year_path_in_every_scenario() {
     let base = &runs[0];
     for t in 1..20 {
         for (u, v) in levels(base, t).iter().zip(levels(base, 0)) {
-            assert!((u - v).abs() <= 1e-9 * v.abs().max(1.0), "baseline period {t}");
+            assert!(
+                (u - v).abs() <= 1e-9 * v.abs().max(1.0),
+                "baseline period {t}"
+            );
         }
         for stock in ["kc_stock", "km_stock", "kc_pub"] {
             let want = if stock == "kc_pub" { 0.0 } else { 1.0 };
@@ -769,18 +772,29 @@ fn the_flagship_solves_a_twenty_year_path_in_every_scenario() {
     // the stock times the return on capacity relative to the cost of servers (psi_kc = 1).
     let boom = flagship_path(&runs, "dyn_infrastructure_boom");
     for t in 1..19 {
-        let (kc, xkc) = (param(&structure, boom, t, "kc_stock"), level(&structure, boom, t, "XKC"));
+        let (kc, xkc) = (
+            param(&structure, boom, t, "kc_stock"),
+            level(&structure, boom, t, "XKC"),
+        );
         assert!((level(&structure, boom, t, "INV") - 1.0).abs() < 1e-9);
         let next = 0.85 * kc + 0.15 * xkc;
-        assert!((param(&structure, boom, t + 1, "kc_stock") - next).abs() < 1e-12, "{t}");
+        assert!(
+            (param(&structure, boom, t + 1, "kc_stock") - next).abs() < 1e-12,
+            "{t}"
+        );
         let boom_kc = if t <= 5 { 2.0 } else { 1.0 };
-        let rule = boom_kc * kc * level(&structure, boom, t, "PKC") / level(&structure, boom, t, "PHW");
+        let rule =
+            boom_kc * kc * level(&structure, boom, t, "PKC") / level(&structure, boom, t, "PHW");
         assert!((xkc - rule).abs() < 1e-8, "period {t}: XKC {xkc} vs {rule}");
     }
     // From = 1: 2025 of every dynamic scenario is the baseline's, number for number.
     for run in runs.iter().filter(|r| r.scenario.starts_with("dyn_")) {
         for (u, v) in levels(run, 0).iter().zip(levels(base, 0)) {
-            assert!((u - v).abs() <= 1e-12 * v.abs().max(1.0), "{}", run.scenario);
+            assert!(
+                (u - v).abs() <= 1e-12 * v.abs().max(1.0),
+                "{}",
+                run.scenario
+            );
         }
     }
     // Tenfold efficiency phased in over 2026-2030 raises the compute price while capacity is
@@ -795,7 +809,10 @@ fn the_flagship_solves_a_twenty_year_path_in_every_scenario() {
     let static_10x = flagship_path(&runs, "token_efficiency_10x");
     for t in 5..20 {
         for (u, v) in levels(fixed, t).iter().zip(levels(static_10x, 0)) {
-            assert!((u - v).abs() <= 1e-8 * v.abs().max(1.0), "fixed capacity, period {t}");
+            assert!(
+                (u - v).abs() <= 1e-8 * v.abs().max(1.0),
+                "fixed capacity, period {t}"
+            );
         }
     }
     // A temporary subsidy's effects vanish after it ends; a permanent one keeps capacity up.
@@ -879,7 +896,10 @@ fn the_flagship_chains_real_gdp_year_to_year() {
     // computed here from the reported prices and net final quantities of both years; the
     // quantities add up to nominal GDP at the year's prices and to GDP at benchmark prices.
     let structure = dynamic_flagship();
-    let path = run(&structure, structure.model().scenario_index("dyn_efficiency_10x"));
+    let path = run(
+        &structure,
+        structure.model().scenario_index("dyn_efficiency_10x"),
+    );
     assert!(path.complete());
     let ind = |t: usize, name: &str| {
         path.converged_period(t)
@@ -941,7 +961,17 @@ fn the_flagships_dynamic_ev_totals_follow_the_consumers_roles() {
     let names: Vec<&str> = ev.iter().map(|e| e["consumer"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["WO", "WX", "ELITE", "OWN", "GOV", "FOR", "ENTRE", "domestic", "rest_of_world"]
+        [
+            "WO",
+            "WX",
+            "ELITE",
+            "OWN",
+            "GOV",
+            "FOR",
+            "ENTRE",
+            "domestic",
+            "rest_of_world"
+        ]
     );
     let of = |name: &str| ev.iter().find(|e| e["consumer"] == name).unwrap();
     let at = |name: &str, t: usize| of(name)["values"][t].as_f64().unwrap();
@@ -949,13 +979,19 @@ fn the_flagships_dynamic_ev_totals_follow_the_consumers_roles() {
     let households_and_government = ["WO", "WX", "ELITE", "OWN", "GOV"];
     for t in 0..20 {
         let sum: f64 = households_and_government.iter().map(|c| at(c, t)).sum();
-        assert!((at("domestic", t) - sum).abs() <= 1e-9 * sum.abs().max(1.0), "{t}");
+        assert!(
+            (at("domestic", t) - sum).abs() <= 1e-9 * sum.abs().max(1.0),
+            "{t}"
+        );
         assert_eq!(at("rest_of_world", t), at("FOR", t));
     }
     // The accounting consumer ENTRE is in neither total; the present values add up too.
     let sum: f64 = households_and_government.iter().map(|c| pv(c)).sum();
     assert!((pv("domestic") - sum).abs() <= 1e-9 * sum.abs());
-    assert!(at("ENTRE", 5).abs() > 0.1, "ENTRE's EV moves, and is left out");
+    assert!(
+        at("ENTRE", 5).abs() > 0.1,
+        "ENTRE's EV moves, and is left out"
+    );
 }
 
 #[test]

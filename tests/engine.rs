@@ -85,7 +85,9 @@ fn check_jacobian(system: System<'_>, x: &[f64], label: &str) -> usize {
     let mut fk = vec![0.0; n];
     let elsewhere: Vec<f64> = x.iter().map(|v| v * 1.1 + 0.1).collect();
     let _ = system.residual_keeping_state(&elsewhere, &mut fk, &mut kept);
-    system.residual_keeping_state(x, &mut fk, &mut kept).unwrap();
+    system
+        .residual_keeping_state(x, &mut fk, &mut kept)
+        .unwrap();
     let mut jk = Jacobian::new(n);
     jk.begin(n, true);
     system

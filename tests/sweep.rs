@@ -1089,7 +1089,10 @@ fn path_cell(csv_text: &str, key: [&str; 5]) -> f64 {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
     for rec in r.records() {
         let rec = rec.unwrap();
-        let year = rec[5].parse::<f64>().map(|y| y.to_string()).unwrap_or_default();
+        let year = rec[5]
+            .parse::<f64>()
+            .map(|y| y.to_string())
+            .unwrap_or_default();
         if [&rec[0], &rec[1], &rec[2], &rec[3], year.as_str()] == key {
             return rec[6].parse().unwrap();
         }
@@ -1108,8 +1111,16 @@ fn a_sweep_of_paths_reproduces_compare_dynamic_draw_by_draw() {
     let scenario = "dyn_efficiency_10x";
     ok(
         &[
-            "sweep", "--scenario", scenario, "--dynamic", "--years", "2030,2044", "--draws", "3",
-            "--out", p(&out),
+            "sweep",
+            "--scenario",
+            scenario,
+            "--dynamic",
+            "--years",
+            "2030,2044",
+            "--draws",
+            "3",
+            "--out",
+            p(&out),
         ],
         0,
     );
@@ -1120,12 +1131,23 @@ fn a_sweep_of_paths_reproduces_compare_dynamic_draw_by_draw() {
     let checks: [(&str, [&str; 5]); 4] = [
         ("PCMP@2030", [scenario, "price", "PCMP", "%", "2030"]),
         ("NF@2044", [scenario, "activity", "NF", "%", "2044"]),
-        ("ev(WX)@2030", [scenario, "welfare", "EV WX", "level", "2030"]),
-        ("pv(ev(OWN))", [scenario, "welfare", "EV OWN", "present_value", ""]),
+        (
+            "ev(WX)@2030",
+            [scenario, "welfare", "EV WX", "level", "2030"],
+        ),
+        (
+            "pv(ev(OWN))",
+            [scenario, "welfare", "EV OWN", "present_value", ""],
+        ),
     ];
     let compare = |sets: &[String]| -> String {
         let mut args: Vec<&str> = vec![
-            "compare", "--dynamic", "--scenarios", scenario, "--format", "csv",
+            "compare",
+            "--dynamic",
+            "--scenarios",
+            scenario,
+            "--format",
+            "csv",
         ];
         args.extend(sets.iter().map(String::as_str));
         ok(&args, 0).0
@@ -1133,7 +1155,11 @@ fn a_sweep_of_paths_reproduces_compare_dynamic_draw_by_draw() {
     let central = compare(&[]);
     for (name, key) in &checks {
         let c = summary["quantities"][*name]["central"].as_f64().unwrap();
-        assert_eq!(c.to_bits(), path_cell(&central, *key).to_bits(), "central {name}");
+        assert_eq!(
+            c.to_bits(),
+            path_cell(&central, *key).to_bits(),
+            "central {name}"
+        );
     }
     for row in [&rows[0], &rows[2]] {
         assert_eq!(row[status], "converged");
@@ -1144,10 +1170,19 @@ fn a_sweep_of_paths_reproduces_compare_dynamic_draw_by_draw() {
         for (name, key) in &checks {
             let got: f64 = row[col(name)].parse().unwrap();
             let want = path_cell(&text, *key);
-            assert_eq!(got.to_bits(), want.to_bits(), "draw {} {name}: {got} vs {want}", row[0]);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "draw {} {name}: {got} vs {want}",
+                row[0]
+            );
             // The draw moved it: the row is not the central case.
             let c = summary["quantities"][*name]["central"].as_f64().unwrap();
-            assert!((got - c).abs() > 1e-6 * c.abs().max(1.0), "draw {} {name} = central", row[0]);
+            assert!(
+                (got - c).abs() > 1e-6 * c.abs().max(1.0),
+                "draw {} {name} = central",
+                row[0]
+            );
         }
     }
 }
@@ -1156,15 +1191,34 @@ fn a_sweep_of_paths_reproduces_compare_dynamic_draw_by_draw() {
 fn sweeps_of_paths_reject_what_they_cannot_do() {
     // A scenario with paths of its own needs --dynamic; a year off the path and --years
     // without --dynamic are bad input.
-    let (_, err) = ok(&["sweep", "--scenario", "dyn_efficiency_10x", "--draws", "2"], 2);
-    assert!(err.contains("is defined over time") && err.contains("--dynamic"), "{err}");
+    let (_, err) = ok(
+        &["sweep", "--scenario", "dyn_efficiency_10x", "--draws", "2"],
+        2,
+    );
+    assert!(
+        err.contains("is defined over time") && err.contains("--dynamic"),
+        "{err}"
+    );
     let (_, err) = ok(
         &[
-            "sweep", "--scenario", "token_tax_10", "--dynamic", "--years", "2030.5", "--draws", "2",
+            "sweep",
+            "--scenario",
+            "token_tax_10",
+            "--dynamic",
+            "--years",
+            "2030.5",
+            "--draws",
+            "2",
         ],
         2,
     );
-    assert!(err.contains("--years: 2030.5 is not a year of the path (2025 to 2044"), "{err}");
-    let (_, err) = ok(&["sweep", "--scenario", "token_tax_10", "--years", "2030"], 2);
+    assert!(
+        err.contains("--years: 2030.5 is not a year of the path (2025 to 2044"),
+        "{err}"
+    );
+    let (_, err) = ok(
+        &["sweep", "--scenario", "token_tax_10", "--years", "2030"],
+        2,
+    );
     assert!(err.contains("--dynamic"), "{err}");
 }

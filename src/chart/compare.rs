@@ -80,8 +80,12 @@ fn scenario_labels<DB: DrawingBackend>(
     for (i, &k) in scenarios.iter().enumerate() {
         let (x, y) = at(i as f64 + 0.5);
         let (x, y) = (x - bx, y - by);
-        area.draw(&Text::new(cmp.columns[k].name.clone(), (x, y + 6), style.clone()))
-            .map_err(ChartError::from)?;
+        area.draw(&Text::new(
+            cmp.columns[k].name.clone(),
+            (x, y + 6),
+            style.clone(),
+        ))
+        .map_err(ChartError::from)?;
     }
     Ok(())
 }
@@ -94,7 +98,11 @@ fn bars<DB: DrawingBackend>(
 ) -> Result<(), ChartError> {
     let values: Vec<f64> = scenarios
         .iter()
-        .flat_map(|&k| series.iter().filter_map(move |&(_, r)| cmp.rows[r].change(k)))
+        .flat_map(|&k| {
+            series
+                .iter()
+                .filter_map(move |&(_, r)| cmp.rows[r].change(k))
+        })
         .collect();
     let lo = values.iter().copied().fold(0.0_f64, f64::min);
     let hi = values.iter().copied().fold(0.0_f64, f64::max);
@@ -201,10 +209,17 @@ fn heat_map<DB: DrawingBackend>(
         });
         chart.draw_series(cells).map_err(ChartError::from)?;
         if cell_px >= 34 {
-            let style = ("sans-serif", 10).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center));
+            let style = ("sans-serif", 10)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Center));
             let labels = scenarios.iter().enumerate().filter_map(|(i, &k)| {
                 let p = cmp.rows[r].pct(k)?;
-                Some(Text::new(short_pct(p), (i as f64 + 0.5, y + 0.5), style.clone()))
+                Some(Text::new(
+                    short_pct(p),
+                    (i as f64 + 0.5, y + 0.5),
+                    style.clone(),
+                ))
             });
             chart.draw_series(labels).map_err(ChartError::from)?;
         }
@@ -215,9 +230,16 @@ fn heat_map<DB: DrawingBackend>(
         let label = if row.description.is_empty() {
             row.name.clone()
         } else {
-            format!("{} {}", row.name, crate::report::compare::short_description(&row.description))
+            format!(
+                "{} {}",
+                row.name,
+                crate::report::compare::short_description(&row.description)
+            )
         };
-        let style = ("sans-serif", 13).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+        let style = ("sans-serif", 13)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Right, VPos::Center));
         area.draw(&Text::new(label, (x - 6, py), style))
             .map_err(ChartError::from)?;
     }

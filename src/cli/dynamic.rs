@@ -85,10 +85,9 @@ fn solve(
     settings: &NewtonSettings,
 ) -> Vec<PathRun> {
     let bar = progress_bar(indices.len(), "paths");
-    let runs = paths::solve_paths_with(structure, indices, periods, extra, settings, &|| {
-        bar.inc(1)
-    })
-    .unwrap_or_default();
+    let runs =
+        paths::solve_paths_with(structure, indices, periods, extra, settings, &|| bar.inc(1))
+            .unwrap_or_default();
     bar.finish_and_clear();
     let file = structure.model().path.display();
     for run in &runs {

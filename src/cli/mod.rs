@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use tokencge::batch;
-use tokencge::files::write_atomic;
 use tokencge::calibrate::Coefficients;
 use tokencge::compile::Structure;
+use tokencge::files::write_atomic;
 use tokencge::report::stream::{ReportStream, SolveFormat};
 use tokencge::report::{self, compare};
 use tokencge::scenario::{self, Solution};
@@ -369,13 +369,15 @@ pub fn run() -> i32 {
             set,
             out,
             ..
-        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| dynamic::cmd_solve_dynamic(
-            &model_path(model),
-            (scenario, all),
-            format,
-            (&dynamic, &set),
-            &settings,
-        )),
+        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| {
+            dynamic::cmd_solve_dynamic(
+                &model_path(model),
+                (scenario, all),
+                format,
+                (&dynamic, &set),
+                &settings,
+            )
+        }),
         Command::Solve {
             model,
             scenario,
@@ -438,13 +440,15 @@ pub fn run() -> i32 {
             set,
             out,
             ..
-        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| dynamic::cmd_compare_dynamic(
-            &model_path(model),
-            &scenarios,
-            format,
-            (&dynamic, &set),
-            &settings,
-        )),
+        } if dynamic.dynamic => dynamic::no_bundle(out.as_deref()).unwrap_or_else(|| {
+            dynamic::cmd_compare_dynamic(
+                &model_path(model),
+                &scenarios,
+                format,
+                (&dynamic, &set),
+                &settings,
+            )
+        }),
         Command::Compare {
             model,
             scenarios,

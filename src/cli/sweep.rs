@@ -69,7 +69,12 @@ pub(super) struct SweepArgs {
     #[arg(long)]
     pub dynamic: bool,
     /// With --dynamic: the years to report, comma-separated (default: the horizon's last).
-    #[arg(long, value_delimiter = ',', value_name = "YEAR,…", requires = "dynamic")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "YEAR,…",
+        requires = "dynamic"
+    )]
     pub years: Vec<f64>,
     #[command(flatten)]
     pub(super) solver: super::SolverArgs,

@@ -163,31 +163,32 @@ pub fn build(model: &Model, bench: &SolutionReport, scenarios: &[SolutionReport]
     let solved = |r: &SolutionReport| r.converged;
     let mut rows: Vec<Row> = Vec::new();
     let mut row_of_var = std::collections::HashMap::new();
-    let mut levels = |kind: Kind,
-                      unit: &str,
-                      describe: &dyn Fn(usize) -> String,
-                      get: &dyn Fn(&SolutionReport) -> &indexmap::IndexMap<String, f64>| {
-        for (i, (name, &b)) in get(bench).iter().enumerate() {
-            row_of_var.insert((kind, name.clone()), rows.len());
-            rows.push(Row {
-                kind,
-                name: name.clone(),
-                description: describe(i),
-                unit: unit.to_string(),
-                benchmark: bench.converged.then_some(b).and_then(finite),
-                values: scenarios
-                    .iter()
-                    .map(|r| {
-                        solved(r)
-                            .then(|| get(r).get(name).copied())
-                            .flatten()
-                            .and_then(finite)
-                    })
-                    .collect(),
-                income: None,
-            });
-        }
-    };
+    let mut levels =
+        |kind: Kind,
+         unit: &str,
+         describe: &dyn Fn(usize) -> String,
+         get: &dyn Fn(&SolutionReport) -> &indexmap::IndexMap<String, f64>| {
+            for (i, (name, &b)) in get(bench).iter().enumerate() {
+                row_of_var.insert((kind, name.clone()), rows.len());
+                rows.push(Row {
+                    kind,
+                    name: name.clone(),
+                    description: describe(i),
+                    unit: unit.to_string(),
+                    benchmark: bench.converged.then_some(b).and_then(finite),
+                    values: scenarios
+                        .iter()
+                        .map(|r| {
+                            solved(r)
+                                .then(|| get(r).get(name).copied())
+                                .flatten()
+                                .and_then(finite)
+                        })
+                        .collect(),
+                    income: None,
+                });
+            }
+        };
     levels(
         Kind::Activity,
         "level",
@@ -496,7 +497,8 @@ impl Comparison {
             .unwrap_or(8)
             .clamp(8, 28);
         let cw = 7;
-        let extras = 9 + if self.ev_foreign.is_some() { 8 } else { 0 }
+        let extras = 9
+            + if self.ev_foreign.is_some() { 8 } else { 0 }
             + if self.gdp.is_some() { 9 } else { 0 }
             + if self.revenue.is_some() { 9 } else { 0 };
         let per_consumer = name_w + extras + 2 + dom.len() * cw <= WIDTH && dom.len() > 1;
@@ -537,7 +539,11 @@ impl Comparison {
                     let _ = write!(line, "{:>cw$}", opt(self.ev_row(h).change(k), signed));
                 }
             }
-            let _ = write!(line, "{:>9}", opt(self.rows[self.ev_domestic].change(k), signed));
+            let _ = write!(
+                line,
+                "{:>9}",
+                opt(self.rows[self.ev_domestic].change(k), signed)
+            );
             if let Some(r) = self.ev_foreign {
                 let _ = write!(line, "{:>8}", opt(self.rows[r].change(k), signed));
             }
@@ -555,7 +561,11 @@ impl Comparison {
             for &h in &dom {
                 let c = &self.consumers[h];
                 if !c.description.is_empty() {
-                    legend.push(format!("{} = {}", c.name, short_description(&c.description)));
+                    legend.push(format!(
+                        "{} = {}",
+                        c.name,
+                        short_description(&c.description)
+                    ));
                 }
             }
         }
@@ -607,11 +617,18 @@ impl Comparison {
         for h in self.domestic_consumers() {
             let r = self.ev_row(h);
             if let Some(v) = r.change(k) {
-                let share = r.pct(k).map(|p| format!(" ({})", pct(p))).unwrap_or_default();
+                let share = r
+                    .pct(k)
+                    .map(|p| format!(" ({})", pct(p)))
+                    .unwrap_or_default();
                 evs.push(format!("{} {}{share}", self.consumers[h].name, signed(v)));
             }
         }
-        let _ = writeln!(s, "  EV of households and government, {} (% of benchmark income):", self.unit);
+        let _ = writeln!(
+            s,
+            "  EV of households and government, {} (% of benchmark income):",
+            self.unit
+        );
         s.push_str(&flow(&evs, " · ", "    ", WIDTH));
         let mut totals = Vec::new();
         if let Some(v) = self.rows[self.ev_domestic].change(k) {
@@ -628,21 +645,21 @@ impl Comparison {
         }
         s.push_str(&flow(&totals, " · ", "  ", WIDTH));
         if !self.headline.is_empty() {
-            let items: Vec<String> = self
-                .headline
-                .iter()
-                .map(|&r| {
-                    let row = &self.rows[r];
-                    let v = row.pct(k).map(pct).unwrap_or_else(|| {
-                        row.values[k].map(num).unwrap_or_else(|| "-".into())
-                    });
-                    if row.description.is_empty() {
-                        format!("{} {v}", row.name)
-                    } else {
-                        format!("{} ({}) {v}", row.name, short_description(&row.description))
-                    }
-                })
-                .collect();
+            let items: Vec<String> =
+                self.headline
+                    .iter()
+                    .map(|&r| {
+                        let row = &self.rows[r];
+                        let v = row.pct(k).map(pct).unwrap_or_else(|| {
+                            row.values[k].map(num).unwrap_or_else(|| "-".into())
+                        });
+                        if row.description.is_empty() {
+                            format!("{} {v}", row.name)
+                        } else {
+                            format!("{} ({}) {v}", row.name, short_description(&row.description))
+                        }
+                    })
+                    .collect();
             let _ = writeln!(s, "  headline (% change):");
             s.push_str(&flow(&items, " · ", "    ", WIDTH));
         }
@@ -664,7 +681,12 @@ impl Comparison {
             s.push('\n');
             let mut head = format!("{:<name_w$} {:>cw$}", "", "benchmark");
             for &k in page {
-                let _ = write!(head, " {:>w$}", cut(&self.columns[k].name, 2 * cw + 1), w = 2 * cw + 1);
+                let _ = write!(
+                    head,
+                    " {:>w$}",
+                    cut(&self.columns[k].name, 2 * cw + 1),
+                    w = 2 * cw + 1
+                );
             }
             let _ = writeln!(s, "{}", head.trim_end());
             let mut head2 = format!("{:<name_w$} {:>cw$}", "", "");

@@ -531,7 +531,11 @@ pub fn compare_paths(
             .map(|c| (c.clone(), vec![c.clone()]))
             .collect();
         let members = |pick: &dyn Fn(ConsumerRole) -> bool| -> Vec<String> {
-            r.welfare.keys().filter(|c| pick(role(c))).cloned().collect()
+            r.welfare
+                .keys()
+                .filter(|c| pick(role(c)))
+                .cloned()
+                .collect()
         };
         groups.push(("domestic".into(), members(&ConsumerRole::domestic)));
         let foreign = members(&|x| x == ConsumerRole::Foreign);
@@ -549,8 +553,7 @@ pub fn compare_paths(
             Some(total(s) - total(b)).filter(|v| v.is_finite())
         };
         for (name, names) in groups {
-            let values: Vec<Option<f64>> =
-                (0..baseline.wanted).map(|t| ev_of(t, &names)).collect();
+            let values: Vec<Option<f64>> = (0..baseline.wanted).map(|t| ev_of(t, &names)).collect();
             let present_value = values
                 .iter()
                 .enumerate()

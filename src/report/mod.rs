@@ -429,7 +429,12 @@ impl SolutionReport {
             out.write_record(None::<&[u8]>)
         };
         // Every scenario has its status row (with the verified residual), solved or not.
-        row("status", self.status, csv_num_in(&mut value, self.residual), "")?;
+        row(
+            "status",
+            self.status,
+            csv_num_in(&mut value, self.residual),
+            "",
+        )?;
         for v in &self.variables {
             row(
                 v.kind.label(),

@@ -55,7 +55,9 @@ pub enum PlanError {
     Shard(String),
     #[error("{file}: --dynamic: the model has no [dynamics] section: no paths to sweep (docs/format_extensions.md §8)")]
     NotDynamic { file: String },
-    #[error("{file}: --years: {year} is not a year of the path ({first} to {last} in steps of {step})")]
+    #[error(
+        "{file}: --years: {year} is not a year of the path ({first} to {last} in steps of {step})"
+    )]
     Year {
         file: String,
         year: String,
@@ -271,7 +273,11 @@ impl Plan {
         let mut names: Vec<String> = path
             .reported
             .iter()
-            .flat_map(|&(_, year)| report.iter().map(move |q| format!("{}@{}", q.name(model), n(year))))
+            .flat_map(|&(_, year)| {
+                report
+                    .iter()
+                    .map(move |q| format!("{}@{}", q.name(model), n(year)))
+            })
             .collect();
         names.extend(
             report
@@ -293,7 +299,12 @@ impl Plan {
             .iter()
             .flat_map(|_| report.iter().map(|q| q.unit()))
             .collect();
-        units.extend(report.iter().filter(|q| q.unit() == Unit::Change).map(|_| Unit::Change));
+        units.extend(
+            report
+                .iter()
+                .filter(|q| q.unit() == Unit::Change)
+                .map(|_| Unit::Change),
+        );
         units
     }
 
@@ -507,17 +518,25 @@ fn solve_path_row(
         let (b, s) = match (base.converged_period(t), scen.converged_period(t)) {
             (Some(b), Some(s)) => (b, s),
             (b, _) => {
-                let (which, run) = if b.is_none() { ("baseline", &base) } else { ("scenario", &scen) };
+                let (which, run) = if b.is_none() {
+                    ("baseline", &base)
+                } else {
+                    ("scenario", &scen)
+                };
                 let why = run.periods.get(t).map(|p| match &p.outcome {
-                    crate::dynamic::PeriodOutcome::Solved(x) => x.solution.status.label().to_string(),
+                    crate::dynamic::PeriodOutcome::Solved(x) => {
+                        x.solution.status.label().to_string()
+                    }
                     crate::dynamic::PeriodOutcome::Unsolved(e) => e.to_string(),
                 });
-                let year = crate::expr::fmt_num(structure.model().dynamics.as_ref().map_or(t as f64, |d| d.year(t)));
-                return failed(
-                    format!("{which}_path_failed_at_{year}"),
-                    iterations,
-                    why,
+                let year = crate::expr::fmt_num(
+                    structure
+                        .model()
+                        .dynamics
+                        .as_ref()
+                        .map_or(t as f64, |d| d.year(t)),
                 );
+                return failed(format!("{which}_path_failed_at_{year}"), iterations, why);
             }
         };
         let lb = levels(structure, &b.coefficients, &b.solution, q);
@@ -578,7 +597,14 @@ fn solve_row(
     if let Some(path) = &plan.path {
         let (draw, values, overrides) = point;
         return (
-            solve_path_row(structure, plan, path, (draw, values, overrides), settings, ws),
+            solve_path_row(
+                structure,
+                plan,
+                path,
+                (draw, values, overrides),
+                settings,
+                ws,
+            ),
             None,
             None,
         );

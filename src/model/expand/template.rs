@@ -512,7 +512,11 @@ pub(crate) fn instantiate<'a>(
                             match dim.position.get(label) {
                                 Some(&p) => p,
                                 None => {
-                                    problems.push((not_in(label, dim, k, name), env.describe(), span.0));
+                                    problems.push((
+                                        not_in(label, dim, k, name),
+                                        env.describe(),
+                                        span.0,
+                                    ));
                                     return None;
                                 }
                             }

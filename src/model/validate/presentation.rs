@@ -65,7 +65,14 @@ impl Builder<'_> {
                     Some(Sym::Aux(i)) => Headline::Var(Var::Auxiliary(AuxId::new(i))),
                     Some(Sym::Indicator(i)) => Headline::Indicator(i),
                     Some(Sym::Param(_)) => {
-                        self.diag_at(at, &field, format!("'{name}' is a parameter: a headline is a variable or an indicator", name = name.get_ref()));
+                        self.diag_at(
+                            at,
+                            &field,
+                            format!(
+                                "'{name}' is a parameter: a headline is a variable or an indicator",
+                                name = name.get_ref()
+                            ),
+                        );
                         continue;
                     }
                     None => {
@@ -80,7 +87,10 @@ impl Builder<'_> {
                 }
             }
         }
-        let gdp = m.gdp.as_ref().and_then(|g| self.indicator_named(g, "model.gdp"));
+        let gdp = m
+            .gdp
+            .as_ref()
+            .and_then(|g| self.indicator_named(g, "model.gdp"));
         let revenue = m
             .revenue
             .as_ref()
