@@ -1089,11 +1089,8 @@ fn compare_csv_and_json_are_long_typed_records() {
                     "level"
                 }
             );
-            let v = if &rec[2] == "ev" {
-                &rec[8]
-            } else {
-                &rec[9 - 1]
-            };
+            // the `value` column, EVs and levels alike
+            let v = &rec[8];
             ev.insert(rec[3].to_string(), v.parse::<f64>().unwrap());
         }
     }

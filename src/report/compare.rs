@@ -377,7 +377,7 @@ pub fn signed(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0".into()
-    } else if a >= 1e7 || a < 1e-3 {
+    } else if !(1e-3..1e7).contains(&a) {
         format!("{v:+.1e}")
     } else if a >= 100.0 {
         format!("{v:+.0}")
@@ -395,7 +395,7 @@ pub fn pct(v: f64) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0%".into()
-    } else if a >= 1e5 || a < 1e-3 {
+    } else if !(1e-3..1e5).contains(&a) {
         format!("{v:+.0e}%")
     } else if a >= 10.0 {
         format!("{v:+.1}%")
@@ -609,7 +609,7 @@ impl Comparison {
         if !self.solved(k) {
             let _ = writeln!(s, "  not solved: {}", col.status);
             if let Some(r) = &col.reason {
-                s.push_str(&flow(&[r.clone()], "", "  ", WIDTH));
+                s.push_str(&flow(std::slice::from_ref(r), "", "  ", WIDTH));
             }
             return s;
         }
