@@ -183,9 +183,10 @@ impl Coefficients {
     }
     /// Each consumer's income at this calibration's benchmark point.
     pub fn benchmark_incomes(&self, structure: &Structure) -> Vec<f64> {
-        let layout = structure.layout();
-        (0..structure.model().consumers.len())
-            .map(|h| self.start[layout.consumer(crate::ids::ConsumerId::new(h))])
+        structure
+            .consumers
+            .iter()
+            .map(|b| self.start()[b.var])
             .collect()
     }
     /// These coefficients with equivalent variations measured from `incomes` (the benchmark's

@@ -293,11 +293,7 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
     };
     let params = structure.model.param_values();
     let coefficients = calibrate::calibrate(&structure, &params)?;
-    structure.benchmark_income = structure
-        .consumers
-        .iter()
-        .map(|b| coefficients.start()[b.var])
-        .collect();
+    structure.benchmark_income = coefficients.benchmark_incomes(&structure);
     Ok((structure, coefficients))
 }
 

@@ -774,7 +774,7 @@ impl Comparison {
         let width = self
             .rows
             .iter()
-            .map(|r| super::split_name(&r.name).1.len())
+            .map(|r| super::label_count(&r.name))
             .max()
             .unwrap_or(0);
         let mut head: Vec<String> = RECORD_COLUMNS[..4].iter().map(|c| c.to_string()).collect();

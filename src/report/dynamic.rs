@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{csv_num, name_columns, split_name, SolutionReport, TargetResult};
+use super::{csv_num, name_columns, SolutionReport, TargetResult};
 use crate::compile::Structure;
 use crate::dynamic::{moving_parameters, PathRun};
 use crate::model::{ConsumerRole, Model};
@@ -137,7 +137,7 @@ impl PathReport {
             .iter()
             .flat_map(|r| &r.periods)
             .map(|p| {
-                let parameters = p.parameters.iter().map(|(n, _)| split_name(n).1.len());
+                let parameters = p.parameters.iter().map(|(n, _)| super::label_count(n));
                 let reports = super::index_width(std::slice::from_ref(&p.report));
                 parameters.max().unwrap_or(0).max(reports)
             })

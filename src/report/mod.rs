@@ -464,16 +464,15 @@ pub fn csv_header(width: usize) -> Vec<String> {
     h
 }
 
-/// An element's name split into its base and labels (`Y[agr,srv]` → `Y`, [`agr`, `srv`]); a
-/// plain name has no labels.
-pub fn split_name(name: &str) -> (&str, Vec<&str>) {
-    match name
-        .split_once('[')
+/// `("Y", "agr")` for `Y[agr]`, `("x", "i, j")` for `x[i, j]`; None for a plain name.
+fn base_and_labels(name: &str) -> Option<(&str, &str)> {
+    name.split_once('[')
         .and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?)))
-    {
-        Some((base, labels)) => (base, labels.split(',').map(str::trim).collect()),
-        None => (name, Vec::new()),
-    }
+}
+
+/// How many labels a name carries (0 for a plain name), without collecting them.
+pub fn label_count(name: &str) -> usize {
+    base_and_labels(name).map_or(0, |(_, labels)| labels.split(',').count())
 }
 
 /// A name's CSV cells with `width` index columns: its base and its labels, empty cells where it
@@ -484,10 +483,7 @@ pub fn name_columns(name: &str, width: usize) -> Vec<&str> {
 
 /// [`name_columns`] without collecting them.
 fn name_cells(name: &str, width: usize) -> impl Iterator<Item = &str> {
-    let (base, labels) = match name
-        .split_once('[')
-        .and_then(|(b, rest)| Some((b, rest.strip_suffix(']')?)))
-    {
+    let (base, labels) = match base_and_labels(name) {
         Some((base, labels)) if width > 0 => (base, Some(labels)),
         _ => (name, None),
     };
@@ -498,7 +494,7 @@ fn name_cells(name: &str, width: usize) -> impl Iterator<Item = &str> {
 /// The most labels any name of these reports carries (activities, prices, incomes,
 /// auxiliaries, welfare, indicators): the number of index columns of their CSV.
 pub fn index_width(reports: &[SolutionReport]) -> usize {
-    let labels = |n: &str| split_name(n).1.len();
+    let labels = label_count;
     reports
         .iter()
         .flat_map(|r| {

@@ -209,7 +209,7 @@ impl<W: Write> ReportStream<W> {
 /// The most labels any name a report of this model can carry has (levels, welfare,
 /// indicators): the index columns of the CSV of any batch with a solved scenario.
 pub fn model_index_width(structure: &Structure) -> usize {
-    let labels = |n: &str| super::split_name(n).1.len();
+    let labels = super::label_count;
     let m = structure.model();
     let vars = structure
         .layout()

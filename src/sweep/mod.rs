@@ -131,15 +131,20 @@ pub struct Plan {
 /// What a sweep of paths reports: every quantity's change from the baseline path in the
 /// chosen years (`NAME@YEAR`), and the present value over the horizon of each change measured
 /// in money or levels (`pv(NAME)`: EVs, indicators, auxiliaries), discounted as `compare
-/// --dynamic` discounts.
+/// --dynamic` discounts. The horizon and the discount factors are the model's `[dynamics]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathPlan {
-    /// Periods solved per path (the whole horizon).
-    pub periods: usize,
     /// The reported periods, with their years.
     pub reported: Vec<(usize, f64)>,
-    /// Discount factor of each period.
-    pub discount: Vec<f64>,
+}
+
+/// One reported column of a sweep: a quantity of `[sensitivity] report` as a static change,
+/// in a year of the path, or as the present value of its changes along the path.
+#[derive(Debug, Clone, Copy)]
+enum Column<'a> {
+    Static(&'a Quantity),
+    Year(&'a Quantity, f64),
+    PresentValue(&'a Quantity),
 }
 
 impl Plan {
@@ -219,11 +224,7 @@ impl Plan {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        self.path = Some(PathPlan {
-            periods: d.periods,
-            reported,
-            discount: (0..d.periods).map(|t| d.discount(t)).collect(),
-        });
+        self.path = Some(PathPlan { reported });
         Ok(self)
     }
 
@@ -261,51 +262,48 @@ impl Plan {
             .collect()
     }
 
-    /// Names of the reported quantities: the quantities of `[sensitivity] report`, or for a
-    /// sweep of paths each of them in each reported year (`NAME@YEAR`), then the present
-    /// values (`pv(NAME)`) of those measured as level changes.
-    pub fn quantity_names(&self, model: &Model) -> Vec<String> {
+    /// The reported columns, in order: the quantities of `[sensitivity] report`, or for a
+    /// sweep of paths each of them in each reported year, then the present values of those
+    /// measured as level changes.
+    fn columns(&self) -> Vec<Column<'_>> {
         let report = &self.sensitivity.report;
         let Some(path) = &self.path else {
-            return report.iter().map(|q| q.name(model)).collect();
+            return report.iter().map(Column::Static).collect();
         };
-        let n = crate::expr::fmt_num;
-        let mut names: Vec<String> = path
+        let years = path
             .reported
             .iter()
-            .flat_map(|&(_, year)| {
-                report
-                    .iter()
-                    .map(move |q| format!("{}@{}", q.name(model), n(year)))
-            })
-            .collect();
-        names.extend(
-            report
-                .iter()
-                .filter(|q| q.unit() == Unit::Change)
-                .map(|q| format!("pv({})", q.name(model))),
-        );
-        names
+            .flat_map(|&(_, year)| report.iter().map(move |q| Column::Year(q, year)));
+        let present_values = report
+            .iter()
+            .filter(|q| q.unit() == Unit::Change)
+            .map(Column::PresentValue);
+        years.chain(present_values).collect()
     }
 
-    /// The unit of each reported quantity, in the order of [`Plan::quantity_names`].
+    /// Names of the reported quantities (`NAME`, `NAME@YEAR`, `pv(NAME)`; [`Plan::columns`]).
+    pub fn quantity_names(&self, model: &Model) -> Vec<String> {
+        self.columns()
+            .into_iter()
+            .map(|c| match c {
+                Column::Static(q) => q.name(model),
+                Column::Year(q, year) => {
+                    format!("{}@{}", q.name(model), crate::expr::fmt_num(year))
+                }
+                Column::PresentValue(q) => format!("pv({})", q.name(model)),
+            })
+            .collect()
+    }
+
+    /// The unit of each reported quantity, in the order of [`Plan::quantity_names`] (a
+    /// present value is of a level change).
     pub fn quantity_units(&self) -> Vec<Unit> {
-        let report = &self.sensitivity.report;
-        let Some(path) = &self.path else {
-            return report.iter().map(|q| q.unit()).collect();
-        };
-        let mut units: Vec<Unit> = path
-            .reported
-            .iter()
-            .flat_map(|_| report.iter().map(|q| q.unit()))
-            .collect();
-        units.extend(
-            report
-                .iter()
-                .filter(|q| q.unit() == Unit::Change)
-                .map(|_| Unit::Change),
-        );
-        units
+        self.columns()
+            .into_iter()
+            .map(|c| match c {
+                Column::Static(q) | Column::Year(q, _) | Column::PresentValue(q) => q.unit(),
+            })
+            .collect()
     }
 
     /// Everything that decides the numbers of the draws, as JSON: two directories of draws
@@ -489,21 +487,23 @@ fn solve_path_row(
     ws: &mut Workspace,
 ) -> Row {
     let q = &plan.sensitivity.report;
-    let width = plan.quantity_units().len();
     let failed = |status: String, iterations: u64, reason: Option<String>| Row {
         draw,
         values: values.clone(),
         status,
-        changes: vec![f64::NAN; width],
+        changes: vec![f64::NAN; plan.columns().len()],
         iterations,
         reason,
     };
-    let run = |index: Option<usize>, ws: &mut Workspace| {
-        crate::dynamic::solve_path_with(structure, index, path.periods, overrides, settings, ws)
+    // `Plan::over_paths` accepted only a model with [dynamics].
+    let Ok(dynamics) = crate::dynamic::dynamics_of(structure.model()) else {
+        return failed("not_dynamic".into(), 0, None);
     };
-    let (base, scen) = match (run(None, ws), run(Some(plan.scenario), ws)) {
-        (Ok(b), Ok(s)) => (b, s),
-        _ => return failed("not_dynamic".into(), 0, None),
+    let mut run = |index: Option<usize>| {
+        crate::dynamic::solve_path_with(structure, index, dynamics.periods, overrides, settings, ws)
+    };
+    let (Ok(base), Ok(scen)) = (run(None), run(Some(plan.scenario))) else {
+        return failed("not_dynamic".into(), 0, None);
     };
     let iterations: u64 = base
         .periods
@@ -512,43 +512,41 @@ fn solve_path_row(
         .filter_map(|p| p.solved())
         .map(|s| s.solution.info.iterations)
         .sum();
-    // Per period: the change of every quantity from the baseline.
-    let mut per_period: Vec<Vec<f64>> = Vec::with_capacity(path.periods);
-    for t in 0..path.periods {
-        let (b, s) = match (base.converged_period(t), scen.converged_period(t)) {
-            (Some(b), Some(s)) => (b, s),
-            (b, _) => {
-                let (which, run) = if b.is_none() {
-                    ("baseline", &base)
-                } else {
-                    ("scenario", &scen)
-                };
-                let why = run.periods.get(t).map(|p| match &p.outcome {
-                    crate::dynamic::PeriodOutcome::Solved(x) => {
-                        x.solution.status.label().to_string()
-                    }
-                    crate::dynamic::PeriodOutcome::Unsolved(e) => e.to_string(),
-                });
-                let year = crate::expr::fmt_num(
-                    structure
-                        .model()
-                        .dynamics
-                        .as_ref()
-                        .map_or(t as f64, |d| d.year(t)),
-                );
-                return failed(format!("{which}_path_failed_at_{year}"), iterations, why);
-            }
+    // The earlier stop of the two paths (the baseline's on a tie) fails the draw.
+    let stop = [("baseline", &base), ("scenario", &scen)]
+        .into_iter()
+        .filter_map(|(which, run)| run.stopped_at().map(|p| (which, p)))
+        .min_by_key(|(_, p)| p.period);
+    if let Some((which, p)) = stop {
+        let why = match &p.outcome {
+            crate::dynamic::PeriodOutcome::Solved(x) => x.solution.status.label().to_string(),
+            crate::dynamic::PeriodOutcome::Unsolved(e) => e.to_string(),
         };
-        let lb = levels(structure, &b.coefficients, &b.solution, q);
-        let ls = levels(structure, &s.coefficients, &s.solution, q);
-        let mut c = changes(q, &lb, &ls);
-        for (k, quantity) in q.iter().enumerate() {
-            if let Quantity::Ev(_) = quantity {
-                c[k] = ls[k] - lb[k];
-            }
-        }
-        per_period.push(c);
+        let year = crate::expr::fmt_num(p.year);
+        return failed(
+            format!("{which}_path_failed_at_{year}"),
+            iterations,
+            Some(why),
+        );
     }
+    // Per period: the change of every quantity from the baseline (both paths complete).
+    let per_period: Vec<Vec<f64>> = base
+        .periods
+        .iter()
+        .zip(&scen.periods)
+        .filter_map(|(b, s)| Some((b.solved()?, s.solved()?)))
+        .map(|(b, s)| {
+            let lb = levels(structure, &b.coefficients, &b.solution, q);
+            let ls = levels(structure, &s.coefficients, &s.solution, q);
+            let mut c = changes(q, &lb, &ls);
+            for (k, quantity) in q.iter().enumerate() {
+                if let Quantity::Ev(_) = quantity {
+                    c[k] = ls[k] - lb[k];
+                }
+            }
+            c
+        })
+        .collect();
     let mut out: Vec<f64> = path
         .reported
         .iter()
@@ -559,8 +557,8 @@ fn solve_path_row(
             out.push(
                 per_period
                     .iter()
-                    .zip(&path.discount)
-                    .map(|(c, f)| c[k] * f)
+                    .enumerate()
+                    .map(|(t, c)| c[k] * dynamics.discount(t))
                     .sum(),
             );
         }
