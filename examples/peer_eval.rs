@@ -44,7 +44,7 @@ fn main() {
         "N={n}: residual {:.3} ms, residual + Jacobian {:.3} ms ({} entries, {} rank-one terms)",
         r * 1e3,
         j * 1e3,
-        jac.entries().0.len(),
+        jac.nnz(),
         jac.rank()
     );
 }
