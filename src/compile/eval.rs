@@ -84,9 +84,6 @@ pub struct SectorState {
     dx: Vec<f64>,
     /// π^(−σ) of the leaves of CES nests (NaN where not computed: a zero price).
     pw_neg: Vec<f64>,
-    /// Scratch: the π of one run, for its unit cost by the general formula (evaluations for
-    /// reports and calibration).
-    run_pi: Vec<f64>,
     /// Node scratch: cost indices, quantity multipliers, values V_n (where needed).
     cn: Vec<f64>,
     mult: Vec<f64>,
@@ -166,6 +163,9 @@ pub struct PointState {
     /// the same pass over the benchmark quantities that gives the runs' unit costs (one pass
     /// over an input-output block instead of two).
     run_market: Vec<f64>,
+    /// Scratch shared by the sectors: the π of one run, for its unit cost by the general
+    /// formula (evaluations for reports and calibration).
+    run_pi: Vec<f64>,
 }
 
 /// Per-thread scratch of the evaluation; sized for one structure.
@@ -182,6 +182,7 @@ impl EvalWorkspace {
                 sectors: vec![SectorState::default(); structure.sectors.len()],
                 consumers: vec![ConsumerState::default(); structure.consumers.len()],
                 run_market: Vec::new(),
+                run_pi: Vec::new(),
             },
             grad: Grad::new(),
         }
@@ -322,7 +323,7 @@ impl<'a> System<'a> {
         x: &[f64],
         (grad, lean): (bool, bool),
         st: &mut SectorState,
-        run_market: &mut [f64],
+        (run_market, run_pi): (&mut [f64], &mut Vec<f64>),
     ) -> Result<(), EvaluationError> {
         let b: &SectorBlock = &self.structure.sectors[si];
         let c: &SectorCoef = &self.coef.sectors[si];
@@ -412,10 +413,9 @@ impl<'a> System<'a> {
                 qp / c.node_weight[k] + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if run != NO_RUN {
                 // A run by the general (Leontief) formula, its π in scratch.
-                st.run_pi.clear();
-                st.run_pi
-                    .extend((a..z).map(|l| x[c.leaf_price[l] as usize] * c.inv_price[l]));
-                dot(&c.leaf_share[a..z], &st.run_pi) + nodes.map(|(t, v)| t * v).sum::<f64>()
+                run_pi.clear();
+                run_pi.extend((a..z).map(|l| x[c.leaf_price[l] as usize] * c.inv_price[l]));
+                dot(&c.leaf_share[a..z], run_pi) + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if c.node_sigma[k] == 0.0 {
                 // Leontief: a dot product over contiguous leaves.
                 dot(&c.leaf_share[a..z], &st.pi[sa..sz]) + nodes.map(|(t, v)| t * v).sum::<f64>()
@@ -681,7 +681,7 @@ impl<'a> System<'a> {
             reset(&mut st.run_market, self.dim(), 0.0);
         }
         for (si, s) in st.sectors.iter_mut().enumerate() {
-            self.sector_state(si, x, mode, s, &mut st.run_market)?;
+            self.sector_state(si, x, mode, s, (&mut st.run_market, &mut st.run_pi))?;
         }
         for (h, s) in st.consumers.iter_mut().enumerate() {
             self.consumer_state(h, x, grad, s)?;
