@@ -60,7 +60,8 @@ pub fn eval_param(e: &Expr, params: &[f64]) -> Result<f64, EvalError> {
 /// Numbers of one sector for one parameter vector.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SectorCoef {
-    /// Per leaf: benchmark quantity Q and reference price p̄.
+    /// Per leaf: benchmark quantity Q; reference price p̄ per leaf outside runs (at its
+    /// point-state slot, see `node_shift`: only calibration reads a run's).
     pub quantity: Vec<f64>,
     pub price: Vec<f64>,
     /// Per leaf: does it carry flow (Q ≠ 0)?
@@ -77,16 +78,19 @@ pub(crate) struct SectorCoef {
     /// (so that it streams small arrays rather than the structure's leaves): the layout index
     /// of its price, whether it is an output, whether it is taxed, and the position on its path
     /// of the highest node with σ ≠ 0 ([`NO_TOP`] when its quantity responds to no price, or
-    /// it is inactive).
+    /// it is inactive). `leaf_top` per leaf outside runs, at its point-state slot (a run's
+    /// leaves respond to no price).
     pub leaf_price: Vec<u32>,
     pub leaf_output: Vec<bool>,
     pub leaf_top: Vec<u32>,
-    /// Per leaf: 1/p̄, and its rank among the sector's taxed leaves ([`UNTAXED`] if it has no
-    /// tax: its price index gradient is then just 1/p̄ on its price).
+    /// Per leaf: 1/p̄; per leaf outside runs (at its slot: runs are untaxed) its rank among
+    /// the sector's taxed leaves ([`UNTAXED`] if it has no tax: its price index gradient is
+    /// then just 1/p̄ on its price).
     pub inv_price: Vec<f64>,
     pub taxed_rank: Vec<u32>,
-    /// Per leaf i: the row of ∂x_i/∂π_l starts at `dx_start[i]` of the flat derivative buffer
-    /// and covers the leaves from `dx_first[i]` (the leaves of its top responsive node); empty
+    /// Per leaf i outside runs, at its slot q: the row of ∂x_i/∂π_l starts at `dx_start[q]`
+    /// of the flat derivative buffer and covers the leaves from leaf `dx_first[q]` (the leaves
+    /// of its top responsive node, none of them in a run, so at consecutive slots too); empty
     /// for a leaf that responds to no price. Offsets depend on σ and pruning only.
     /// Both `u32` like the other per-leaf arrays: 8 bytes a leaf instead of 16 (200 MB at
     /// N = 5000 for a model over sets); a sector whose derivative rows would pass `u32::MAX`
@@ -233,6 +237,34 @@ fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool
         }
     }
     c.state_len = b.leaves.len() - in_runs;
+    // What only the leaves outside runs read, at their slots: 24 bytes a leaf of an
+    // input-output block (600 MB at N = 5000).
+    if in_runs > 0 {
+        let runs: Vec<(usize, usize)> = (0..nn)
+            .filter(|&k| c.node_run[k] != NO_RUN)
+            .map(|k| c.node_direct[k])
+            .collect();
+        let nl = b.leaves.len();
+        c.price = outside_runs(&c.price, &runs);
+        c.leaf_top = outside_runs(&c.leaf_top, &runs);
+        c.taxed_rank = outside_runs(&c.taxed_rank, &runs);
+        c.dx_first = outside_runs(&c.dx_first, &runs);
+        let end = c.dx_start[nl];
+        c.dx_start = outside_runs(&c.dx_start[..nl], &runs);
+        c.dx_start.push(end);
+    }
+}
+
+/// The entries of a per-leaf array outside the given runs (leaf ranges in order), in order.
+fn outside_runs<T: Copy>(v: &[T], runs: &[(usize, usize)]) -> Vec<T> {
+    let mut kept = Vec::with_capacity(v.len() - runs.iter().map(|(a, z)| z - a).sum::<usize>());
+    let mut from = 0;
+    for &(a, z) in runs {
+        kept.extend_from_slice(&v[from..a]);
+        from = z;
+    }
+    kept.extend_from_slice(&v[from..]);
+    kept
 }
 
 // `!(q >= 0.0)` on purpose: it rejects NaN as well as negative values.
@@ -617,7 +649,9 @@ mod tests {
         assert_eq!(y1.node_shift, [0, 5, 5]);
         let mut ws = EvalWorkspace::new(&structure);
         let system = structure.with(&coef);
-        system.point_into(coef.start(), true, &mut ws.point).unwrap();
+        system
+            .point_into(coef.start(), true, &mut ws.point)
+            .unwrap();
         for (s, c) in ws.point.sectors.iter().zip(&coef.sectors) {
             assert_eq!((s.pi.len(), s.quantity.len()), (c.state_len, c.state_len));
         }

@@ -79,8 +79,8 @@ pub struct SectorState {
     /// Gradients of the tax rates, flat in the same way.
     tax_grad: Grad,
     tax_grad_start: Vec<usize>,
-    /// Per leaf i: ∂x_i/∂π_l for l = dx_first[i].., flat at the offsets of
-    /// `SectorCoef::dx_start`.
+    /// Per leaf i outside runs (at its slot q): ∂x_i/∂π_l for l = dx_first[q].., flat at the
+    /// offsets of `SectorCoef::dx_start`.
     dx: Vec<f64>,
     /// π^(−σ) of the leaves of CES nests (NaN where not computed: a zero price).
     pw_neg: Vec<f64>,
@@ -95,24 +95,26 @@ pub struct SectorState {
 }
 
 impl SectorState {
-    /// Calls `f(l, quantity)` for every leaf in order, a run's at its benchmark quantities.
+    /// Calls `f(l, slot, quantity)` for every leaf in order: a leaf outside runs with its
+    /// point-state slot, a run's with none, at its benchmark quantity.
     #[inline]
-    fn each_quantity(&self, c: &SectorCoef, mut f: impl FnMut(usize, f64)) {
+    fn each_quantity(&self, c: &SectorCoef, mut f: impl FnMut(usize, Option<usize>, f64)) {
         for k in 0..c.node_run.len() {
             let (a, z) = c.node_direct[k];
             if c.node_run[k] != NO_RUN {
-                (a..z).for_each(|l| f(l, c.quantity[l]));
+                (a..z).for_each(|l| f(l, None, c.quantity[l]));
             } else {
                 let shift = c.node_shift[k] as usize;
-                (a..z).for_each(|l| f(l, self.quantity[l - shift]));
+                (a..z).for_each(|l| f(l, Some(l - shift), self.quantity[l - shift]));
             }
         }
     }
 
-    /// Calls `f(variable, ∂π_l/∂variable)` for the gradient of leaf l's price index.
+    /// Calls `f(variable, ∂π_l/∂variable)` for the gradient of leaf l's price index (`q` its
+    /// slot).
     #[inline]
-    fn pi_grad_each(&self, c: &SectorCoef, l: usize, mut f: impl FnMut(usize, f64)) {
-        match c.taxed_rank[l] {
+    fn pi_grad_each(&self, c: &SectorCoef, (l, q): (usize, usize), mut f: impl FnMut(usize, f64)) {
+        match c.taxed_rank[q] {
             UNTAXED => f(c.leaf_price[l] as usize, c.inv_price[l]),
             r => {
                 let r = r as usize;
@@ -359,7 +361,7 @@ impl<'a> System<'a> {
             let shift = c.node_shift[k] as usize;
             for l in a..z {
                 let p = x[c.leaf_price[l] as usize];
-                if c.taxed_rank[l] == UNTAXED {
+                if c.taxed_rank[l - shift] == UNTAXED {
                     st.pi[l - shift] = p * c.inv_price[l];
                     continue;
                 }
@@ -523,8 +525,7 @@ impl<'a> System<'a> {
     /// ∂x_i/∂π_l of every active leaf (`docs/equations.md` §3), at the offsets calibration
     /// laid out; leaves that respond to no price (every leaf of a Leontief nest) cost nothing.
     fn quantity_derivatives(&self, b: &SectorBlock, c: &SectorCoef, st: &mut SectorState) {
-        let nl = b.leaves.len();
-        reset(&mut st.dx, c.dx_start[nl] as usize, 0.0);
+        reset(&mut st.dx, c.dx_start[c.state_len] as usize, 0.0);
         if st.dx.is_empty() {
             return;
         }
@@ -538,20 +539,20 @@ impl<'a> System<'a> {
                 let (a, z) = b.nodes[k].leaves;
                 let shift = c.node_shift[k] as usize;
                 st.value[k] = (a..z)
-                    .map(|l| c.price[l] * st.quantity[l - shift] * st.pi[l - shift])
+                    .map(|l| c.price[l - shift] * st.quantity[l - shift] * st.pi[l - shift])
                     .sum();
             }
         }
         // The leaves of runs never respond to prices (fixed proportions all the way up).
         for (i, si) in leaves_outside_runs(c) {
             // Highest responsive node on the path decides which leaves can move x_i.
-            if c.leaf_top[i] == NO_TOP {
+            if c.leaf_top[si] == NO_TOP {
                 continue;
             }
-            let top = c.leaf_top[i] as usize;
+            let top = c.leaf_top[si] as usize;
             let path = &b.leaves[i].path;
-            let start = c.dx_first[i] as usize;
-            let row = &mut st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
+            let start = c.dx_first[si] as usize;
+            let row = &mut st.dx[c.dx_start[si] as usize..c.dx_start[si + 1] as usize];
             for (j, &k) in path.iter().enumerate().take(top + 1) {
                 let sigma = c.node_sigma[k];
                 if sigma == 0.0 {
@@ -562,7 +563,8 @@ impl<'a> System<'a> {
                     let (a, z) = b.nodes[k].leaves;
                     let shift = c.node_shift[k] as usize;
                     for l in a..z {
-                        row[l - start] += sigma * c.price[l] * st.quantity[l - shift] / vk;
+                        let (p, x) = (c.price[l - shift], st.quantity[l - shift]);
+                        row[l - start] += sigma * p * x / vk;
                     }
                 }
                 if j == 0 {
@@ -574,7 +576,8 @@ impl<'a> System<'a> {
                         let (a, z) = b.nodes[below].leaves;
                         let shift = c.node_shift[below] as usize;
                         for l in a..z {
-                            row[l - start] -= sigma * c.price[l] * st.quantity[l - shift] / vb;
+                            let (p, x) = (c.price[l - shift], st.quantity[l - shift]);
+                            row[l - start] -= sigma * p * x / vb;
                         }
                     }
                 }
@@ -709,16 +712,27 @@ impl<'a> System<'a> {
         Ok(ws.point)
     }
 
-    /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i`.
-    fn leaf_grad(&self, si: usize, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
+    /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i` (outside runs, at slot `q`).
+    fn leaf_grad(
+        &self,
+        si: usize,
+        st: &SectorState,
+        (i, q): (usize, usize),
+        scale: f64,
+        g: &mut Grad,
+    ) {
         let c = &self.coef.sectors[si];
-        let start = c.dx_first[i] as usize;
-        let row = &st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
+        let start = c.dx_first[q] as usize;
+        // The row's leaves lie in no run: their slots are as consecutive as they are.
+        let start_slot = q + start - i;
+        let row = &st.dx[c.dx_start[q] as usize..c.dx_start[q + 1] as usize];
         for (o, d) in row.iter().enumerate() {
             if !c.leaf_active[start + o] {
                 continue;
             }
-            st.pi_grad_each(c, start + o, |v, gp| g.push((v, scale * d * gp)));
+            st.pi_grad_each(c, (start + o, start_slot + o), |v, gp| {
+                g.push((v, scale * d * gp))
+            });
         }
     }
 
@@ -738,14 +752,15 @@ impl<'a> System<'a> {
         let leaf = &b.leaves[l];
         let t_index = leaf.first_tax as usize + k;
         let cvar = leaf.price_var.index();
-        let q = st.quantity[slot_of(b, &self.coef.sectors[si], l)];
+        let slot = slot_of(b, &self.coef.sectors[si], l);
+        let q = st.quantity[slot];
         let (level, p, t) = (x[b.var], x[cvar], st.tax_rate[t_index]);
         g.push((b.var.index(), scale * t * p * q));
         g.push((cvar, scale * level * t * q));
         for &(v, d) in st.tax_grad_of(t_index) {
             g.push((v, scale * level * p * q * d));
         }
-        self.leaf_grad(si, st, l, scale * level * t * p, g);
+        self.leaf_grad(si, st, (l, slot), scale * level * t * p, g);
     }
 
     /// Pushes `scale ·` the gradient of final demand `k` of consumer `h`.
@@ -895,8 +910,8 @@ impl<'a> System<'a> {
                             continue;
                         }
                         let sign = if c.leaf_output[l] { -1.0 } else { 1.0 };
-                        let a = sign * c.price[l] * s.quantity[q] * inv;
-                        s.pi_grad_each(c, l, |v, d| j.add(sector_row, v, a * d));
+                        let a = sign * c.price[q] * s.quantity[q] * inv;
+                        s.pi_grad_each(c, (l, q), |v, d| j.add(sector_row, v, a * d));
                     }
                 }
             }
@@ -939,15 +954,15 @@ impl<'a> System<'a> {
                             // responses.
                             let inv = inv_scale[row];
                             j.add(row, sector_row, sign * q * inv);
-                            if c.leaf_top[l] != NO_TOP {
-                                self.leaf_grad(si, s, l, sign * level * inv, g);
+                            if c.leaf_top[l - shift] != NO_TOP {
+                                self.leaf_grad(si, s, (l, l - shift), sign * level * inv, g);
                                 for (v, d) in g.drain(..) {
                                     j.add(row, v, d);
                                 }
                             }
                         }
                     }
-                    if grad && c.taxed_rank[l] != UNTAXED {
+                    if grad && c.taxed_rank[l - shift] != UNTAXED {
                         for (k, tax) in b.leaves[l].taxes.iter().enumerate() {
                             let hrow = self.structure.consumers[tax.agent].var;
                             self.tax_revenue_grad(si, s, x, l, k, -1.0, g);
@@ -1176,7 +1191,7 @@ impl<'a> System<'a> {
         let mut netputs_of = vec![0.0f64; self.model().commodities.len()];
         for (si, b) in self.structure.sectors.iter().enumerate() {
             let level = x0[b.var];
-            st.sectors[si].each_quantity(&self.coef.sectors[si], |l, q| {
+            st.sectors[si].each_quantity(&self.coef.sectors[si], |l, _, q| {
                 netputs_of[b.leaves[l].commodity] += (level * q).abs();
             });
         }
@@ -1285,19 +1300,18 @@ impl EvalContext for FuncCtx<'_> {
                 let st = &self.st.sectors[sector];
                 let mut v = 0.0;
                 let mut no_derivatives = false;
-                st.each_quantity(&sys.coef.sectors[sector], |l, q| {
+                st.each_quantity(&sys.coef.sectors[sector], |l, slot, q| {
                     let leaf = &b.leaves[l];
                     if leaf.commodity.index() == commodity
                         && leaf.output == output
                         && nest.is_none_or(|n| n == leaf.nest as usize)
                     {
                         v += q;
-                        if let Some(g) = grad.as_deref_mut() {
-                            if st.has_grad {
-                                sys.leaf_grad(sector, st, l, scale, g);
-                            } else {
-                                no_derivatives = true;
-                            }
+                        match (grad.as_deref_mut(), slot) {
+                            // A run's leaf responds to no price.
+                            (Some(_), _) if !st.has_grad => no_derivatives = true,
+                            (Some(g), Some(q)) => sys.leaf_grad(sector, st, (l, q), scale, g),
+                            _ => {}
                         }
                     }
                 });

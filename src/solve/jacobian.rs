@@ -29,19 +29,11 @@ struct Segment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Run {
     /// Entries whose rows and columns are `rows[at..at + len]`, `cols[at..at + len]`.
-    Scattered {
-        at: u32,
-    },
+    Scattered { at: u32 },
     /// Row `row`, columns `col0..col0 + len`.
-    Row {
-        row: u32,
-        col0: u32,
-    },
+    Row { row: u32, col0: u32 },
     /// Column `col`, rows `row0..row0 + len`.
-    Col {
-        col: u32,
-        row0: u32,
-    },
+    Col { col: u32, row0: u32 },
 }
 
 /// A piece of the sparse part as products see it: one entry (solved indices, none dropped), or

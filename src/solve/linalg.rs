@@ -609,7 +609,9 @@ impl LinearSolver for FaerSparseLu {
             self.col_ptr[j + 1] = self.row_idx.len() as u32;
         }
         let mut slots = Vec::with_capacity(len);
-        each_thin(Box::new(|k, r, _| slots.push((k, slot[slots.len()], r as u32))));
+        each_thin(Box::new(|k, r, _| {
+            slots.push((k, slot[slots.len()], r as u32))
+        }));
         self.slots = slots;
         self.values = vec![0.0; self.row_idx.len()];
         let symbolic = factorize_symbolic_lu(self.pattern(), Default::default())
