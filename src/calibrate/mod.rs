@@ -227,7 +227,7 @@ fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool
             && c.node_active[k]
             && z - a >= RUN_MIN
             && (a..z).all(|l| {
-                c.taxed_rank[l] == UNTAXED
+                b.leaves[l].taxes.is_empty()
                     && c.leaf_price[l] == first + (l - a) as u32
                     && active[c.leaf_price[l] as usize]
             });
@@ -237,34 +237,74 @@ fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool
         }
     }
     c.state_len = b.leaves.len() - in_runs;
-    // What only the leaves outside runs read, at their slots: 24 bytes a leaf of an
-    // input-output block (600 MB at N = 5000).
-    if in_runs > 0 {
-        let runs: Vec<(usize, usize)> = (0..nn)
-            .filter(|&k| c.node_run[k] != NO_RUN)
-            .map(|k| c.node_direct[k])
-            .collect();
-        let nl = b.leaves.len();
-        c.price = outside_runs(&c.price, &runs);
-        c.leaf_top = outside_runs(&c.leaf_top, &runs);
-        c.taxed_rank = outside_runs(&c.taxed_rank, &runs);
-        c.dx_first = outside_runs(&c.dx_first, &runs);
-        let end = c.dx_start[nl];
-        c.dx_start = outside_runs(&c.dx_start[..nl], &runs);
-        c.dx_start.push(end);
-    }
 }
 
-/// The entries of a per-leaf array outside the given runs (leaf ranges in order), in order.
-fn outside_runs<T: Copy>(v: &[T], runs: &[(usize, usize)]) -> Vec<T> {
-    let mut kept = Vec::with_capacity(v.len() - runs.iter().map(|(a, z)| z - a).sum::<usize>());
-    let mut from = 0;
-    for &(a, z) in runs {
-        kept.extend_from_slice(&v[from..a]);
-        from = z;
+/// What only the leaves outside runs read, built at their point-state slots once the runs are
+/// known (`find_runs`): the taxed rank, the top responsive node and the derivative offsets;
+/// the reference prices are moved to the slots. Built here rather than per leaf and then
+/// compacted, so that calibration never holds (nor frees, to be kept by the allocator) 24
+/// bytes a leaf of an input-output block: 600 MB at N = 5000.
+fn place_outside_runs(
+    b: &crate::compile::SectorBlock,
+    c: &mut SectorCoef,
+    name: &str,
+) -> Result<(), CalibrationError> {
+    if c.state_len < b.leaves.len() {
+        let mut price = Vec::with_capacity(c.state_len);
+        price.extend(c.leaves_outside_runs().map(|(l, _)| c.price[l]));
+        c.price = price;
     }
-    kept.extend_from_slice(&v[from..]);
-    kept
+    let too_many = || CalibrationError::Value {
+        field: format!("sectors.{name}"),
+        message: format!(
+            "its nests need more than {} price derivatives at a point",
+            u32::MAX
+        ),
+    };
+    let ns = c.state_len;
+    let (mut taxed_rank, mut leaf_top) = (Vec::with_capacity(ns), Vec::with_capacity(ns));
+    let (mut dx_start, mut dx_first) = (Vec::with_capacity(ns + 1), Vec::with_capacity(ns));
+    let (mut taxed, mut offset) = (0u32, 0usize);
+    for (i, _) in c.leaves_outside_runs() {
+        let leaf = &b.leaves[i];
+        taxed_rank.push(if leaf.taxes.is_empty() {
+            UNTAXED
+        } else {
+            taxed += 1;
+            taxed - 1
+        });
+        let top = match leaf.path.iter().rposition(|&k| c.node_sigma[k] != 0.0) {
+            Some(t) if c.leaf_active[i] => t as u32,
+            _ => NO_TOP,
+        };
+        leaf_top.push(top);
+        dx_start.push(u32::try_from(offset).map_err(|_| too_many())?);
+        if top == NO_TOP {
+            dx_first.push(u32::try_from(i).map_err(|_| too_many())?);
+        } else {
+            let (start, end) = b.nodes[leaf.path[top as usize]].leaves;
+            dx_first.push(u32::try_from(start).map_err(|_| too_many())?);
+            offset += end - start;
+        }
+    }
+    dx_start.push(u32::try_from(offset).map_err(|_| too_many())?);
+    (c.taxed_rank, c.leaf_top) = (taxed_rank, leaf_top);
+    (c.dx_start, c.dx_first) = (dx_start, dx_first);
+    Ok(())
+}
+
+impl SectorCoef {
+    /// The leaves outside runs, in order (nodes in preorder hold their direct leaves in
+    /// order), each with its slot in the point state: loops over them skip the input-output
+    /// blocks' leaves without visiting each.
+    pub(crate) fn leaves_outside_runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.node_run.len())
+            .filter(|&k| self.node_run[k] == NO_RUN)
+            .flat_map(|k| {
+                let ((a, z), shift) = (self.node_direct[k], self.node_shift[k] as usize);
+                (a..z).map(move |l| (l, l - shift))
+            })
+    }
 }
 
 // `!(q >= 0.0)` on purpose: it rejects NaN as well as negative values.
@@ -399,31 +439,6 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
             .collect();
         c.leaf_output = b.leaves.iter().map(|l| l.output).collect();
         c.inv_price = c.price.iter().map(|p| 1.0 / p).collect();
-        let mut taxed = 0;
-        c.taxed_rank = b
-            .leaves
-            .iter()
-            .map(|l| {
-                if l.taxes.is_empty() {
-                    UNTAXED
-                } else {
-                    taxed += 1;
-                    taxed - 1
-                }
-            })
-            .collect();
-        c.leaf_top = b
-            .leaves
-            .iter()
-            .enumerate()
-            .map(|(l, leaf)| {
-                let top = leaf.path.iter().rposition(|&k| c.node_sigma[k] != 0.0);
-                match top {
-                    Some(t) if c.leaf_active[l] => t as u32,
-                    _ => NO_TOP,
-                }
-            })
-            .collect();
         c.node_direct = b
             .nodes
             .iter()
@@ -450,32 +465,6 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
                 c.node_sigma[k] != 0.0 || node.parent.is_some_and(|p| c.node_sigma[p] != 0.0)
             })
             .collect();
-        c.dx_start = Vec::with_capacity(nl + 1);
-        c.dx_first = Vec::with_capacity(nl);
-        let mut offset = 0usize;
-        let too_many = || {
-            bad(
-                format!("sectors.{name}"),
-                format!(
-                    "its nests need more than {} price derivatives at a point",
-                    u32::MAX
-                ),
-            )
-        };
-        for (i, leaf) in b.leaves.iter().enumerate() {
-            c.dx_start
-                .push(u32::try_from(offset).map_err(|_| too_many())?);
-            if c.leaf_top[i] == NO_TOP {
-                c.dx_first.push(u32::try_from(i).map_err(|_| too_many())?);
-            } else {
-                let (start, end) = b.nodes[leaf.path[c.leaf_top[i] as usize]].leaves;
-                c.dx_first
-                    .push(u32::try_from(start).map_err(|_| too_many())?);
-                offset += end - start;
-            }
-        }
-        c.dx_start
-            .push(u32::try_from(offset).map_err(|_| too_many())?);
         if !c.leaf_active.iter().any(|a| *a) {
             active[layout.sector(crate::ids::SectorId::new(si))] = false;
             pruned.push(Pruned {
@@ -583,8 +572,14 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
             });
         }
     }
-    for (b, c) in structure.sectors.iter().zip(sectors.iter_mut()) {
+    for ((b, c), s) in structure
+        .sectors
+        .iter()
+        .zip(sectors.iter_mut())
+        .zip(&m.sectors)
+    {
         find_runs(b, c, &active);
+        place_outside_runs(b, c, &s.name)?;
     }
     let mut coef = Coefficients {
         params: params.to_vec(),

@@ -21,18 +21,6 @@ use crate::ids::{ConsumerId, SectorId, Var, VarId};
 use crate::solve::jacobian::{dot, dot_axpy};
 use crate::solve::Jacobian;
 
-/// The leaves of a sector outside its runs, in order (nodes in preorder hold their direct
-/// leaves in order), each with its slot in the point state: loops over them skip the
-/// input-output blocks' leaves without visiting each.
-fn leaves_outside_runs(c: &SectorCoef) -> impl Iterator<Item = (usize, usize)> + '_ {
-    (0..c.node_run.len())
-        .filter(|&k| c.node_run[k] == NO_RUN)
-        .flat_map(|k| {
-            let ((a, z), shift) = (c.node_direct[k], c.node_shift[k] as usize);
-            (a..z).map(move |l| (l, l - shift))
-        })
-}
-
 /// The point state's slot of leaf `l` (outside runs) of sector block `b`: its parent node's
 /// shift (`SectorCoef::node_shift`).
 #[inline]
@@ -505,7 +493,7 @@ impl<'a> System<'a> {
         finite(st.cost, || format!("unit cost of {}", name()))?;
         finite(st.revenue, || format!("unit revenue of {}", name()))?;
         if !st.quantity.iter().all(|q| q.is_finite()) {
-            for (l, q) in leaves_outside_runs(c) {
+            for (l, q) in c.leaves_outside_runs() {
                 finite(st.quantity[q], || {
                     format!(
                         "{}: quantity of {} ({})",
@@ -544,7 +532,7 @@ impl<'a> System<'a> {
             }
         }
         // The leaves of runs never respond to prices (fixed proportions all the way up).
-        for (i, si) in leaves_outside_runs(c) {
+        for (i, si) in c.leaves_outside_runs() {
             // Highest responsive node on the path decides which leaves can move x_i.
             if c.leaf_top[si] == NO_TOP {
                 continue;
@@ -905,7 +893,7 @@ impl<'a> System<'a> {
                 if let Some(j) = jac.as_deref_mut() {
                     // Zero profit: Σ ±p̄·x·∂π (Shephard's lemma), entry by entry.
                     let inv = inv_scale[sector_row];
-                    for (l, q) in leaves_outside_runs(c) {
+                    for (l, q) in c.leaves_outside_runs() {
                         if !c.leaf_active[l] {
                             continue;
                         }
