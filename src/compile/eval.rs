@@ -22,10 +22,14 @@ use crate::solve::jacobian::{dot, dot_axpy};
 use crate::solve::Jacobian;
 
 /// The point state's slot of leaf `l` (outside runs) of sector block `b`: its parent node's
-/// shift (`SectorCoef::node_shift`).
+/// shift (`SectorCoef::node_shift`); the leaf itself in a sector without runs.
 #[inline]
 fn slot_of(b: &SectorBlock, c: &SectorCoef, l: usize) -> usize {
-    l - c.node_shift[b.leaves[l].path[0]] as usize
+    if c.state_len == b.leaves.len() {
+        l
+    } else {
+        l - c.node_shift[b.leaves[l].path[0]] as usize
+    }
 }
 
 /// Why a point could not be evaluated.
