@@ -146,6 +146,9 @@ pub struct PointState {
     /// the same pass over the benchmark quantities that gives the runs' unit costs (one pass
     /// over an input-output block instead of two).
     run_market: Vec<f64>,
+    /// The second half's market terms when the sectors are evaluated in two halves
+    /// ([`System::halfway_sector`]).
+    run_market_second: Vec<f64>,
 }
 
 /// Per-thread scratch of the evaluation; sized for one structure.
@@ -162,6 +165,7 @@ impl EvalWorkspace {
                 sectors: vec![SectorState::default(); structure.sectors.len()],
                 consumers: vec![ConsumerState::default(); structure.consumers.len()],
                 run_market: Vec::new(),
+                run_market_second: Vec::new(),
             },
             grad: Grad::new(),
         }
@@ -640,6 +644,28 @@ impl<'a> System<'a> {
     }
 
     /// [`System::point_into`], or lean for the solver (no per-leaf state for runs).
+    /// Leaves from which the sectors are evaluated in two halves, one per core: at scale an
+    /// evaluation is bound by memory bandwidth, which one core does not saturate.
+    pub const PARALLEL_LEAVES: usize = 1 << 18;
+
+    /// The first sector of the second half (halving the leaves), or None for a structure with
+    /// fewer than [`System::PARALLEL_LEAVES`] leaves. It depends on the structure only.
+    fn halfway_sector(&self) -> Option<usize> {
+        let sectors = &self.structure.sectors;
+        let total = self.structure.leaf_count();
+        if total < Self::PARALLEL_LEAVES {
+            return None;
+        }
+        let mut seen = 0;
+        for (si, b) in sectors.iter().enumerate() {
+            if 2 * seen >= total {
+                return Some(si);
+            }
+            seen += b.leaves.len();
+        }
+        None
+    }
+
     fn point_with(
         &self,
         x: &[f64],
@@ -651,8 +677,41 @@ impl<'a> System<'a> {
         if lean {
             reset(&mut st.run_market, self.dim(), 0.0);
         }
-        for (si, s) in st.sectors.iter_mut().enumerate() {
-            self.sector_state(si, x, mode, s, &mut st.run_market)?;
+        match self.halfway_sector() {
+            None => {
+                for (si, s) in st.sectors.iter_mut().enumerate() {
+                    self.sector_state(si, x, mode, s, &mut st.run_market)?;
+                }
+            }
+            Some(half) => {
+                // Two halves fixed by the structure, the second's market terms summed apart
+                // and added after: the same sums whatever the thread count.
+                if lean {
+                    reset(&mut st.run_market_second, self.dim(), 0.0);
+                }
+                let (first, second) = st.sectors.split_at_mut(half);
+                let (market, market_second) = (&mut st.run_market, &mut st.run_market_second);
+                let (a, b) = rayon::join(
+                    || {
+                        first
+                            .iter_mut()
+                            .enumerate()
+                            .try_for_each(|(si, s)| self.sector_state(si, x, mode, s, market))
+                    },
+                    || {
+                        second.iter_mut().enumerate().try_for_each(|(i, s)| {
+                            self.sector_state(half + i, x, mode, s, market_second)
+                        })
+                    },
+                );
+                a?;
+                b?;
+                if lean {
+                    for (m, m2) in st.run_market.iter_mut().zip(&st.run_market_second) {
+                        *m += m2;
+                    }
+                }
+            }
         }
         for (h, s) in st.consumers.iter_mut().enumerate() {
             self.consumer_state(h, x, grad, s)?;

@@ -142,9 +142,16 @@ pub struct Jacobian {
     v_idx: Vec<u32>,
     v: Vec<f64>,
     v_len: usize,
+    /// First segment of a product's second half (0: products in one piece); see
+    /// [`Jacobian::mul_add`].
+    split: u32,
 }
 
 impl Jacobian {
+    /// Sparse entries from which products are split in two halves (below, a product takes
+    /// less time than handing half of it to another thread).
+    pub const PARALLEL_FROM: usize = 1 << 18;
+
     /// An empty Jacobian for problems of `n` unknowns (the identity map).
     pub fn new(n: usize) -> Jacobian {
         Jacobian {
@@ -228,6 +235,7 @@ impl Jacobian {
             self.v_idx.truncate(self.v_len);
             self.v.truncate(self.v_len);
             self.recording = false;
+            self.split = self.halfway();
             Ok(changed)
         } else if self.stale
             || self.overflow
@@ -240,6 +248,22 @@ impl Jacobian {
         } else {
             Ok(false)
         }
+    }
+
+    /// The segment at which the entries recorded are half done, or 0 when there are fewer
+    /// than [`Jacobian::PARALLEL_FROM`].
+    fn halfway(&self) -> u32 {
+        if self.len < Self::PARALLEL_FROM {
+            return 0;
+        }
+        let mut seen = 0;
+        for (k, seg) in self.segments.iter().enumerate() {
+            if 2 * seen >= self.len {
+                return k as u32;
+            }
+            seen += seg.len as usize;
+        }
+        0
     }
 
     #[inline]
@@ -567,8 +591,14 @@ impl Jacobian {
 
     /// Calls `f` with the sparse part piece by piece, in emission order.
     #[inline]
-    pub fn for_each_piece(&self, mut f: impl FnMut(Piece<'_>)) {
-        for seg in &self.segments {
+    pub fn for_each_piece(&self, f: impl FnMut(Piece<'_>)) {
+        self.pieces_of(&self.segments, f);
+    }
+
+    /// Calls `f` with the pieces of `segments` (some of this Jacobian's), in order.
+    #[inline]
+    fn pieces_of(&self, segments: &[Segment], mut f: impl FnMut(Piece<'_>)) {
+        for seg in segments {
             let (a, len) = (seg.start as usize, seg.len as usize);
             let values = &self.values[a..a + len];
             match seg.kind {
@@ -594,9 +624,9 @@ impl Jacobian {
         }
     }
 
-    /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
-    pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
-        self.for_each_piece(|piece| match piece {
+    /// `y += S x` over `segments` with each row multiplied by `row_scale`.
+    fn mul_add_segments(&self, segments: &[Segment], row_scale: &[f64], x: &[f64], y: &mut [f64]) {
+        self.pieces_of(segments, |piece| match piece {
             Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
             Piece::Row { row, col0, values } => {
                 y[row] += row_scale[row] * dot(values, &x[col0..col0 + values.len()]);
@@ -612,6 +642,31 @@ impl Jacobian {
                 }
             }
         });
+    }
+
+    /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
+    ///
+    /// A Jacobian with a large sparse part ([`Jacobian::PARALLEL_FROM`] entries) is multiplied
+    /// in two halves fixed when its pattern was recorded: the second half into `spare`, on
+    /// another thread when rayon has one, then added to `y`. At scale a product is bound by
+    /// memory bandwidth, which one core does not saturate. The split depends on the pattern
+    /// only, so the sums, hence the result, are the same whatever the thread count.
+    pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64], spare: &mut Vec<f64>) {
+        let split = self.split as usize;
+        if split == 0 {
+            self.mul_add_segments(&self.segments, row_scale, x, y);
+        } else {
+            spare.clear();
+            spare.resize(y.len(), 0.0);
+            let (first, second) = self.segments.split_at(split);
+            rayon::join(
+                || self.mul_add_segments(first, row_scale, x, y),
+                || self.mul_add_segments(second, row_scale, x, spare),
+            );
+            for (yi, si) in y.iter_mut().zip(spare.iter()) {
+                *yi += si;
+            }
+        }
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let s: f64 = cv
@@ -750,7 +805,7 @@ mod tests {
         let x = [1.0, -2.0, 0.5];
         let s = [1.0, 2.0, 3.0];
         let mut y = vec![0.0; 3];
-        j.mul_add(&s, &x, &mut y);
+        j.mul_add(&s, &x, &mut y, &mut Vec::new());
         let a = j.to_dense();
         for r in 0..3 {
             let want: f64 = (0..3).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
@@ -789,7 +844,7 @@ mod tests {
             let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
             let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
             let (mut y, mut z) = (vec![0.0; n], vec![0.0; n]);
-            j.mul_add(&s, &x, &mut y);
+            j.mul_add(&s, &x, &mut y, &mut Vec::new());
             j.tr_mul_add(&x, &mut z);
             for r in 0..n {
                 let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
@@ -801,6 +856,47 @@ mod tests {
             if map.is_none() {
                 assert_eq!(a[1][3], 1.0);
             }
+        }
+    }
+
+    #[test]
+    fn a_large_product_runs_in_two_halves_with_the_same_bits_on_any_thread_count() {
+        // 600 row runs and 600 column runs of 300: 360,000 entries, above PARALLEL_FROM.
+        let n = 600;
+        let value = |r: usize, c: usize| ((r * 7 + c * 13) % 17) as f64 - 8.0;
+        let mut j = Jacobian::new(n);
+        j.begin(n, true);
+        for r in 0..n {
+            j.add_row_run((r, 0), (0..n / 2).map(|c| value(r, c)), true);
+            j.add_col_run((0, r), (0..n / 2).map(|i| value(i, r) + 0.5), true);
+        }
+        j.add(3, 599, 2.0);
+        j.finish().unwrap();
+        assert!(
+            j.len >= Jacobian::PARALLEL_FROM && j.split > 0,
+            "split at {}",
+            j.split
+        );
+        let x: Vec<f64> = (0..n).map(|i| 1.0 + (i % 11) as f64 / 7.0).collect();
+        let s: Vec<f64> = (0..n).map(|i| 0.5 + (i % 5) as f64).collect();
+        let a = j.to_dense();
+        let product_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y = vec![0.0; n];
+            pool.install(|| j.mul_add(&s, &x, &mut y, &mut Vec::new()));
+            y
+        };
+        let (one, two) = (product_on(1), product_on(2));
+        for r in 0..n {
+            let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
+            assert!(
+                (one[r] - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "row {r}"
+            );
+            assert_eq!(one[r].to_bits(), two[r].to_bits(), "row {r}");
         }
     }
 
