@@ -899,6 +899,9 @@ impl<'a> System<'a> {
         let scale = &self.coef.scale;
         // Emits the gradient collected in `g` as row `row` of the scaled Jacobian.
         let inv_scale = &self.coef.inv_scale;
+        if let Some(j) = jac.as_deref_mut() {
+            j.set_row_weights(inv_scale);
+        }
         let push =
             |jac: &mut Option<&mut Jacobian>, row: VarId, g: &mut Grad| match jac.as_deref_mut() {
                 Some(j) if active[row] => {
@@ -935,21 +938,17 @@ impl<'a> System<'a> {
                     // A run: its market rows and Jacobian runs straight from the benchmark
                     // quantities (zero profit: ±Q by Shephard's lemma; markets: ±Q).
                     let p0 = c.node_run[k] as usize;
-                    let len = z - a;
                     let sign = if c.leaf_output[a] { 1.0 } else { -1.0 };
                     // The values depend on the coefficients only: written when the pattern is
                     // recorded, at a solve's first iteration.
+                    // The products read them from the coefficients' quantities in place.
                     if let Some(j) = jac.as_deref_mut() {
                         if active[b.var] {
                             let zp = -sign * inv_scale[sector_row];
-                            let values = c.quantity[a..z].iter().map(|q| zp * q);
-                            j.add_row_run((sector_row, p0), values, true);
+                            j.add_row_run_shared((sector_row, p0), &c.quantity, a..z, zp);
                         }
-                        let mc = c.quantity[a..z]
-                            .iter()
-                            .zip(&inv_scale[p0..p0 + len])
-                            .map(|(q, s)| sign * q * s);
-                        j.add_col_run((p0, sector_row), mc, true);
+                        // Market rows: ±Q weighted by each row's function scale.
+                        j.add_col_run_shared((p0, sector_row), &c.quantity, a..z, sign);
                     }
                     continue;
                 }
