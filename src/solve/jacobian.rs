@@ -965,18 +965,44 @@ impl Jacobian {
     /// `out` is raised to it.
     pub fn row_max_abs(&self, out: &mut [f64]) {
         let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
-        self.for_each_piece(|piece| match piece {
-            Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
-            Piece::Row { row, values, .. } => {
-                let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
-                out[row] = out[row].max(m);
+        for (k, seg) in self.segments.iter().enumerate() {
+            let src = self.segment_source[k];
+            if src == NO_SOURCE {
+                self.pieces_of(std::slice::from_ref(seg), |piece| match piece {
+                    Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
+                    Piece::Row { row, values, .. } => {
+                        let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                        out[row] = out[row].max(m);
+                    }
+                    Piece::Col { row0, values, .. } => {
+                        for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
+                            *o = o.max(finite_abs(v));
+                        }
+                    }
+                });
+                continue;
             }
-            Piece::Col { row0, values, .. } => {
-                for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
-                    *o = o.max(finite_abs(v));
+            // From the source, the same products as the values hold, so the same bits; a
+            // row's largest |f·qᵢ| is |f|·max|qᵢ| (rounding is monotone).
+            let source = &self.sources[src as usize];
+            let (a, len) = (source.offset as usize, seg.len as usize);
+            let data = &source.data[a..a + len];
+            match seg.kind {
+                Run::Row { row, .. } => {
+                    let qmax = data.iter().map(finite_abs).fold(0.0f64, f64::max);
+                    let m = finite_abs(&(source.factor.abs() * qmax));
+                    out[row as usize] = out[row as usize].max(m);
                 }
+                Run::Col { row0, .. } => {
+                    let (row0, w0) = (row0 as usize, source.weighted_from as usize);
+                    let weights = &self.row_weights[w0..w0 + len];
+                    for ((o, q), w) in out[row0..row0 + len].iter_mut().zip(data).zip(weights) {
+                        *o = o.max(finite_abs(&(source.factor * q * w)));
+                    }
+                }
+                Run::Scattered => unreachable!("scattered entries have no source"),
             }
-        });
+        }
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let vmax = cv
@@ -1183,6 +1209,12 @@ mod tests {
                 assert_eq!([a[1][0], a[2][0], a[3][0]], [3.0, -6.0, 1.75]);
                 assert_eq!([a[1][3], a[2][3], a[3][3]], [-0.25, -4.0, 0.25]);
                 assert_eq!(a[3][1..3], [1.5, 2.0]);
+            }
+            // Row maxima from the sources: the values' own bits (a row's duplicates apart).
+            if map.is_none() {
+                let mut m = vec![0.0; n];
+                j.row_max_abs(&mut m);
+                assert_eq!(m, [6.0, 3.0, 6.0, 2.25]);
             }
             let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
             let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
