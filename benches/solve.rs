@@ -138,8 +138,8 @@ fn bench_peers(c: &mut Criterion) {
         let sol = scenario::solve(&p.structure, &p.tax1.1, &p.tax1.0, &settings, &mut ws);
         let (jac, _) = reduced_jacobian(p);
         let n = jac.dim();
-        let (rows, cols, _) = jac.entries();
-        let mut pattern: Vec<(u32, u32)> = rows.iter().copied().zip(cols.iter().copied()).collect();
+        let mut pattern: Vec<(u32, u32)> = Vec::with_capacity(jac.nnz());
+        jac.for_each_entry(true, |_, r, c| pattern.push((r, c)));
         pattern.sort_unstable();
         pattern.dedup();
         eprintln!(
@@ -147,7 +147,7 @@ fn bench_peers(c: &mut Criterion) {
             p.n,
             n,
             linalg::choose(Backend::Auto, &jac),
-            rows.len(),
+            jac.nnz(),
             pattern.len(),
             100.0 * pattern.len() as f64 / (n * n) as f64,
             sol.status.label(),

@@ -50,7 +50,7 @@ fn main() {
         r * 1e3,
         rk * 1e3,
         j * 1e3,
-        jac.entries().0.len(),
+        jac.nnz(),
         jac.rank()
     );
 }

@@ -60,10 +60,11 @@ pub fn eval_param(e: &Expr, params: &[f64]) -> Result<f64, EvalError> {
 /// Numbers of one sector for one parameter vector.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SectorCoef {
-    /// Per leaf: benchmark quantity Q and reference price p̄. The quantities are shared (an
-    /// `Arc`) with the Jacobian's runs, whose products read them in place: at scale the
-    /// input-output block is then in memory once, and the evaluation and the products stream
-    /// the same bytes.
+    /// Per leaf: benchmark quantity Q; reference price p̄ per leaf outside runs (at its
+    /// point-state slot, see `node_shift`: only calibration reads a run's). The quantities are
+    /// shared (an `Arc`) with the Jacobian's runs, whose products read them in place: at
+    /// scale the input-output block is then in memory once, and the evaluation and the
+    /// products stream the same bytes.
     pub quantity: std::sync::Arc<[f64]>,
     pub price: Vec<f64>,
     /// Per leaf: does it carry flow (Q ≠ 0)?
@@ -80,16 +81,19 @@ pub(crate) struct SectorCoef {
     /// (so that it streams small arrays rather than the structure's leaves): the layout index
     /// of its price, whether it is an output, whether it is taxed, and the position on its path
     /// of the highest node with σ ≠ 0 ([`NO_TOP`] when its quantity responds to no price, or
-    /// it is inactive).
+    /// it is inactive). `leaf_top` per leaf outside runs, at its point-state slot (a run's
+    /// leaves respond to no price).
     pub leaf_price: Vec<u32>,
     pub leaf_output: Vec<bool>,
     pub leaf_top: Vec<u32>,
-    /// Per leaf: 1/p̄, and its rank among the sector's taxed leaves ([`UNTAXED`] if it has no
-    /// tax: its price index gradient is then just 1/p̄ on its price).
+    /// Per leaf: 1/p̄; per leaf outside runs (at its slot: runs are untaxed) its rank among
+    /// the sector's taxed leaves ([`UNTAXED`] if it has no tax: its price index gradient is
+    /// then just 1/p̄ on its price).
     pub inv_price: Vec<f64>,
     pub taxed_rank: Vec<u32>,
-    /// Per leaf i: the row of ∂x_i/∂π_l starts at `dx_start[i]` of the flat derivative buffer
-    /// and covers the leaves from `dx_first[i]` (the leaves of its top responsive node); empty
+    /// Per leaf i outside runs, at its slot q: the row of ∂x_i/∂π_l starts at `dx_start[q]`
+    /// of the flat derivative buffer and covers the leaves from leaf `dx_first[q]` (the leaves
+    /// of its top responsive node, none of them in a run, so at consecutive slots too); empty
     /// for a leaf that responds to no price. Offsets depend on σ and pruning only.
     /// Both `u32` like the other per-leaf arrays: 8 bytes a leaf instead of 16 (200 MB at
     /// N = 5000 for a model over sets); a sector whose derivative rows would pass `u32::MAX`
@@ -106,8 +110,15 @@ pub(crate) struct SectorCoef {
     /// markets are all active, as an input-output table's column is. The solver's evaluation
     /// treats a run as a block: no per-leaf state, Jacobian runs without indices.
     pub node_run: Vec<u32>,
-    /// Per leaf: whether it is a direct leaf of a run.
-    pub in_run: Vec<bool>,
+    /// Per node: the leaves of runs before its direct leaves. The point state
+    /// (`compile::SectorState`: π, quantity, π^(−σ)) keeps the leaves outside runs only, in
+    /// order, so leaf l of node k sits at `l − node_shift[k]`, as does every leaf below a node
+    /// with no run under it (a run's quantities are its benchmark quantities at any prices,
+    /// its π never read): an input-output block's 25 million leaves at N = 5000 hold no point
+    /// state (600 MB).
+    pub node_shift: Vec<u32>,
+    /// Leaves outside runs: the length of the point state's per-leaf arrays.
+    pub state_len: usize,
     /// Per tax (the sector's flat list): its rate when it depends on parameters only (so the
     /// evaluation never walks its expression), None when it depends on the point.
     pub tax_const: Vec<Option<f64>>,
@@ -200,16 +211,20 @@ impl Coefficients {
     }
 }
 
-/// Marks the runs of a sector (`SectorCoef::node_run`, `SectorCoef::in_run`).
+/// Marks the runs of a sector (`SectorCoef::node_run`) and places the
+/// other leaves in the point state (`SectorCoef::node_shift`, `SectorCoef::state_len`).
 fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool]) {
     let nn = b.nodes.len();
     c.node_run = vec![NO_RUN; nn];
-    c.in_run = vec![false; b.leaves.len()];
+    c.node_shift = vec![0; nn];
+    // Nodes in preorder hold their direct leaves in order.
+    let mut in_runs = 0usize;
     // Fixed proportions all the way up: nodes are in preorder, parents first.
     let mut leontief = vec![false; nn];
     for k in 0..nn {
         leontief[k] = c.node_sigma[k] == 0.0 && b.nodes[k].parent.is_none_or(|p| leontief[p]);
         let (a, z) = c.node_direct[k];
+        c.node_shift[k] = in_runs as u32;
         let first = c.leaf_price.get(a).copied().unwrap_or(0);
         let run = leontief[k]
             && c.node_active[k]
@@ -221,9 +236,38 @@ fn find_runs(b: &crate::compile::SectorBlock, c: &mut SectorCoef, active: &[bool
             });
         if run {
             c.node_run[k] = first;
-            c.in_run[a..z].iter_mut().for_each(|r| *r = true);
+            in_runs += z - a;
         }
     }
+    c.state_len = b.leaves.len() - in_runs;
+    // What only the leaves outside runs read, at their slots: 24 bytes a leaf of an
+    // input-output block (600 MB at N = 5000).
+    if in_runs > 0 {
+        let runs: Vec<(usize, usize)> = (0..nn)
+            .filter(|&k| c.node_run[k] != NO_RUN)
+            .map(|k| c.node_direct[k])
+            .collect();
+        let nl = b.leaves.len();
+        c.price = outside_runs(&c.price, &runs);
+        c.leaf_top = outside_runs(&c.leaf_top, &runs);
+        c.taxed_rank = outside_runs(&c.taxed_rank, &runs);
+        c.dx_first = outside_runs(&c.dx_first, &runs);
+        let end = c.dx_start[nl];
+        c.dx_start = outside_runs(&c.dx_start[..nl], &runs);
+        c.dx_start.push(end);
+    }
+}
+
+/// The entries of a per-leaf array outside the given runs (leaf ranges in order), in order.
+fn outside_runs<T: Copy>(v: &[T], runs: &[(usize, usize)]) -> Vec<T> {
+    let mut kept = Vec::with_capacity(v.len() - runs.iter().map(|(a, z)| z - a).sum::<usize>());
+    let mut from = 0;
+    for &(a, z) in runs {
+        kept.extend_from_slice(&v[from..a]);
+        from = z;
+    }
+    kept.extend_from_slice(&v[from..]);
+    kept
 }
 
 // `!(q >= 0.0)` on purpose: it rejects NaN as well as negative values.
@@ -603,6 +647,17 @@ mod tests {
             assert_eq!(r, &want, "{name}");
         }
         let y1 = &coef.sectors[0];
-        assert_eq!(y1.in_run.iter().filter(|r| **r).count(), 5);
+        // The point state keeps the leaves outside the run of five only, those of the nodes
+        // after it shifted by five.
+        assert_eq!(y1.state_len, structure.sectors[0].leaves.len() - 5);
+        assert_eq!(y1.node_shift, [0, 5, 5]);
+        let mut ws = EvalWorkspace::new(&structure);
+        let system = structure.with(&coef);
+        system
+            .point_into(coef.start(), true, &mut ws.point)
+            .unwrap();
+        for (s, c) in ws.point.sectors.iter().zip(&coef.sectors) {
+            assert_eq!((s.pi.len(), s.quantity.len()), (c.state_len, c.state_len));
+        }
     }
 }

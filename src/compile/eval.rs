@@ -22,13 +22,22 @@ use crate::solve::jacobian::{dot, dot_axpy};
 use crate::solve::Jacobian;
 
 /// The leaves of a sector outside its runs, in order (nodes in preorder hold their direct
-/// leaves in order): loops over them skip the input-output blocks' leaves without visiting each.
-fn leaves_outside_runs(c: &SectorCoef) -> impl Iterator<Item = usize> + '_ {
-    c.node_direct
-        .iter()
-        .zip(&c.node_run)
-        .filter(|(_, &run)| run == NO_RUN)
-        .flat_map(|(&(a, z), _)| a..z)
+/// leaves in order), each with its slot in the point state: loops over them skip the
+/// input-output blocks' leaves without visiting each.
+fn leaves_outside_runs(c: &SectorCoef) -> impl Iterator<Item = (usize, usize)> + '_ {
+    (0..c.node_run.len())
+        .filter(|&k| c.node_run[k] == NO_RUN)
+        .flat_map(|k| {
+            let ((a, z), shift) = (c.node_direct[k], c.node_shift[k] as usize);
+            (a..z).map(move |l| (l, l - shift))
+        })
+}
+
+/// The point state's slot of leaf `l` (outside runs) of sector block `b`: its parent node's
+/// shift (`SectorCoef::node_shift`).
+#[inline]
+fn slot_of(b: &SectorBlock, c: &SectorCoef, l: usize) -> usize {
+    l - c.node_shift[b.leaves[l].path[0]] as usize
 }
 
 /// Why a point could not be evaluated.
@@ -47,11 +56,15 @@ pub enum EvaluationError {
 }
 
 /// Values of one sector at a point.
+///
+/// The per-leaf arrays (`pi`, `quantity` and π^(−σ)) hold the leaves outside runs only, in
+/// order (leaf l of node k at `l − SectorCoef::node_shift[k]`): a run's quantities are its
+/// benchmark quantities whatever the prices, and its π enter only its unit cost.
 #[derive(Debug, Clone, Default)]
 pub struct SectorState {
-    /// Leaf price indices π.
+    /// Leaf price indices π (leaves outside runs).
     pub pi: Vec<f64>,
-    /// Physical quantity per unit of activity of each leaf (demand or supply).
+    /// Physical quantity per unit of activity of each leaf outside runs (demand or supply).
     pub quantity: Vec<f64>,
     /// Unit cost and unit revenue.
     pub cost: f64,
@@ -66,8 +79,8 @@ pub struct SectorState {
     /// Gradients of the tax rates, flat in the same way.
     tax_grad: Grad,
     tax_grad_start: Vec<usize>,
-    /// Per leaf i: ∂x_i/∂π_l for l = dx_first[i].., flat at the offsets of
-    /// `SectorCoef::dx_start`.
+    /// Per leaf i outside runs (at its slot q): ∂x_i/∂π_l for l = dx_first[q].., flat at the
+    /// offsets of `SectorCoef::dx_start`.
     dx: Vec<f64>,
     /// π^(−σ) of the leaves of CES nests (NaN where not computed: a zero price).
     pw_neg: Vec<f64>,
@@ -76,26 +89,32 @@ pub struct SectorState {
     mult: Vec<f64>,
     value: Vec<f64>,
     has_grad: bool,
-    /// Evaluated for the solver: the leaves of runs (`SectorCoef::node_run`) have no entries
-    /// in `pi` and `quantity` (their quantities are their benchmark quantities).
+    /// Evaluated for the solver: a run's unit cost from its quantities and prices in the same
+    /// pass that gives its market terms.
     lean: bool,
 }
 
 impl SectorState {
-    /// The quantity of leaf l, wherever it is kept.
+    /// Calls `f(l, slot, quantity)` for every leaf in order: a leaf outside runs with its
+    /// point-state slot, a run's with none, at its benchmark quantity.
     #[inline]
-    fn quantity_of(&self, c: &SectorCoef, l: usize) -> f64 {
-        if self.lean && c.in_run[l] {
-            c.quantity[l]
-        } else {
-            self.quantity[l]
+    fn each_quantity(&self, c: &SectorCoef, mut f: impl FnMut(usize, Option<usize>, f64)) {
+        for k in 0..c.node_run.len() {
+            let (a, z) = c.node_direct[k];
+            if c.node_run[k] != NO_RUN {
+                (a..z).for_each(|l| f(l, None, c.quantity[l]));
+            } else {
+                let shift = c.node_shift[k] as usize;
+                (a..z).for_each(|l| f(l, Some(l - shift), self.quantity[l - shift]));
+            }
         }
     }
 
-    /// Calls `f(variable, ∂π_l/∂variable)` for the gradient of leaf l's price index.
+    /// Calls `f(variable, ∂π_l/∂variable)` for the gradient of leaf l's price index (`q` its
+    /// slot).
     #[inline]
-    fn pi_grad_each(&self, c: &SectorCoef, l: usize, mut f: impl FnMut(usize, f64)) {
-        match c.taxed_rank[l] {
+    fn pi_grad_each(&self, c: &SectorCoef, (l, q): (usize, usize), mut f: impl FnMut(usize, f64)) {
+        match c.taxed_rank[q] {
             UNTAXED => f(c.leaf_price[l] as usize, c.inv_price[l]),
             r => {
                 let r = r as usize;
@@ -149,6 +168,10 @@ pub struct PointState {
     /// The second half's market terms when the sectors are evaluated in two halves
     /// ([`System::halfway_sector`]).
     run_market_second: Vec<f64>,
+    /// Scratch shared by the sectors (one per half): the π of one run, for its unit cost by
+    /// the general formula (evaluations for reports and calibration).
+    run_pi: Vec<f64>,
+    run_pi_second: Vec<f64>,
 }
 
 /// Per-thread scratch of the evaluation; sized for one structure.
@@ -166,6 +189,8 @@ impl EvalWorkspace {
                 consumers: vec![ConsumerState::default(); structure.consumers.len()],
                 run_market: Vec::new(),
                 run_market_second: Vec::new(),
+                run_pi: Vec::new(),
+                run_pi_second: Vec::new(),
             },
             grad: Grad::new(),
         }
@@ -306,7 +331,7 @@ impl<'a> System<'a> {
         x: &[f64],
         (grad, lean): (bool, bool),
         st: &mut SectorState,
-        run_market: &mut [f64],
+        (run_market, run_pi): (&mut [f64], &mut Vec<f64>),
     ) -> Result<(), EvaluationError> {
         let b: &SectorBlock = &self.structure.sectors[si];
         let c: &SectorCoef = &self.coef.sectors[si];
@@ -315,12 +340,11 @@ impl<'a> System<'a> {
             layout: self.structure.layout(),
             x,
         };
-        let nl = b.leaves.len();
-        // Every entry a lean evaluation reads is written below (a run's are not read): no
-        // clearing per point.
-        st.pi.resize(nl, 0.0);
-        st.quantity.resize(nl, 0.0);
-        st.pw_neg.resize(nl, f64::NAN);
+        // Every entry an evaluation reads is written below: no clearing per point.
+        let ns = c.state_len;
+        st.pi.resize(ns, 0.0);
+        st.quantity.resize(ns, 0.0);
+        st.pw_neg.resize(ns, f64::NAN);
         st.tax_rate.clear();
         st.has_grad = grad;
         st.lean = lean;
@@ -334,21 +358,22 @@ impl<'a> System<'a> {
         }
         // Leaf price indices π = P·(1 ± Σ t)/p̄ from the compact per-leaf arrays; only taxed
         // leaves look at the structure (and store a gradient). Nodes in preorder give leaves in
-        // order; a lean evaluation skips the leaves of runs.
+        // order; the leaves of runs (untaxed) have no π kept.
         for k in 0..b.nodes.len() {
-            if lean && c.node_run[k] != NO_RUN {
+            if c.node_run[k] != NO_RUN {
                 continue;
             }
             let (a, z) = c.node_direct[k];
+            let shift = c.node_shift[k] as usize;
             for l in a..z {
                 let p = x[c.leaf_price[l] as usize];
-                if c.taxed_rank[l] == UNTAXED {
-                    st.pi[l] = p * c.inv_price[l];
+                if c.taxed_rank[l - shift] == UNTAXED {
+                    st.pi[l - shift] = p * c.inv_price[l];
                     continue;
                 }
                 let factor = self.leaf_taxes(si, l, &ctx, grad, st)?;
                 let inv_pbar = c.inv_price[l];
-                st.pi[l] = p * factor * inv_pbar;
+                st.pi[l - shift] = p * factor * inv_pbar;
                 if grad {
                     st.pi_grad
                         .push((c.leaf_price[l] as usize, factor * inv_pbar));
@@ -376,6 +401,8 @@ impl<'a> System<'a> {
                 continue;
             }
             let (a, z) = c.node_direct[k];
+            let shift = c.node_shift[k] as usize;
+            let (sa, sz) = (a - shift, z - shift);
             let node = &b.nodes[k];
             let nodes = node.nodes.iter().map(|&j| (c.node_share[j], st.cn[j]));
             let run = c.node_run[k];
@@ -392,11 +419,16 @@ impl<'a> System<'a> {
                     &mut run_market[range],
                 );
                 qp / c.node_weight[k] + nodes.map(|(t, v)| t * v).sum::<f64>()
+            } else if run != NO_RUN {
+                // A run by the general (Leontief) formula, its π in scratch.
+                run_pi.clear();
+                run_pi.extend((a..z).map(|l| x[c.leaf_price[l] as usize] * c.inv_price[l]));
+                dot(&c.leaf_share[a..z], run_pi) + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if c.node_sigma[k] == 0.0 {
                 // Leontief: a dot product over contiguous leaves.
-                dot(&c.leaf_share[a..z], &st.pi[a..z]) + nodes.map(|(t, v)| t * v).sum::<f64>()
+                dot(&c.leaf_share[a..z], &st.pi[sa..sz]) + nodes.map(|(t, v)| t * v).sum::<f64>()
             } else if NestForm::from_sigma(c.node_sigma[k]) == NestForm::CobbDouglas {
-                let leaves = (a..z).map(|l| (c.leaf_share[l], st.pi[l]));
+                let leaves = (a..z).map(|l| (c.leaf_share[l], st.pi[l - shift]));
                 ces(c.node_sigma[k], leaves.chain(nodes))
             } else {
                 // CES: one powf per leaf, π^(−σ), kept for the quantities (x = Q·m·c^σ·π^(−σ));
@@ -405,14 +437,14 @@ impl<'a> System<'a> {
                 let rho = 1.0 - sigma;
                 let mut sum = 0.0;
                 for l in a..z {
-                    let (t, v) = (c.leaf_share[l], st.pi[l]);
+                    let (t, v) = (c.leaf_share[l], st.pi[l - shift]);
                     if t > 0.0 {
                         if v > 0.0 {
                             let pn = v.powf(-sigma);
-                            st.pw_neg[l] = pn;
+                            st.pw_neg[l - shift] = pn;
                             sum += t * v * pn;
                         } else {
-                            st.pw_neg[l] = f64::NAN;
+                            st.pw_neg[l - shift] = f64::NAN;
                             sum += t * v.powf(rho);
                         }
                     }
@@ -434,18 +466,21 @@ impl<'a> System<'a> {
                 st.mult[j] = st.mult[k] * pw(st.cn[k] / st.cn[j], sigma);
             }
             let (a, z) = c.node_direct[k];
+            let shift = c.node_shift[k] as usize;
             let m = st.mult[k];
-            if lean && c.node_run[k] != NO_RUN {
-                // Quantities stay the benchmark's (kept in the coefficients).
+            if c.node_run[k] != NO_RUN {
+                // Quantities stay the benchmark's (kept in the coefficients): m = 1 under
+                // fixed proportions all the way up.
             } else if sigma == 0.0 {
                 // Fixed proportions (an inactive leaf has Q = 0).
-                for (q, bq) in st.quantity[a..z].iter_mut().zip(&c.quantity[a..z]) {
+                let q = &mut st.quantity[a - shift..z - shift];
+                for (q, bq) in q.iter_mut().zip(&c.quantity[a..z]) {
                     *q = bq * m;
                 }
             } else if NestForm::from_sigma(sigma) == NestForm::CobbDouglas {
                 for l in a..z {
-                    st.quantity[l] = if c.leaf_active[l] {
-                        c.quantity[l] * m * (st.cn[k] / st.pi[l])
+                    st.quantity[l - shift] = if c.leaf_active[l] {
+                        c.quantity[l] * m * (st.cn[k] / st.pi[l - shift])
                     } else {
                         0.0
                     };
@@ -453,11 +488,11 @@ impl<'a> System<'a> {
             } else {
                 let m_c = m * st.cn[k].powf(sigma);
                 for l in a..z {
-                    let pn = st.pw_neg[l];
-                    st.quantity[l] = if !c.leaf_active[l] {
+                    let pn = st.pw_neg[l - shift];
+                    st.quantity[l - shift] = if !c.leaf_active[l] {
                         0.0
                     } else if pn.is_nan() {
-                        c.quantity[l] * m * pw(st.cn[k] / st.pi[l], sigma)
+                        c.quantity[l] * m * pw(st.cn[k] / st.pi[l - shift], sigma)
                     } else {
                         c.quantity[l] * m_c * pn
                     };
@@ -475,18 +510,9 @@ impl<'a> System<'a> {
         let name = || self.model().sectors[si].name.clone();
         finite(st.cost, || format!("unit cost of {}", name()))?;
         finite(st.revenue, || format!("unit revenue of {}", name()))?;
-        let computed = |k: usize| !(lean && c.node_run[k] != NO_RUN);
-        let all_finite = (0..nn).filter(|&k| computed(k)).all(|k| {
-            let (a, z) = c.node_direct[k];
-            st.quantity[a..z].iter().all(|q| q.is_finite())
-        });
-        if !all_finite {
-            let leaves = (0..nn).filter(|&k| computed(k)).flat_map(|k| {
-                let (a, z) = c.node_direct[k];
-                a..z
-            });
-            for l in leaves {
-                finite(st.quantity[l], || {
+        if !st.quantity.iter().all(|q| q.is_finite()) {
+            for (l, q) in leaves_outside_runs(c) {
+                finite(st.quantity[q], || {
                     format!(
                         "{}: quantity of {} ({})",
                         name(),
@@ -505,30 +531,34 @@ impl<'a> System<'a> {
     /// ∂x_i/∂π_l of every active leaf (`docs/equations.md` §3), at the offsets calibration
     /// laid out; leaves that respond to no price (every leaf of a Leontief nest) cost nothing.
     fn quantity_derivatives(&self, b: &SectorBlock, c: &SectorCoef, st: &mut SectorState) {
-        let nl = b.leaves.len();
-        reset(&mut st.dx, c.dx_start[nl] as usize, 0.0);
+        reset(&mut st.dx, c.dx_start[c.state_len] as usize, 0.0);
         if st.dx.is_empty() {
             return;
         }
-        // V_n = Σ p̄·x·π over the node's leaves, where a derivative needs it.
+        // V_n = Σ p̄·x·π over the node's leaves, where a derivative needs it. No run lies
+        // below a node with σ ≠ 0 there or at its parent (nor below any node on a responsive
+        // path), so the node's leaves are consecutive in the point state too.
         let nn = b.nodes.len();
         reset(&mut st.value, nn, 0.0);
         for k in 0..nn {
             if c.node_valued[k] {
                 let (a, z) = b.nodes[k].leaves;
-                st.value[k] = (a..z).map(|l| c.price[l] * st.quantity[l] * st.pi[l]).sum();
+                let shift = c.node_shift[k] as usize;
+                st.value[k] = (a..z)
+                    .map(|l| c.price[l - shift] * st.quantity[l - shift] * st.pi[l - shift])
+                    .sum();
             }
         }
         // The leaves of runs never respond to prices (fixed proportions all the way up).
-        for i in leaves_outside_runs(c) {
+        for (i, si) in leaves_outside_runs(c) {
             // Highest responsive node on the path decides which leaves can move x_i.
-            if c.leaf_top[i] == NO_TOP {
+            if c.leaf_top[si] == NO_TOP {
                 continue;
             }
-            let top = c.leaf_top[i] as usize;
+            let top = c.leaf_top[si] as usize;
             let path = &b.leaves[i].path;
-            let start = c.dx_first[i] as usize;
-            let row = &mut st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
+            let start = c.dx_first[si] as usize;
+            let row = &mut st.dx[c.dx_start[si] as usize..c.dx_start[si + 1] as usize];
             for (j, &k) in path.iter().enumerate().take(top + 1) {
                 let sigma = c.node_sigma[k];
                 if sigma == 0.0 {
@@ -537,24 +567,28 @@ impl<'a> System<'a> {
                 let vk = st.value[k];
                 if vk != 0.0 {
                     let (a, z) = b.nodes[k].leaves;
+                    let shift = c.node_shift[k] as usize;
                     for l in a..z {
-                        row[l - start] += sigma * c.price[l] * st.quantity[l] / vk;
+                        let (p, x) = (c.price[l - shift], st.quantity[l - shift]);
+                        row[l - start] += sigma * p * x / vk;
                     }
                 }
                 if j == 0 {
-                    row[i - start] -= sigma / st.pi[i];
+                    row[i - start] -= sigma / st.pi[si];
                 } else {
                     let below = path[j - 1];
                     let vb = st.value[below];
                     if vb != 0.0 {
                         let (a, z) = b.nodes[below].leaves;
+                        let shift = c.node_shift[below] as usize;
                         for l in a..z {
-                            row[l - start] -= sigma * c.price[l] * st.quantity[l] / vb;
+                            let (p, x) = (c.price[l - shift], st.quantity[l - shift]);
+                            row[l - start] -= sigma * p * x / vb;
                         }
                     }
                 }
             }
-            let xi = st.quantity[i];
+            let xi = st.quantity[si];
             for r in row.iter_mut() {
                 *r *= xi;
             }
@@ -680,7 +714,7 @@ impl<'a> System<'a> {
         match self.halfway_sector() {
             None => {
                 for (si, s) in st.sectors.iter_mut().enumerate() {
-                    self.sector_state(si, x, mode, s, &mut st.run_market)?;
+                    self.sector_state(si, x, mode, s, (&mut st.run_market, &mut st.run_pi))?;
                 }
             }
             Some(half) => {
@@ -690,17 +724,18 @@ impl<'a> System<'a> {
                     reset(&mut st.run_market_second, self.dim(), 0.0);
                 }
                 let (first, second) = st.sectors.split_at_mut(half);
-                let (market, market_second) = (&mut st.run_market, &mut st.run_market_second);
+                let scratch = (&mut st.run_market, &mut st.run_pi);
+                let scratch_second = (&mut st.run_market_second, &mut st.run_pi_second);
                 let (a, b) = rayon::join(
                     || {
-                        first
-                            .iter_mut()
-                            .enumerate()
-                            .try_for_each(|(si, s)| self.sector_state(si, x, mode, s, market))
+                        first.iter_mut().enumerate().try_for_each(|(si, s)| {
+                            self.sector_state(si, x, mode, s, (&mut *scratch.0, &mut *scratch.1))
+                        })
                     },
                     || {
                         second.iter_mut().enumerate().try_for_each(|(i, s)| {
-                            self.sector_state(half + i, x, mode, s, market_second)
+                            let (m, p) = (&mut *scratch_second.0, &mut *scratch_second.1);
+                            self.sector_state(half + i, x, mode, s, (m, p))
                         })
                     },
                 );
@@ -725,7 +760,7 @@ impl<'a> System<'a> {
                 revenue += x[b.var]
                     * s.tax_rate[leaf.first_tax as usize + k]
                     * x[leaf.price_var]
-                    * s.quantity[l];
+                    * s.quantity[slot_of(b, &self.coef.sectors[si], l)];
             }
             st.consumers[h].revenue = revenue;
         }
@@ -739,16 +774,27 @@ impl<'a> System<'a> {
         Ok(ws.point)
     }
 
-    /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i`.
-    fn leaf_grad(&self, si: usize, st: &SectorState, i: usize, scale: f64, g: &mut Grad) {
+    /// Pushes `scale · ∂x_i/∂(variables)` of leaf `i` (outside runs, at slot `q`).
+    fn leaf_grad(
+        &self,
+        si: usize,
+        st: &SectorState,
+        (i, q): (usize, usize),
+        scale: f64,
+        g: &mut Grad,
+    ) {
         let c = &self.coef.sectors[si];
-        let start = c.dx_first[i] as usize;
-        let row = &st.dx[c.dx_start[i] as usize..c.dx_start[i + 1] as usize];
+        let start = c.dx_first[q] as usize;
+        // The row's leaves lie in no run: their slots are as consecutive as they are.
+        let start_slot = q + start - i;
+        let row = &st.dx[c.dx_start[q] as usize..c.dx_start[q + 1] as usize];
         for (o, d) in row.iter().enumerate() {
             if !c.leaf_active[start + o] {
                 continue;
             }
-            st.pi_grad_each(c, start + o, |v, gp| g.push((v, scale * d * gp)));
+            st.pi_grad_each(c, (start + o, start_slot + o), |v, gp| {
+                g.push((v, scale * d * gp))
+            });
         }
     }
 
@@ -768,13 +814,15 @@ impl<'a> System<'a> {
         let leaf = &b.leaves[l];
         let t_index = leaf.first_tax as usize + k;
         let cvar = leaf.price_var.index();
-        let (level, p, t, q) = (x[b.var], x[cvar], st.tax_rate[t_index], st.quantity[l]);
+        let slot = slot_of(b, &self.coef.sectors[si], l);
+        let q = st.quantity[slot];
+        let (level, p, t) = (x[b.var], x[cvar], st.tax_rate[t_index]);
         g.push((b.var.index(), scale * t * p * q));
         g.push((cvar, scale * level * t * q));
         for &(v, d) in st.tax_grad_of(t_index) {
             g.push((v, scale * level * p * q * d));
         }
-        self.leaf_grad(si, st, l, scale * level * t * p, g);
+        self.leaf_grad(si, st, (l, slot), scale * level * t * p, g);
     }
 
     /// Pushes `scale ·` the gradient of final demand `k` of consumer `h`.
@@ -922,13 +970,13 @@ impl<'a> System<'a> {
                 if let Some(j) = jac.as_deref_mut() {
                     // Zero profit: Σ ±p̄·x·∂π (Shephard's lemma), entry by entry.
                     let inv = inv_scale[sector_row];
-                    for l in leaves_outside_runs(c) {
+                    for (l, q) in leaves_outside_runs(c) {
                         if !c.leaf_active[l] {
                             continue;
                         }
                         let sign = if c.leaf_output[l] { -1.0 } else { 1.0 };
-                        let a = sign * c.price[l] * s.quantity[l] * inv;
-                        s.pi_grad_each(c, l, |v, d| j.add(sector_row, v, a * d));
+                        let a = sign * c.price[q] * s.quantity[q] * inv;
+                        s.pi_grad_each(c, (l, q), |v, d| j.add(sector_row, v, a * d));
                     }
                 }
             }
@@ -952,28 +1000,30 @@ impl<'a> System<'a> {
                     }
                     continue;
                 }
+                let shift = c.node_shift[k] as usize;
                 for l in a..z {
                     if !c.leaf_active[l] {
                         continue;
                     }
                     let row = c.leaf_price[l] as usize;
                     let sign = if c.leaf_output[l] { 1.0 } else { -1.0 };
-                    f[row] += sign * level * s.quantity[l];
+                    let q = s.quantity[l - shift];
+                    f[row] += sign * level * q;
                     if let Some(j) = jac.as_deref_mut() {
                         if active[row] {
                             // Market clearance: ∂/∂level, then through the leaf's price
                             // responses.
                             let inv = inv_scale[row];
-                            j.add(row, sector_row, sign * s.quantity[l] * inv);
-                            if c.leaf_top[l] != NO_TOP {
-                                self.leaf_grad(si, s, l, sign * level * inv, g);
+                            j.add(row, sector_row, sign * q * inv);
+                            if c.leaf_top[l - shift] != NO_TOP {
+                                self.leaf_grad(si, s, (l, l - shift), sign * level * inv, g);
                                 for (v, d) in g.drain(..) {
                                     j.add(row, v, d);
                                 }
                             }
                         }
                     }
-                    if grad && c.taxed_rank[l] != UNTAXED {
+                    if grad && c.taxed_rank[l - shift] != UNTAXED {
                         for (k, tax) in b.leaves[l].taxes.iter().enumerate() {
                             let hrow = self.structure.consumers[tax.agent].var;
                             self.tax_revenue_grad(si, s, x, l, k, -1.0, g);
@@ -1202,9 +1252,9 @@ impl<'a> System<'a> {
         let mut netputs_of = vec![0.0f64; self.model().commodities.len()];
         for (si, b) in self.structure.sectors.iter().enumerate() {
             let level = x0[b.var];
-            for (leaf, q) in b.leaves.iter().zip(&st.sectors[si].quantity) {
-                netputs_of[leaf.commodity] += (level * q).abs();
-            }
+            st.sectors[si].each_quantity(&self.coef.sectors[si], |l, _, q| {
+                netputs_of[b.leaves[l].commodity] += (level * q).abs();
+            });
         }
         for c in 0..self.model().commodities.len() {
             let netputs = netputs_of[c];
@@ -1310,19 +1360,24 @@ impl EvalContext for FuncCtx<'_> {
                 let b = &sys.structure.sectors[sector];
                 let st = &self.st.sectors[sector];
                 let mut v = 0.0;
-                for (l, leaf) in b.leaves.iter().enumerate() {
+                let mut no_derivatives = false;
+                st.each_quantity(&sys.coef.sectors[sector], |l, slot, q| {
+                    let leaf = &b.leaves[l];
                     if leaf.commodity.index() == commodity
                         && leaf.output == output
                         && nest.is_none_or(|n| n == leaf.nest as usize)
                     {
-                        v += st.quantity_of(&sys.coef.sectors[sector], l);
-                        if let Some(g) = grad.as_deref_mut() {
-                            if !st.has_grad {
-                                return Err(EvalError::NoDerivatives);
-                            }
-                            sys.leaf_grad(sector, st, l, scale, g);
+                        v += q;
+                        match (grad.as_deref_mut(), slot) {
+                            // A run's leaf responds to no price.
+                            (Some(_), _) if !st.has_grad => no_derivatives = true,
+                            (Some(g), Some(q)) => sys.leaf_grad(sector, st, (l, q), scale, g),
+                            _ => {}
                         }
                     }
+                });
+                if no_derivatives {
+                    return Err(EvalError::NoDerivatives);
                 }
                 Ok(v)
             }

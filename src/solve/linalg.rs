@@ -99,7 +99,7 @@ pub fn choose(backend: Backend, jac: &Jacobian) -> Choice {
         Backend::Krylov => Choice::Krylov,
         Backend::Auto => {
             let n = jac.dim();
-            let entries = jac.entries().0.len().max(1);
+            let entries = jac.nnz().max(1);
             if n <= DENSE_LIMIT {
                 Choice::FaerDense
             } else if jac.run_entries() as f64 >= KRYLOV_RUNS * entries as f64 {
@@ -232,14 +232,13 @@ impl FaerDenseLu {
     fn assemble(&mut self, h: &NewtonMatrix<'_>) {
         let a = &mut self.lu;
         a.fill(0.0);
-        let (rows, cols, values) = h.jac.entries();
-        for k in 0..rows.len() {
-            let (r, c) = (rows[k], cols[k]);
+        let values = h.jac.values();
+        h.jac.for_each_entry(true, |k, r, c| {
             if r != DROPPED && c != DROPPED {
                 let (r, c) = (r as usize, c as usize);
                 a[(r, c)] += h.row_scale[r] * values[k];
             }
-        }
+        });
         for i in 0..self.n {
             a[(i, i)] += h.diag[i];
         }
@@ -339,9 +338,9 @@ pub struct FaerSparseLu {
     n: usize,
     col_ptr: Vec<u32>,
     row_idx: Vec<u32>,
-    /// (entry, slot in `values`) of the sparse entries in `A'`, ascending by entry (a
+    /// (entry, slot in `values`, row) of the sparse entries in `A'`, ascending by entry (a
     /// preconditioner's runs are not visited at all), and the slot of each diagonal element.
-    slots: Vec<(u32, u32)>,
+    slots: Vec<(u32, u32, u32)>,
     diag_slot: Vec<u32>,
     values: Vec<f64>,
     symbolic: Option<SymbolicLu<u32>>,
@@ -400,8 +399,7 @@ impl FaerSparseLu {
         let n = self.n;
         let k = self.width(h.jac);
         let nl = self.lines.len();
-        let (_, _, values) = h.jac.entries();
-        let (rows, _, _) = h.jac.entries();
+        let values = h.jac.values();
         self.u.iter_mut().for_each(|x| *x = 0.0);
         self.v.iter_mut().for_each(|x| *x = 0.0);
         for (t, &i) in self.lines.iter().enumerate() {
@@ -420,7 +418,6 @@ impl FaerSparseLu {
             }
             self.v[(nl + t) * n + i] = 1.0;
         }
-        let _ = rows;
         for q in 0..h.jac.rank() {
             let t = 2 * nl + q;
             let ((ru, uq), (cv, vq)) = h.jac.term(q);
@@ -459,10 +456,9 @@ impl FaerSparseLu {
 
     fn factor_sparse(&mut self, h: &NewtonMatrix<'_>) -> Result<(), LinearSolveError> {
         self.values.iter_mut().for_each(|v| *v = 0.0);
-        let (rows, _, values) = h.jac.entries();
-        for &(k, s) in &self.slots {
-            let k = k as usize;
-            self.values[s as usize] += h.row_scale[rows[k] as usize] * values[k];
+        let values = h.jac.values();
+        for &(k, s, r) in &self.slots {
+            self.values[s as usize] += h.row_scale[r as usize] * values[k as usize];
         }
         for (i, &s) in self.diag_slot.iter().enumerate() {
             self.values[s as usize] += if self.in_lines[i] { 1.0 } else { h.diag[i] };
@@ -495,22 +491,23 @@ impl LinearSolver for FaerSparseLu {
         self.work = LinearWork::default();
         self.dense = None;
         self.factored = false;
-        let (rows, cols, _) = jac.entries();
-        let mut in_run = Vec::new();
-        if self.skip_runs {
-            jac.run_mask(&mut in_run);
-        }
-        let kept = |k: usize| {
-            rows[k] != DROPPED && cols[k] != DROPPED && !in_run.get(k).copied().unwrap_or(false)
+        // The entries A' is made of (none dropped; a preconditioner's runs left out), walked
+        // afresh by each pass below rather than listed: no array over every entry is held
+        // (at N = 5000 the runs alone are 50 million entries).
+        let runs = !self.skip_runs;
+        let each_kept = |mut f: Box<dyn FnMut(u32, usize, usize) + '_>| {
+            jac.for_each_entry(runs, |k, r, c| {
+                if r != DROPPED && c != DROPPED {
+                    f(k as u32, r as usize, c as usize);
+                }
+            });
         };
         // Dense lines: rows or columns with many entries.
         let (mut per_row, mut per_col) = (vec![0usize; n], vec![0usize; n]);
-        for k in 0..rows.len() {
-            if kept(k) {
-                per_row[rows[k] as usize] += 1;
-                per_col[cols[k] as usize] += 1;
-            }
-        }
+        each_kept(Box::new(|_, r, c| {
+            per_row[r] += 1;
+            per_col[c] += 1;
+        }));
         let limit = Self::line_limit(n);
         self.in_lines = (0..n)
             .map(|i| per_row[i] > limit || per_col[i] > limit)
@@ -529,17 +526,14 @@ impl LinearSolver for FaerSparseLu {
         // Entries of each line's row, and of its column outside the lines' rows.
         let nl = self.lines.len();
         let (mut by_row, mut by_col) = (vec![Vec::new(); nl], vec![Vec::new(); nl]);
-        for k in 0..rows.len() {
-            if !kept(k) {
-                continue;
+        let in_lines = &self.in_lines;
+        each_kept(Box::new(|k, r, c| {
+            if in_lines[r] {
+                by_row[line_rank[r] as usize].push((k, c as u32));
+            } else if in_lines[c] {
+                by_col[line_rank[c] as usize].push((k, r as u32));
             }
-            let (r, c) = (rows[k] as usize, cols[k] as usize);
-            if self.in_lines[r] {
-                by_row[line_rank[r] as usize].push((k as u32, c as u32));
-            } else if self.in_lines[c] {
-                by_col[line_rank[c] as usize].push((k as u32, r as u32));
-            }
-        }
+        }));
         self.row_entries = by_row.concat();
         self.row_start = std::iter::once(0)
             .chain(by_row.iter().scan(0, |a, v| {
@@ -554,36 +548,41 @@ impl LinearSolver for FaerSparseLu {
                 Some(*a)
             }))
             .collect();
-        let thin = |k: usize| {
-            kept(k) && !self.in_lines[rows[k] as usize] && !self.in_lines[cols[k] as usize]
+        // The thin entries (outside the dense lines), numbered in emission order.
+        let each_thin = |mut f: Box<dyn FnMut(u32, usize, usize) + '_>| {
+            each_kept(Box::new(|k, r, c| {
+                if !in_lines[r] && !in_lines[c] {
+                    f(k, r, c);
+                }
+            }));
         };
         // Compressed columns of A' by a counting sort: the thin entries and the diagonal, each
         // distinct position one slot.
         let mut count = vec![0u32; n + 1];
-        for k in 0..rows.len() {
-            if thin(k) {
-                count[cols[k] as usize + 1] += 1;
-            }
-        }
+        let mut len = 0usize;
+        each_thin(Box::new(|_, _, c| {
+            count[c + 1] += 1;
+            len += 1;
+        }));
         for i in 0..n {
             count[i + 1] += 1;
         }
         for j in 0..n {
             count[j + 1] += count[j];
         }
-        // (row, source) per column: source < len for entries, len + i for diagonal i.
-        let len = rows.len();
+        // (row, source) per column: source < len for the thin entry of that number, len + i
+        // for diagonal i.
         let mut by_column = vec![(0u32, 0u32); count[n] as usize];
         let mut next = count.clone();
         let mut place = |c: usize, r: u32, src: u32| {
             by_column[next[c] as usize] = (r, src);
             next[c] += 1;
         };
-        for k in 0..len {
-            if thin(k) {
-                place(cols[k] as usize, rows[k], k as u32);
-            }
-        }
+        let mut t = 0u32;
+        each_thin(Box::new(|_, r, c| {
+            place(c, r as u32, t);
+            t += 1;
+        }));
         for i in 0..n {
             place(i, i as u32, (len + i) as u32);
         }
@@ -609,12 +608,11 @@ impl LinearSolver for FaerSparseLu {
             }
             self.col_ptr[j + 1] = self.row_idx.len() as u32;
         }
-        self.slots = (0..len as u32)
-            .filter_map(|k| {
-                let s = slot[k as usize];
-                (s != DROPPED).then_some((k, s))
-            })
-            .collect();
+        let mut slots = Vec::with_capacity(len);
+        each_thin(Box::new(|k, r, _| {
+            slots.push((k, slot[slots.len()], r as u32))
+        }));
+        self.slots = slots;
         self.values = vec![0.0; self.row_idx.len()];
         let symbolic = factorize_symbolic_lu(self.pattern(), Default::default())
             .map_err(|_| LinearSolveError::Singular)?;

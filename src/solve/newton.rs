@@ -44,7 +44,7 @@ impl std::fmt::Debug for SolverWorkspace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SolverWorkspace")
             .field("n", &self.phi.len())
-            .field("entries", &self.jac.entries().0.len())
+            .field("entries", &self.jac.nnz())
             .field("rank", &self.jac.rank())
             .finish()
     }
