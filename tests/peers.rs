@@ -325,3 +325,49 @@ fn rendered_model_names_and_scenarios() {
         .iter()
         .all(|&(_, v)| v == 0.0));
 }
+
+/// From about N = 512 the evaluation and the GMRES products run in two halves, one per core
+/// (`System::PARALLEL_LEAVES`, `Jacobian::PARALLEL_FROM`); the halves are fixed by the
+/// structure, so a solve gives the same bits on one thread as on two.
+#[test]
+fn a_solve_at_scale_gives_the_same_bits_on_one_thread_and_on_two() {
+    let inst = generate(520, 5, 1);
+    let model = tokencge::model::load_str(&inst.to_toml(), Path::new("peer.toml")).unwrap();
+    let idx = model.scenario_index("tax1").unwrap();
+    let (structure, _) = tokencge::build_model(model).unwrap();
+    let leaves = structure.leaf_count();
+    assert!(
+        leaves >= tokencge::compile::System::PARALLEL_LEAVES,
+        "{leaves} leaves: too few for the evaluation to run in halves"
+    );
+    let (setup, coef) = tokencge::scenario::prepare(&structure, Some(idx)).unwrap();
+    let settings = NewtonSettings::default();
+    let solve_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut ws = tokencge::scenario::Workspace::new(&structure);
+            tokencge::scenario::solve(&structure, &coef, &setup, &settings, &mut ws)
+        })
+    };
+    let (one, two) = (solve_on(1), solve_on(2));
+    assert_eq!(one.status.label(), "converged", "{:?}", one.status);
+    assert!(one.residual <= 1e-9, "residual {:e}", one.residual);
+    assert!(
+        one.info.products > 0,
+        "solved by GMRES, whose products run in halves"
+    );
+    let differ = one
+        .x
+        .iter()
+        .zip(&two.x)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(
+        differ, 0,
+        "{differ} variables differ between 1 and 2 threads"
+    );
+    assert_eq!(one.info.iterations, two.info.iterations);
+}

@@ -61,8 +61,11 @@ pub fn eval_param(e: &Expr, params: &[f64]) -> Result<f64, EvalError> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SectorCoef {
     /// Per leaf: benchmark quantity Q; reference price p̄ per leaf outside runs (at its
-    /// point-state slot, see `node_shift`: only calibration reads a run's).
-    pub quantity: Vec<f64>,
+    /// point-state slot, see `node_shift`: only calibration reads a run's). The quantities are
+    /// shared (an `Arc`) with the Jacobian's runs, whose products read them in place: at
+    /// scale the input-output block is then in memory once, and the evaluation and the
+    /// products stream the same bytes.
+    pub quantity: std::sync::Arc<[f64]>,
     pub price: Vec<f64>,
     /// Per leaf: does it carry flow (Q ≠ 0)?
     pub leaf_active: Vec<bool>,
@@ -327,8 +330,8 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
     for (si, (b, s)) in structure.sectors.iter().zip(&m.sectors).enumerate() {
         let name = &s.name;
         let nl = b.leaves.len();
+        let mut quantity = Vec::with_capacity(nl);
         let mut c = SectorCoef {
-            quantity: Vec::with_capacity(nl),
             price: Vec::with_capacity(nl),
             leaf_active: Vec::with_capacity(nl),
             ..Default::default()
@@ -359,7 +362,7 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
                     format!("reference price of {cname} is {p}"),
                 ));
             }
-            c.quantity.push(q);
+            quantity.push(q);
             c.price.push(p);
             c.leaf_active.push(q != 0.0);
             netput_active[l.netput] = q != 0.0;
@@ -367,6 +370,7 @@ pub fn calibrate(structure: &Structure, params: &[f64]) -> Result<Coefficients, 
                 market[l.commodity.index()] = true;
             }
         }
+        c.quantity = quantity.into();
         let nn = b.nodes.len();
         c.node_weight = vec![0.0; nn];
         c.node_share = vec![0.0; nn];

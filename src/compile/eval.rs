@@ -157,9 +157,13 @@ pub struct PointState {
     /// the same pass over the benchmark quantities that gives the runs' unit costs (one pass
     /// over an input-output block instead of two).
     run_market: Vec<f64>,
-    /// Scratch shared by the sectors: the π of one run, for its unit cost by the general
-    /// formula (evaluations for reports and calibration).
+    /// The second half's market terms when the sectors are evaluated in two halves
+    /// ([`System::halfway_sector`]).
+    run_market_second: Vec<f64>,
+    /// Scratch shared by the sectors (one per half): the π of one run, for its unit cost by
+    /// the general formula (evaluations for reports and calibration).
     run_pi: Vec<f64>,
+    run_pi_second: Vec<f64>,
 }
 
 /// Per-thread scratch of the evaluation; sized for one structure.
@@ -176,7 +180,9 @@ impl EvalWorkspace {
                 sectors: vec![SectorState::default(); structure.sectors.len()],
                 consumers: vec![ConsumerState::default(); structure.consumers.len()],
                 run_market: Vec::new(),
+                run_market_second: Vec::new(),
                 run_pi: Vec::new(),
+                run_pi_second: Vec::new(),
             },
             grad: Grad::new(),
         }
@@ -664,6 +670,28 @@ impl<'a> System<'a> {
     }
 
     /// [`System::point_into`], or lean for the solver (no per-leaf state for runs).
+    /// Leaves from which the sectors are evaluated in two halves, one per core: at scale an
+    /// evaluation is bound by memory bandwidth, which one core does not saturate.
+    pub const PARALLEL_LEAVES: usize = 1 << 18;
+
+    /// The first sector of the second half (halving the leaves), or None for a structure with
+    /// fewer than [`System::PARALLEL_LEAVES`] leaves. It depends on the structure only.
+    fn halfway_sector(&self) -> Option<usize> {
+        let sectors = &self.structure.sectors;
+        let total = self.structure.leaf_count();
+        if total < Self::PARALLEL_LEAVES {
+            return None;
+        }
+        let mut seen = 0;
+        for (si, b) in sectors.iter().enumerate() {
+            if 2 * seen >= total {
+                return Some(si);
+            }
+            seen += b.leaves.len();
+        }
+        None
+    }
+
     fn point_with(
         &self,
         x: &[f64],
@@ -675,8 +703,42 @@ impl<'a> System<'a> {
         if lean {
             reset(&mut st.run_market, self.dim(), 0.0);
         }
-        for (si, s) in st.sectors.iter_mut().enumerate() {
-            self.sector_state(si, x, mode, s, (&mut st.run_market, &mut st.run_pi))?;
+        match self.halfway_sector() {
+            None => {
+                for (si, s) in st.sectors.iter_mut().enumerate() {
+                    self.sector_state(si, x, mode, s, (&mut st.run_market, &mut st.run_pi))?;
+                }
+            }
+            Some(half) => {
+                // Two halves fixed by the structure, the second's market terms summed apart
+                // and added after: the same sums whatever the thread count.
+                if lean {
+                    reset(&mut st.run_market_second, self.dim(), 0.0);
+                }
+                let (first, second) = st.sectors.split_at_mut(half);
+                let scratch = (&mut st.run_market, &mut st.run_pi);
+                let scratch_second = (&mut st.run_market_second, &mut st.run_pi_second);
+                let (a, b) = rayon::join(
+                    || {
+                        first.iter_mut().enumerate().try_for_each(|(si, s)| {
+                            self.sector_state(si, x, mode, s, (&mut *scratch.0, &mut *scratch.1))
+                        })
+                    },
+                    || {
+                        second.iter_mut().enumerate().try_for_each(|(i, s)| {
+                            let (m, p) = (&mut *scratch_second.0, &mut *scratch_second.1);
+                            self.sector_state(half + i, x, mode, s, (m, p))
+                        })
+                    },
+                );
+                a?;
+                b?;
+                if lean {
+                    for (m, m2) in st.run_market.iter_mut().zip(&st.run_market_second) {
+                        *m += m2;
+                    }
+                }
+            }
         }
         for (h, s) in st.consumers.iter_mut().enumerate() {
             self.consumer_state(h, x, grad, s)?;
@@ -877,6 +939,9 @@ impl<'a> System<'a> {
         let scale = &self.coef.scale;
         // Emits the gradient collected in `g` as row `row` of the scaled Jacobian.
         let inv_scale = &self.coef.inv_scale;
+        if let Some(j) = jac.as_deref_mut() {
+            j.set_row_weights(inv_scale);
+        }
         let push =
             |jac: &mut Option<&mut Jacobian>, row: VarId, g: &mut Grad| match jac.as_deref_mut() {
                 Some(j) if active[row] => {
@@ -913,21 +978,17 @@ impl<'a> System<'a> {
                     // A run: its market rows and Jacobian runs straight from the benchmark
                     // quantities (zero profit: ±Q by Shephard's lemma; markets: ±Q).
                     let p0 = c.node_run[k] as usize;
-                    let len = z - a;
                     let sign = if c.leaf_output[a] { 1.0 } else { -1.0 };
                     // The values depend on the coefficients only: written when the pattern is
                     // recorded, at a solve's first iteration.
+                    // The products read them from the coefficients' quantities in place.
                     if let Some(j) = jac.as_deref_mut() {
                         if active[b.var] {
                             let zp = -sign * inv_scale[sector_row];
-                            let values = c.quantity[a..z].iter().map(|q| zp * q);
-                            j.add_row_run((sector_row, p0), values, true);
+                            j.add_row_run_shared((sector_row, p0), &c.quantity, a..z, zp);
                         }
-                        let mc = c.quantity[a..z]
-                            .iter()
-                            .zip(&inv_scale[p0..p0 + len])
-                            .map(|(q, s)| sign * q * s);
-                        j.add_col_run((p0, sector_row), mc, true);
+                        // Market rows: ±Q weighted by each row's function scale.
+                        j.add_col_run_shared((p0, sector_row), &c.quantity, a..z, sign);
                     }
                     continue;
                 }

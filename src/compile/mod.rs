@@ -413,6 +413,11 @@ impl Structure {
         &self.incidence
     }
 
+    /// Leaves of every sector's tree (a netput each): the size of an evaluation.
+    pub fn leaf_count(&self) -> usize {
+        self.sectors.iter().map(|b| b.leaves.len()).sum()
+    }
+
     /// Per commodity: (sector, leaf) of every netput of it, sectors and leaves in order. Built
     /// on each call (counted first, so each list is allocated once at its size) for the
     /// commands that list them (`describe`); the solve path does not hold it.

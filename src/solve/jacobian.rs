@@ -11,6 +11,9 @@
 //! A map from the problem's indices to the solved ones (variables held fixed are dropped,
 //! [`DROPPED`]) is applied while recording, so a reduced problem writes into the same storage.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 /// Index of an entry whose row or column is not solved for.
 pub const DROPPED: u32 = u32::MAX;
 
@@ -35,6 +38,24 @@ enum Run {
     /// Column `col`, rows `row0..row0 + len`.
     Col { col: u32, row0: u32 },
 }
+
+/// Where the products read a run's values from instead of `values`: `factor ·
+/// data[offset..offset + len]`, times the row weights ([`Jacobian::set_row_weights`]) from
+/// problem row `weighted_from` on for a column run. The data is shared with the problem (an
+/// input-output block's benchmark quantities, which its evaluation streams too), so at scale
+/// the block is in memory once and a product does not evict what the next evaluation reads;
+/// a zero-profit row's run and its sector's market column over the same prices are the same
+/// data, multiplied by one fused pass.
+#[derive(Debug, Clone)]
+struct Source {
+    data: Arc<[f64]>,
+    offset: u32,
+    factor: f64,
+    weighted_from: u32,
+}
+
+/// A segment with no [`Source`].
+const NO_SOURCE: u32 = u32::MAX;
 
 /// A piece of the sparse part as products see it: one entry (solved indices, none dropped), or
 /// a run's values along a row or a column.
@@ -94,6 +115,45 @@ pub fn dot_axpy(q: &[f64], p: &[f64], alpha: f64, y: &mut [f64]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// Σ qᵢpᵢ as [`dot`] does, and `yᵢ += sᵢ·wᵢ·alpha·qᵢ` in the same pass over `q`.
+#[inline]
+pub fn dot_axpy_weighted(
+    q: &[f64],
+    p: &[f64],
+    (s, w): (&[f64], &[f64]),
+    alpha: f64,
+    y: &mut [f64],
+) -> f64 {
+    let n = q.len().min(p.len()).min(y.len()).min(s.len()).min(w.len());
+    let (q, p, s, w, y) = (&q[..n], &p[..n], &s[..n], &w[..n], &mut y[..n]);
+    let mut acc = [0.0f64; 8];
+    let mut yc = y.chunks_exact_mut(8);
+    let (qc, pc, sc, wc) = (
+        q.chunks_exact(8),
+        p.chunks_exact(8),
+        s.chunks_exact(8),
+        w.chunks_exact(8),
+    );
+    let (qr, pr, sr, wr) = (
+        qc.remainder(),
+        pc.remainder(),
+        sc.remainder(),
+        wc.remainder(),
+    );
+    for ((((a, b), sv), wv), c) in qc.zip(pc).zip(sc).zip(wc).zip(&mut yc) {
+        for i in 0..8 {
+            acc[i] += a[i] * b[i];
+            c[i] += sv[i] * wv[i] * alpha * a[i];
+        }
+    }
+    let mut tail = 0.0;
+    for ((((a, b), sv), wv), c) in qr.iter().zip(pr).zip(sr).zip(wr).zip(yc.into_remainder()) {
+        tail += a * b;
+        *c += sv * wv * alpha * a;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
 /// Ranges of one rank-one term's `u` (rows) and `v` (columns) entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Term {
@@ -141,9 +201,22 @@ pub struct Jacobian {
     v_idx: Vec<u32>,
     v: Vec<f64>,
     v_len: usize,
+    /// First segment of a product's second half (0: products in one piece); see
+    /// [`Jacobian::mul_add`].
+    split: u32,
+    /// Per segment, its [`Source`] ([`NO_SOURCE`] if none), the sources recorded, and the
+    /// problem's row weights (by problem index) that weight the column runs' sources.
+    segment_source: Vec<u32>,
+    sources: Vec<Source>,
+    n_sources: usize,
+    row_weights: Vec<f64>,
 }
 
 impl Jacobian {
+    /// Sparse entries from which products are split in two halves (below, a product takes
+    /// less time than handing half of it to another thread).
+    pub const PARALLEL_FROM: usize = 1 << 18;
+
     /// An empty Jacobian for problems of `n` unknowns (the identity map).
     pub fn new(n: usize) -> Jacobian {
         Jacobian {
@@ -198,6 +271,18 @@ impl Jacobian {
         self.n_terms = 0;
         self.u_len = 0;
         self.v_len = 0;
+        if record {
+            self.n_sources = 0;
+        }
+    }
+
+    /// Sets the problem's row weights (by problem index) that a column run's source is
+    /// multiplied by ([`Jacobian::add_col_run_shared`]); read when recording only.
+    pub fn set_row_weights(&mut self, weights: &[f64]) {
+        if self.recording {
+            self.row_weights.clear();
+            self.row_weights.extend_from_slice(weights);
+        }
     }
 
     /// Ends an evaluation. When recording: whether the pattern differs from the last one
@@ -220,6 +305,8 @@ impl Jacobian {
                 changed |= have != len;
             }
             self.segments.truncate(self.n_segments);
+            self.segment_source.truncate(self.n_segments);
+            self.sources.truncate(self.n_sources);
             self.rows.truncate(self.n_scattered);
             self.cols.truncate(self.n_scattered);
             self.values.truncate(self.len);
@@ -229,6 +316,7 @@ impl Jacobian {
             self.v_idx.truncate(self.v_len);
             self.v.truncate(self.v_len);
             self.recording = false;
+            self.split = self.halfway();
             Ok(changed)
         } else if self.stale
             || self.overflow
@@ -241,6 +329,22 @@ impl Jacobian {
         } else {
             Ok(false)
         }
+    }
+
+    /// The segment at which the entries recorded are half done, or 0 when there are fewer
+    /// than [`Jacobian::PARALLEL_FROM`].
+    fn halfway(&self) -> u32 {
+        if self.len < Self::PARALLEL_FROM {
+            return 0;
+        }
+        let mut seen = 0;
+        for (k, seg) in self.segments.iter().enumerate() {
+            if 2 * seen >= self.len && (k == 0 || self.fused_partner(k - 1, k + 1) != Some(k)) {
+                return k as u32;
+            }
+            seen += seg.len as usize;
+        }
+        0
     }
 
     #[inline]
@@ -292,6 +396,10 @@ impl Jacobian {
     fn record_segment(&mut self, seg: Segment) {
         let k = self.n_segments;
         self.n_segments += 1;
+        match self.segment_source.get_mut(k) {
+            Some(src) => *src = NO_SOURCE,
+            None => self.segment_source.push(NO_SOURCE),
+        }
         if k < self.segments.len() {
             // Starts and kinds fix the segmentation (a scattered segment grows as its entries
             // come; its entries' indices are compared one by one); a run's length is part of
@@ -359,6 +467,71 @@ impl Jacobian {
         constant: bool,
     ) {
         self.add_run(false, col, row0, values, constant);
+    }
+
+    /// [`Jacobian::add_row_run`] of the constant values `factor · data[range]`, which the
+    /// products read from `data` itself (see [`Source`]).
+    pub fn add_row_run_shared(
+        &mut self,
+        (row, col0): (usize, usize),
+        data: &Arc<[f64]>,
+        range: Range<usize>,
+        factor: f64,
+    ) {
+        let values = data[range.clone()].iter().map(|q| factor * q);
+        self.add_run(true, row, col0, values, true);
+        self.attach_source(data, range.start, factor, u32::MAX);
+    }
+
+    /// [`Jacobian::add_col_run`] of the constant values `factor · data[range.start + i] ·
+    /// w[row0 + i]`, `w` the row weights set for this recording
+    /// ([`Jacobian::set_row_weights`]); the products read `data` itself (see [`Source`]).
+    pub fn add_col_run_shared(
+        &mut self,
+        (row0, col): (usize, usize),
+        data: &Arc<[f64]>,
+        range: Range<usize>,
+        factor: f64,
+    ) {
+        // The weights are taken out for the call (the values borrow them), then put back.
+        let weights = std::mem::take(&mut self.row_weights);
+        if self.recording {
+            let w = &weights[row0..row0 + range.len()];
+            let values = data[range.clone()]
+                .iter()
+                .zip(w)
+                .map(|(q, w)| factor * q * w);
+            self.add_run(false, col, row0, values, true);
+        } else {
+            let values = std::iter::repeat_n(0.0, range.len());
+            self.add_run(false, col, row0, values, true);
+        }
+        self.row_weights = weights;
+        self.attach_source(data, range.start, factor, row0 as u32);
+    }
+
+    /// Gives the segment just recorded (a run, not entries scattered by the map) its source.
+    fn attach_source(&mut self, data: &Arc<[f64]>, offset: usize, factor: f64, weighted_from: u32) {
+        if !self.recording || self.n_segments == 0 {
+            return;
+        }
+        let k = self.n_segments - 1;
+        if matches!(self.segments[k].kind, Run::Scattered { .. }) {
+            return;
+        }
+        let source = Source {
+            data: Arc::clone(data),
+            offset: offset as u32,
+            factor,
+            weighted_from,
+        };
+        let i = self.n_sources;
+        self.n_sources += 1;
+        match self.sources.get_mut(i) {
+            Some(old) => *old = source,
+            None => self.sources.push(source),
+        }
+        self.segment_source[k] = i as u32;
     }
 
     fn add_run(
@@ -589,8 +762,14 @@ impl Jacobian {
 
     /// Calls `f` with the sparse part piece by piece, in emission order.
     #[inline]
-    pub fn for_each_piece(&self, mut f: impl FnMut(Piece<'_>)) {
-        for seg in &self.segments {
+    pub fn for_each_piece(&self, f: impl FnMut(Piece<'_>)) {
+        self.pieces_of(&self.segments, f);
+    }
+
+    /// Calls `f` with the pieces of `segments` (some of this Jacobian's), in order.
+    #[inline]
+    fn pieces_of(&self, segments: &[Segment], mut f: impl FnMut(Piece<'_>)) {
+        for seg in segments {
             let (a, len) = (seg.start as usize, seg.len as usize);
             let values = &self.values[a..a + len];
             match seg.kind {
@@ -617,24 +796,144 @@ impl Jacobian {
         }
     }
 
-    /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
-    pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
-        self.for_each_piece(|piece| match piece {
-            Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
-            Piece::Row { row, col0, values } => {
-                y[row] += row_scale[row] * dot(values, &x[col0..col0 + values.len()]);
-            }
-            Piece::Col { col, row0, values } => {
-                let (xc, end) = (x[col], row0 + values.len());
-                for ((yi, si), v) in y[row0..end]
-                    .iter_mut()
-                    .zip(&row_scale[row0..end])
-                    .zip(values)
-                {
-                    *yi += si * v * xc;
+    /// `y += S x` over segments `lo..hi` with each row multiplied by `row_scale`; runs with a
+    /// [`Source`] read it (a zero-profit row's run followed by the market column over the same
+    /// prices and data in one pass), the others their values.
+    fn mul_add_segments(
+        &self,
+        (lo, hi): (usize, usize),
+        row_scale: &[f64],
+        x: &[f64],
+        y: &mut [f64],
+    ) {
+        let mut k = lo;
+        while k < hi {
+            let seg = self.segments[k];
+            let src = self.segment_source[k];
+            if src != NO_SOURCE {
+                if let Some(next) = self.fused_partner(k, hi) {
+                    self.mul_add_fused(k, next, row_scale, x, y);
+                    k += 2;
+                    continue;
                 }
+                let source = &self.sources[src as usize];
+                let (a, len) = (source.offset as usize, seg.len as usize);
+                let data = &source.data[a..a + len];
+                match seg.kind {
+                    Run::Row { row, col0 } => {
+                        let (row, col0) = (row as usize, col0 as usize);
+                        y[row] += row_scale[row] * source.factor * dot(data, &x[col0..col0 + len]);
+                    }
+                    Run::Col { col, row0 } => {
+                        let (row0, w0) = (row0 as usize, source.weighted_from as usize);
+                        let xc = source.factor * x[col as usize];
+                        let weights = &self.row_weights[w0..w0 + len];
+                        for (((yi, si), w), q) in y[row0..row0 + len]
+                            .iter_mut()
+                            .zip(&row_scale[row0..row0 + len])
+                            .zip(weights)
+                            .zip(data)
+                        {
+                            *yi += si * w * xc * q;
+                        }
+                    }
+                    Run::Scattered { .. } => unreachable!("scattered entries have no source"),
+                }
+                k += 1;
+                continue;
             }
-        });
+            self.pieces_of(&self.segments[k..k + 1], |piece| match piece {
+                Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
+                Piece::Row { row, col0, values } => {
+                    y[row] += row_scale[row] * dot(values, &x[col0..col0 + values.len()]);
+                }
+                Piece::Col { col, row0, values } => {
+                    let (xc, end) = (x[col], row0 + values.len());
+                    for ((yi, si), v) in y[row0..end]
+                        .iter_mut()
+                        .zip(&row_scale[row0..end])
+                        .zip(values)
+                    {
+                        *yi += si * v * xc;
+                    }
+                }
+            });
+            k += 1;
+        }
+    }
+
+    /// The column run that segment `k` (a row run with a source) fuses with: the next
+    /// segment, before `hi`, a column run over the same indices with the same data.
+    #[inline]
+    fn fused_partner(&self, k: usize, hi: usize) -> Option<usize> {
+        let next = k + 1;
+        if next >= hi || self.segment_source[next] == NO_SOURCE {
+            return None;
+        }
+        let (a, b) = (self.segments[k], self.segments[next]);
+        let (Run::Row { col0, .. }, Run::Col { row0, .. }) = (a.kind, b.kind) else {
+            return None;
+        };
+        let (sa, sb) = (
+            &self.sources[self.segment_source[k] as usize],
+            &self.sources[self.segment_source[next] as usize],
+        );
+        (col0 == row0
+            && a.len == b.len
+            && sa.offset == sb.offset
+            && Arc::ptr_eq(&sa.data, &sb.data))
+        .then_some(next)
+    }
+
+    /// Row run `k` and column run `next` over the same indices and data, in one pass over the
+    /// data: `y[row] += s·f_r·Σ qᵢxᵢ` and `y[i] += sᵢwᵢ·f_c·x[col]·qᵢ`.
+    fn mul_add_fused(&self, k: usize, next: usize, row_scale: &[f64], x: &[f64], y: &mut [f64]) {
+        let (Run::Row { row, col0 }, Run::Col { col, .. }) =
+            (self.segments[k].kind, self.segments[next].kind)
+        else {
+            unreachable!("checked by fused_partner");
+        };
+        let (sr, sc) = (
+            &self.sources[self.segment_source[k] as usize],
+            &self.sources[self.segment_source[next] as usize],
+        );
+        let (i0, len) = (col0 as usize, self.segments[k].len as usize);
+        let (a, w0) = (sr.offset as usize, sc.weighted_from as usize);
+        let data = &sr.data[a..a + len];
+        let xc = sc.factor * x[col as usize];
+        let sum = dot_axpy_weighted(
+            data,
+            &x[i0..i0 + len],
+            (&row_scale[i0..i0 + len], &self.row_weights[w0..w0 + len]),
+            xc,
+            &mut y[i0..i0 + len],
+        );
+        let row = row as usize;
+        y[row] += row_scale[row] * sr.factor * sum;
+    }
+
+    /// `y += J x` with each row of the product multiplied by `row_scale` (solved indices).
+    ///
+    /// A Jacobian with a large sparse part ([`Jacobian::PARALLEL_FROM`] entries) is multiplied
+    /// in two halves fixed when its pattern was recorded: the second half into `spare`, on
+    /// another thread when rayon has one, then added to `y`. At scale a product is bound by
+    /// memory bandwidth, which one core does not saturate. The split depends on the pattern
+    /// only, so the sums, hence the result, are the same whatever the thread count.
+    pub fn mul_add(&self, row_scale: &[f64], x: &[f64], y: &mut [f64], spare: &mut Vec<f64>) {
+        let (split, end) = (self.split as usize, self.segments.len());
+        if split == 0 {
+            self.mul_add_segments((0, end), row_scale, x, y);
+        } else {
+            spare.clear();
+            spare.resize(y.len(), 0.0);
+            rayon::join(
+                || self.mul_add_segments((0, split), row_scale, x, y),
+                || self.mul_add_segments((split, end), row_scale, x, spare),
+            );
+            for (yi, si) in y.iter_mut().zip(spare.iter()) {
+                *yi += si;
+            }
+        }
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let s: f64 = cv
@@ -689,18 +988,44 @@ impl Jacobian {
     /// `out` is raised to it.
     pub fn row_max_abs(&self, out: &mut [f64]) {
         let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
-        self.for_each_piece(|piece| match piece {
-            Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
-            Piece::Row { row, values, .. } => {
-                let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
-                out[row] = out[row].max(m);
+        for (k, seg) in self.segments.iter().enumerate() {
+            let src = self.segment_source[k];
+            if src == NO_SOURCE {
+                self.pieces_of(std::slice::from_ref(seg), |piece| match piece {
+                    Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
+                    Piece::Row { row, values, .. } => {
+                        let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                        out[row] = out[row].max(m);
+                    }
+                    Piece::Col { row0, values, .. } => {
+                        for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
+                            *o = o.max(finite_abs(v));
+                        }
+                    }
+                });
+                continue;
             }
-            Piece::Col { row0, values, .. } => {
-                for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
-                    *o = o.max(finite_abs(v));
+            // From the source, the same products as the values hold, so the same bits; a
+            // row's largest |f·qᵢ| is |f|·max|qᵢ| (rounding is monotone).
+            let source = &self.sources[src as usize];
+            let (a, len) = (source.offset as usize, seg.len as usize);
+            let data = &source.data[a..a + len];
+            match seg.kind {
+                Run::Row { row, .. } => {
+                    let qmax = data.iter().map(finite_abs).fold(0.0f64, f64::max);
+                    let m = finite_abs(&(source.factor.abs() * qmax));
+                    out[row as usize] = out[row as usize].max(m);
                 }
+                Run::Col { row0, .. } => {
+                    let (row0, w0) = (row0 as usize, source.weighted_from as usize);
+                    let weights = &self.row_weights[w0..w0 + len];
+                    for ((o, q), w) in out[row0..row0 + len].iter_mut().zip(data).zip(weights) {
+                        *o = o.max(finite_abs(&(source.factor * q * w)));
+                    }
+                }
+                Run::Scattered { .. } => unreachable!("scattered entries have no source"),
             }
-        });
+        }
         for t in 0..self.rank() {
             let ((ru, u), (cv, v)) = self.term(t);
             let vmax = cv
@@ -772,7 +1097,7 @@ mod tests {
         let x = [1.0, -2.0, 0.5];
         let s = [1.0, 2.0, 3.0];
         let mut y = vec![0.0; 3];
-        j.mul_add(&s, &x, &mut y);
+        j.mul_add(&s, &x, &mut y, &mut Vec::new());
         let a = j.to_dense();
         for r in 0..3 {
             let want: f64 = (0..3).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
@@ -786,6 +1111,16 @@ mod tests {
         }
     }
 
+    /// A Jacobian of 4 problem variables under `map` (None: the identity), and its solved size.
+    fn with_map(map: &Option<Vec<usize>>) -> (Jacobian, usize) {
+        let n = if map.is_some() { 3 } else { 4 };
+        let mut j = Jacobian::new(4);
+        if let Some(m) = map {
+            j.set_map(n, m);
+        }
+        (j, n)
+    }
+
     #[test]
     fn runs_multiply_like_their_entries_and_split_where_the_map_drops_an_index() {
         let emit_runs = |j: &mut Jacobian, x: f64| {
@@ -796,11 +1131,7 @@ mod tests {
             j.add_col_run((1, 3), [x, 1.0].into_iter(), true);
         };
         for map in [None, Some(vec![0, 1, usize::MAX, 2])] {
-            let n = if map.is_some() { 3 } else { 4 };
-            let mut j = Jacobian::new(4);
-            if let Some(m) = &map {
-                j.set_map(n, m);
-            }
+            let (mut j, n) = with_map(&map);
             j.begin(n, true);
             emit_runs(&mut j, 1.0);
             j.finish().unwrap();
@@ -811,7 +1142,7 @@ mod tests {
             let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
             let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
             let (mut y, mut z) = (vec![0.0; n], vec![0.0; n]);
-            j.mul_add(&s, &x, &mut y);
+            j.mul_add(&s, &x, &mut y, &mut Vec::new());
             j.tr_mul_add(&x, &mut z);
             for r in 0..n {
                 let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
@@ -822,6 +1153,98 @@ mod tests {
             assert_eq!(a[0][1], 5.0);
             if map.is_none() {
                 assert_eq!(a[1][3], 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_product_runs_in_two_halves_with_the_same_bits_on_any_thread_count() {
+        // 600 row runs and 600 column runs of 300: 360,000 entries, above PARALLEL_FROM.
+        let n = 600;
+        let value = |r: usize, c: usize| ((r * 7 + c * 13) % 17) as f64 - 8.0;
+        let mut j = Jacobian::new(n);
+        j.begin(n, true);
+        for r in 0..n {
+            j.add_row_run((r, 0), (0..n / 2).map(|c| value(r, c)), true);
+            j.add_col_run((0, r), (0..n / 2).map(|i| value(i, r) + 0.5), true);
+        }
+        j.add(3, 599, 2.0);
+        j.finish().unwrap();
+        assert!(
+            j.len >= Jacobian::PARALLEL_FROM && j.split > 0,
+            "split at {}",
+            j.split
+        );
+        let x: Vec<f64> = (0..n).map(|i| 1.0 + (i % 11) as f64 / 7.0).collect();
+        let s: Vec<f64> = (0..n).map(|i| 0.5 + (i % 5) as f64).collect();
+        let a = j.to_dense();
+        let product_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut y = vec![0.0; n];
+            pool.install(|| j.mul_add(&s, &x, &mut y, &mut Vec::new()));
+            y
+        };
+        let (one, two) = (product_on(1), product_on(2));
+        for r in 0..n {
+            let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
+            assert!(
+                (one[r] - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "row {r}"
+            );
+            assert_eq!(one[r].to_bits(), two[r].to_bits(), "row {r}");
+        }
+    }
+
+    #[test]
+    fn shared_runs_multiply_like_their_values_fused_or_not_and_where_the_map_drops_an_index() {
+        let data: Arc<[f64]> = vec![0.5, 2.0, -1.0, 3.0, 4.0].into();
+        let weights = [1.0, 0.5, 2.0, 0.25];
+        let emit = |j: &mut Jacobian| {
+            j.set_row_weights(&weights);
+            j.add(0, 0, 1.5);
+            // Fused: a row run over 1..3 and the column run over the same rows and data.
+            j.add_row_run_shared((0, 1), &data, 1..4, -2.0);
+            j.add_col_run_shared((1, 0), &data, 1..4, 3.0);
+            // Alone: a column run with other data, a row run with an offset.
+            j.add_col_run_shared((1, 3), &data, 0..3, -1.0);
+            j.add_row_run_shared((3, 0), &data, 2..5, 0.5);
+        };
+        for map in [None, Some(vec![0, 1, usize::MAX, 2])] {
+            let (mut j, n) = with_map(&map);
+            j.begin(n, true);
+            emit(&mut j);
+            j.finish().unwrap();
+            let sources = j.segment_source.iter().filter(|&&s| s != NO_SOURCE).count();
+            // Every run crosses the dropped index 2 under the map: all scatter.
+            assert_eq!(sources, if map.is_none() { 4 } else { 0 }, "{map:?}");
+            // Values written again (not recorded): the constant runs stay.
+            j.begin(n, false);
+            emit(&mut j);
+            assert_eq!(j.finish(), Ok(false));
+            let a = j.to_dense();
+            if map.is_none() {
+                assert_eq!(a[0][1..4], [-4.0, 2.0, -6.0]);
+                // Row 3's first entry: 3·3·0.25 from the column run, 0.5·(−1) from its own.
+                assert_eq!([a[1][0], a[2][0], a[3][0]], [3.0, -6.0, 1.75]);
+                assert_eq!([a[1][3], a[2][3], a[3][3]], [-0.25, -4.0, 0.25]);
+                assert_eq!(a[3][1..3], [1.5, 2.0]);
+            }
+            // Row maxima from the sources: the values' own bits (a row's duplicates apart).
+            if map.is_none() {
+                let mut m = vec![0.0; n];
+                j.row_max_abs(&mut m);
+                assert_eq!(m, [6.0, 3.0, 6.0, 2.25]);
+            }
+            let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+            let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
+            let mut y = vec![0.0; n];
+            j.mul_add(&s, &x, &mut y, &mut Vec::new());
+            for r in 0..n {
+                let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
+                assert!((y[r] - want).abs() < 1e-13, "{map:?}: {y:?}");
             }
         }
     }

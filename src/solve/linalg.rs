@@ -144,12 +144,12 @@ impl NewtonMatrix<'_> {
     pub fn dim(&self) -> usize {
         self.jac.dim()
     }
-    /// `y = H x`.
-    pub fn mul(&self, x: &[f64], y: &mut [f64]) {
+    /// `y = H x` (`spare`: scratch of a split product, see [`Jacobian::mul_add`]).
+    pub fn mul(&self, x: &[f64], y: &mut [f64], spare: &mut Vec<f64>) {
         for i in 0..y.len() {
             y[i] = self.diag[i] * x[i];
         }
-        self.jac.mul_add(self.row_scale, x, y);
+        self.jac.mul_add(self.row_scale, x, y, spare);
     }
 }
 
@@ -719,6 +719,8 @@ pub struct Gmres {
     z: Vec<f64>,
     w: Vec<f64>,
     x: Vec<f64>,
+    /// Scratch of split products.
+    spare: Vec<f64>,
     /// The right-hand side, kept for the exact fallback.
     rhs: Vec<f64>,
     work: LinearWork,
@@ -743,6 +745,7 @@ impl Default for Gmres {
             z: Vec::new(),
             w: Vec::new(),
             x: Vec::new(),
+            spare: Vec::new(),
             rhs: Vec::new(),
             work: LinearWork::default(),
         }
@@ -792,7 +795,7 @@ impl Gmres {
                 {
                     return Err(products);
                 }
-                h.mul(&self.z, &mut self.w);
+                h.mul(&self.z, &mut self.w, &mut self.spare);
                 products += 1;
                 // Modified Gram–Schmidt.
                 let col = &mut self.hess[k * (m + 1)..(k + 1) * (m + 1)];
@@ -876,7 +879,7 @@ impl Gmres {
                 return Ok(products);
             }
             // The true residual decides (the recurrence drifts in finite precision).
-            h.mul(&self.x, &mut self.w);
+            h.mul(&self.x, &mut self.w, &mut self.spare);
             products += 1;
             for (wi, bi) in self.w.iter_mut().zip(b.iter()) {
                 *wi = bi - *wi;
@@ -926,6 +929,7 @@ impl LinearSolver for Gmres {
         self.w = vec![0.0; n];
         self.x = vec![0.0; n];
         self.rhs = vec![0.0; n];
+        self.spare = vec![0.0; n];
         self.work = LinearWork::default();
         Ok(())
     }
