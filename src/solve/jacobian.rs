@@ -210,6 +210,9 @@ pub struct Jacobian {
     sources: Vec<Source>,
     n_sources: usize,
     row_weights: Vec<f64>,
+    /// Per solved row, the largest |entry| of the sourced runs, gathered as they are recorded
+    /// (while their values are in cache) for [`Jacobian::row_max_abs`].
+    source_row_max: Vec<f64>,
 }
 
 impl Jacobian {
@@ -273,6 +276,8 @@ impl Jacobian {
         self.v_len = 0;
         if record {
             self.n_sources = 0;
+            self.source_row_max.clear();
+            self.source_row_max.resize(self.n, 0.0);
         }
     }
 
@@ -532,6 +537,25 @@ impl Jacobian {
             None => self.sources.push(source),
         }
         self.segment_source[k] = i as u32;
+        let seg = self.segments[k];
+        let (a, len) = (seg.start as usize, seg.len as usize);
+        let values = &self.values[a..a + len];
+        let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
+        match seg.kind {
+            Run::Row { row, .. } => {
+                let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                let o = &mut self.source_row_max[row as usize];
+                *o = o.max(m);
+            }
+            Run::Col { row0, .. } => {
+                let row0 = row0 as usize;
+                let out = &mut self.source_row_max[row0..row0 + len];
+                for (o, v) in out.iter_mut().zip(values) {
+                    *o = o.max(finite_abs(v));
+                }
+            }
+            Run::Scattered { .. } => {}
+        }
     }
 
     fn add_run(
@@ -989,41 +1013,26 @@ impl Jacobian {
     pub fn row_max_abs(&self, out: &mut [f64]) {
         let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
         for (k, seg) in self.segments.iter().enumerate() {
-            let src = self.segment_source[k];
-            if src == NO_SOURCE {
-                self.pieces_of(std::slice::from_ref(seg), |piece| match piece {
-                    Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
-                    Piece::Row { row, values, .. } => {
-                        let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
-                        out[row] = out[row].max(m);
-                    }
-                    Piece::Col { row0, values, .. } => {
-                        for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
-                            *o = o.max(finite_abs(v));
-                        }
-                    }
-                });
+            if self.segment_source[k] != NO_SOURCE {
+                // A sourced run: its maxima were gathered as it was recorded (below).
                 continue;
             }
-            // From the source, the same products as the values hold, so the same bits; a
-            // row's largest |f·qᵢ| is |f|·max|qᵢ| (rounding is monotone).
-            let source = &self.sources[src as usize];
-            let (a, len) = (source.offset as usize, seg.len as usize);
-            let data = &source.data[a..a + len];
-            match seg.kind {
-                Run::Row { row, .. } => {
-                    let qmax = data.iter().map(finite_abs).fold(0.0f64, f64::max);
-                    let m = finite_abs(&(source.factor.abs() * qmax));
-                    out[row as usize] = out[row as usize].max(m);
+            self.pieces_of(std::slice::from_ref(seg), |piece| match piece {
+                Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
+                Piece::Row { row, values, .. } => {
+                    let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                    out[row] = out[row].max(m);
                 }
-                Run::Col { row0, .. } => {
-                    let (row0, w0) = (row0 as usize, source.weighted_from as usize);
-                    let weights = &self.row_weights[w0..w0 + len];
-                    for ((o, q), w) in out[row0..row0 + len].iter_mut().zip(data).zip(weights) {
-                        *o = o.max(finite_abs(&(source.factor * q * w)));
+                Piece::Col { row0, values, .. } => {
+                    for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
+                        *o = o.max(finite_abs(v));
                     }
                 }
-                Run::Scattered { .. } => unreachable!("scattered entries have no source"),
+            });
+        }
+        if self.n_sources > 0 {
+            for (o, m) in out.iter_mut().zip(&self.source_row_max) {
+                *o = o.max(*m);
             }
         }
         for t in 0..self.rank() {
