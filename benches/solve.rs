@@ -139,7 +139,7 @@ fn bench_peers(c: &mut Criterion) {
         let (jac, _) = reduced_jacobian(p);
         let n = jac.dim();
         let mut pattern: Vec<(u32, u32)> = Vec::with_capacity(jac.nnz());
-        jac.for_each_entry(true, |_, r, c| pattern.push((r, c)));
+        jac.for_each_entry(true, |_, r, c, _| pattern.push((r, c)));
         pattern.sort_unstable();
         pattern.dedup();
         eprintln!(

@@ -17,15 +17,17 @@ use std::sync::Arc;
 /// Index of an entry whose row or column is not solved for.
 pub const DROPPED: u32 = u32::MAX;
 
-/// A stretch of the values in emission order: entries with their own (row, column), or a run
+/// A stretch of the entries in emission order: entries with their own (row, column), or a run
 /// along one row or one column over consecutive solved indices (stored without indices, so
 /// products with it stream values only, as with a dense block, and a run's entry takes 8
-/// bytes where a scattered one takes 16: an input-output block's 50 million entries at
-/// N = 5000 hold 400 MB instead of 800).
+/// bytes where a scattered one takes 16). `start` counts entries; `value0` is where its
+/// values begin in `Jacobian::values`, which holds none for a run with a [`Source`] (an
+/// input-output block's 50 million entries at N = 5000 would take 400 MB there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Segment {
     start: u32,
     len: u32,
+    value0: u32,
     kind: Run,
 }
 
@@ -39,26 +41,29 @@ enum Run {
     Col { col: u32, row0: u32 },
 }
 
-/// Where the products read a run's values from instead of `values`: `factor ·
-/// data[offset..offset + len]`, times the row weights ([`Jacobian::set_row_weights`]) from
-/// problem row `weighted_from` on for a column run. The data is shared with the problem (an
-/// input-output block's benchmark quantities, which its evaluation streams too), so at scale
-/// the block is in memory once and a product does not evict what the next evaluation reads;
-/// a zero-profit row's run and its sector's market column over the same prices are the same
-/// data, multiplied by one fused pass.
+/// Where a run's values come from, as they are not stored: `factor · data[offset + i]`, times
+/// the row weight ([`Jacobian::set_row_weights`]) of problem row `weighted_from + i` for a
+/// column run (`factor * q` and `factor * q * w`, in that order, wherever a value is formed,
+/// so every reader sees the same bits). The data is shared with the problem (an input-output
+/// block's benchmark quantities, which its evaluation streams too), so at scale the block is
+/// in memory once and a product does not evict what the next evaluation reads; a zero-profit
+/// row's run and its sector's market column over the same prices are the same data,
+/// multiplied by one fused pass. `start` is the run's first entry (emission order), by which
+/// an evaluation that writes values only recognises the run and skips it.
 #[derive(Debug, Clone)]
 struct Source {
     data: Arc<[f64]>,
     offset: u32,
     factor: f64,
     weighted_from: u32,
+    start: u32,
 }
 
 /// A segment with no [`Source`].
 const NO_SOURCE: u32 = u32::MAX;
 
-/// A piece of the sparse part as products see it: one entry (solved indices, none dropped), or
-/// a run's values along a row or a column.
+/// A piece of the sparse part as products see it: one entry (solved indices, none dropped), a
+/// run's values along a row or a column, or a run whose values are read from its source.
 #[derive(Debug, Clone, Copy)]
 pub enum Piece<'a> {
     Entry(usize, usize, f64),
@@ -72,6 +77,63 @@ pub enum Piece<'a> {
         row0: usize,
         values: &'a [f64],
     },
+    /// Values `factor * data[i]` at (`row`, `col0 + i`).
+    SourcedRow {
+        row: usize,
+        col0: usize,
+        factor: f64,
+        data: &'a [f64],
+    },
+    /// Values `factor * data[i] * weights[i]` at (`row0 + i`, `col`).
+    SourcedCol {
+        col: usize,
+        row0: usize,
+        factor: f64,
+        data: &'a [f64],
+        weights: &'a [f64],
+    },
+}
+
+impl Piece<'_> {
+    /// Calls `f(i, value)` for the piece's values in order (an entry's is value 0): a sourced
+    /// run's formed as `factor * q` or `factor * q * w`, the stored values' own expressions.
+    #[inline]
+    pub fn for_each_value(&self, mut f: impl FnMut(usize, f64)) {
+        match *self {
+            Piece::Entry(_, _, v) => f(0, v),
+            Piece::Row { values, .. } | Piece::Col { values, .. } => {
+                values.iter().enumerate().for_each(|(i, &v)| f(i, v));
+            }
+            Piece::SourcedRow { factor, data, .. } => {
+                data.iter().enumerate().for_each(|(i, q)| f(i, factor * q));
+            }
+            Piece::SourcedCol {
+                factor,
+                data,
+                weights,
+                ..
+            } => {
+                let values = data.iter().zip(weights).map(|(q, w)| factor * q * w);
+                values.enumerate().for_each(|(i, v)| f(i, v));
+            }
+        }
+    }
+
+    /// Value `i` of the piece, formed as [`Piece::for_each_value`] forms it.
+    #[inline]
+    pub fn value(&self, i: usize) -> f64 {
+        match *self {
+            Piece::Entry(_, _, v) => v,
+            Piece::Row { values, .. } | Piece::Col { values, .. } => values[i],
+            Piece::SourcedRow { factor, data, .. } => factor * data[i],
+            Piece::SourcedCol {
+                factor,
+                data,
+                weights,
+                ..
+            } => factor * data[i] * weights[i],
+        }
+    }
 }
 
 /// Σ aᵢbᵢ with eight partial sums, so that it vectorises (a plain sum is bound by the
@@ -89,6 +151,22 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
         }
     }
     let tail: f64 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// [`dot`] of `a(0..b.len())` and `b`, the same operations in the same order (the same bits as
+/// `dot` of the values `a` yields), for values formed as they are read (a sourced run's).
+#[inline]
+pub fn dot_by(a: impl Fn(usize) -> f64, b: &[f64]) -> f64 {
+    let n = b.len();
+    let full = n - n % 8;
+    let mut acc = [0.0f64; 8];
+    for j in (0..full).step_by(8) {
+        for i in 0..8 {
+            acc[i] += a(j + i) * b[j + i];
+        }
+    }
+    let tail: f64 = (full..n).map(|i| a(i) * b[i]).sum();
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
@@ -184,13 +262,17 @@ pub struct Jacobian {
     recording: bool,
     changed: bool,
     overflow: bool,
-    /// Sparse entries' values in emission order (duplicates add up), the segments they form,
-    /// and the rows and columns of the scattered segments' entries only (in the same order).
+    /// Sparse entries' values in emission order (duplicates add up) but for the runs with a
+    /// [`Source`], the segments the entries form, and the rows and columns of the scattered
+    /// segments' entries only (in the same order). `len` counts an evaluation's entries so
+    /// far, `n_values` its values, `entries` the recorded pattern's entries.
     rows: Vec<u32>,
     cols: Vec<u32>,
     n_scattered: usize,
     values: Vec<f64>,
     len: usize,
+    n_values: usize,
+    entries: usize,
     segments: Vec<Segment>,
     n_segments: usize,
     terms: Vec<Term>,
@@ -206,9 +288,12 @@ pub struct Jacobian {
     split: u32,
     /// Per segment, its [`Source`] ([`NO_SOURCE`] if none), the sources recorded, and the
     /// problem's row weights (by problem index) that weight the column runs' sources.
+    /// `n_sources` counts the sources of a recording, `next_source` those an evaluation that
+    /// writes values has passed.
     segment_source: Vec<u32>,
     sources: Vec<Source>,
     n_sources: usize,
+    next_source: usize,
     row_weights: Vec<f64>,
     /// Per solved row, the largest |entry| of the sourced runs, gathered as they are recorded
     /// (while their values are in cache) for [`Jacobian::row_max_abs`].
@@ -269,6 +354,8 @@ impl Jacobian {
         self.changed = false;
         self.overflow = false;
         self.len = 0;
+        self.n_values = 0;
+        self.next_source = 0;
         self.n_scattered = 0;
         self.n_segments = 0;
         self.n_terms = 0;
@@ -300,9 +387,10 @@ impl Jacobian {
             let mut changed = self.changed || self.recorded_n != self.n;
             self.recorded_n = self.n;
             for (have, len) in [
+                (self.entries, self.len),
                 (self.segments.len(), self.n_segments),
                 (self.rows.len(), self.n_scattered),
-                (self.values.len(), self.len),
+                (self.values.len(), self.n_values),
                 (self.terms.len(), self.n_terms),
                 (self.u_idx.len(), self.u_len),
                 (self.v_idx.len(), self.v_len),
@@ -314,7 +402,8 @@ impl Jacobian {
             self.sources.truncate(self.n_sources);
             self.rows.truncate(self.n_scattered);
             self.cols.truncate(self.n_scattered);
-            self.values.truncate(self.len);
+            self.values.truncate(self.n_values);
+            self.entries = self.len;
             self.terms.truncate(self.n_terms);
             self.u_idx.truncate(self.u_len);
             self.u.truncate(self.u_len);
@@ -325,7 +414,9 @@ impl Jacobian {
             Ok(changed)
         } else if self.stale
             || self.overflow
-            || self.len != self.values.len()
+            || self.len != self.entries
+            || self.n_values != self.values.len()
+            || self.next_source != self.sources.len()
             || self.n_terms != self.terms.len()
             || self.u_len != self.u.len()
             || self.v_len != self.v.len()
@@ -368,7 +459,11 @@ impl Jacobian {
         self.len += 1;
         if self.recording {
             self.record(k, row, col, value);
-        } else if let Some(slot) = self.values.get_mut(k) {
+            return;
+        }
+        let i = self.n_values;
+        self.n_values += 1;
+        if let Some(slot) = self.values.get_mut(i) {
             *slot = value;
         } else {
             self.overflow = true;
@@ -386,32 +481,47 @@ impl Jacobian {
             let s = &mut self.segments[self.n_segments - 1];
             s.len += 1;
         } else {
-            self.record_segment(Segment {
+            let seg = Segment {
                 start: k as u32,
                 len: 1,
+                value0: self.n_values as u32,
                 kind: Run::Scattered {
                     at: self.n_scattered as u32,
                 },
-            });
+            };
+            self.record_segment(seg, false);
         }
-        self.record_entry(k, row, col, value);
+        self.record_entry(row, col, value);
     }
 
-    /// Records the next segment (a scattered one grows as its entries come).
-    fn record_segment(&mut self, seg: Segment) {
+    /// Records the next segment (a scattered one grows as its entries come); `sourced`: a run
+    /// whose values its [`Source`] gives (attached by the caller).
+    fn record_segment(&mut self, seg: Segment, sourced: bool) {
         let k = self.n_segments;
         self.n_segments += 1;
-        match self.segment_source.get_mut(k) {
-            Some(src) => *src = NO_SOURCE,
-            None => self.segment_source.push(NO_SOURCE),
-        }
+        let was_sourced = match self.segment_source.get_mut(k) {
+            Some(src) => {
+                let was = *src != NO_SOURCE;
+                *src = NO_SOURCE;
+                was
+            }
+            None => {
+                self.segment_source.push(NO_SOURCE);
+                false
+            }
+        };
         if k < self.segments.len() {
             // Starts and kinds fix the segmentation (a scattered segment grows as its entries
             // come; its entries' indices are compared one by one); a run's length is part of
-            // its pattern, as it has no indices of its own to compare.
+            // its pattern, as it has no indices of its own to compare, and so is whether its
+            // values are stored or read from a source (the stored values' places follow).
             let old = self.segments[k];
             let is_run = !matches!(seg.kind, Run::Scattered { .. });
-            if old.start != seg.start || old.kind != seg.kind || (is_run && old.len != seg.len) {
+            if old.start != seg.start
+                || old.kind != seg.kind
+                || (is_run && old.len != seg.len)
+                || was_sourced != sourced
+            {
                 self.changed = true;
             }
             self.segments[k] = seg;
@@ -421,8 +531,8 @@ impl Jacobian {
         }
     }
 
-    /// Records scattered entry `k` at problem indices (`row`, `col`).
-    fn record_entry(&mut self, k: usize, row: usize, col: usize, value: f64) {
+    /// Records the next scattered entry, at problem indices (`row`, `col`).
+    fn record_entry(&mut self, row: usize, col: usize, value: f64) {
         let (r, c) = (self.index(row), self.index(col));
         let i = self.n_scattered;
         self.n_scattered += 1;
@@ -437,14 +547,16 @@ impl Jacobian {
             self.rows.push(r);
             self.cols.push(c);
         }
-        self.record_value(k, value);
+        self.record_value(value);
     }
 
-    /// Records the value of entry `k`.
+    /// Records the next stored value.
     #[inline]
-    fn record_value(&mut self, k: usize, value: f64) {
-        if k < self.values.len() {
-            self.values[k] = value;
+    fn record_value(&mut self, value: f64) {
+        let i = self.n_values;
+        self.n_values += 1;
+        if i < self.values.len() {
+            self.values[i] = value;
         } else {
             self.changed = true;
             self.values.push(value);
@@ -474,8 +586,9 @@ impl Jacobian {
         self.add_run(false, col, row0, values, constant);
     }
 
-    /// [`Jacobian::add_row_run`] of the constant values `factor · data[range]`, which the
-    /// products read from `data` itself (see [`Source`]).
+    /// [`Jacobian::add_row_run`] of the constant values `factor · data[range]`, which are not
+    /// stored: every reader forms them from `data` itself (see [`Source`]). Stored only if the
+    /// map scatters the run.
     pub fn add_row_run_shared(
         &mut self,
         (row, col0): (usize, usize),
@@ -483,14 +596,16 @@ impl Jacobian {
         range: Range<usize>,
         factor: f64,
     ) {
-        let values = data[range.clone()].iter().map(|q| factor * q);
+        if self.add_sourced(true, (row, col0), data, range.clone(), (factor, u32::MAX)) {
+            return;
+        }
+        let values = data[range].iter().map(|q| factor * q);
         self.add_run(true, row, col0, values, true);
-        self.attach_source(data, range.start, factor, u32::MAX);
     }
 
     /// [`Jacobian::add_col_run`] of the constant values `factor · data[range.start + i] ·
     /// w[row0 + i]`, `w` the row weights set for this recording
-    /// ([`Jacobian::set_row_weights`]); the products read `data` itself (see [`Source`]).
+    /// ([`Jacobian::set_row_weights`]); not stored, as for [`Jacobian::add_row_run_shared`].
     pub fn add_col_run_shared(
         &mut self,
         (row0, col): (usize, usize),
@@ -498,37 +613,62 @@ impl Jacobian {
         range: Range<usize>,
         factor: f64,
     ) {
-        // The weights are taken out for the call (the values borrow them), then put back.
+        if self.add_sourced(
+            false,
+            (col, row0),
+            data,
+            range.clone(),
+            (factor, row0 as u32),
+        ) {
+            return;
+        }
+        // Scattered by the map: stored. The weights are taken out for the call (the values
+        // borrow them), then put back.
         let weights = std::mem::take(&mut self.row_weights);
         if self.recording {
             let w = &weights[row0..row0 + range.len()];
-            let values = data[range.clone()]
-                .iter()
-                .zip(w)
-                .map(|(q, w)| factor * q * w);
+            let values = data[range].iter().zip(w).map(|(q, w)| factor * q * w);
             self.add_run(false, col, row0, values, true);
         } else {
             let values = std::iter::repeat_n(0.0, range.len());
             self.add_run(false, col, row0, values, true);
         }
         self.row_weights = weights;
-        self.attach_source(data, range.start, factor, row0 as u32);
     }
 
-    /// Gives the segment just recorded (a run, not entries scattered by the map) its source.
-    fn attach_source(&mut self, data: &Arc<[f64]>, offset: usize, factor: f64, weighted_from: u32) {
-        if !self.recording || self.n_segments == 0 {
-            return;
+    /// A shared run as a run with a [`Source`] and no stored values, if the map keeps it a
+    /// run (when recording) or it was recorded so (otherwise); false if it is to be stored.
+    /// The sourced runs' row maxima are gathered here, for [`Jacobian::row_max_abs`].
+    fn add_sourced(
+        &mut self,
+        along_row: bool,
+        (fixed, first): (usize, usize),
+        data: &Arc<[f64]>,
+        range: Range<usize>,
+        (factor, weighted_from): (f64, u32),
+    ) -> bool {
+        let (k, len) = (self.len, range.len());
+        if !self.recording {
+            let recorded = self.sources.get(self.next_source);
+            let sourced = recorded.is_some_and(|s| s.start as usize == k);
+            if sourced {
+                self.len += len;
+                self.next_source += 1;
+            }
+            return sourced;
         }
-        let k = self.n_segments - 1;
-        if matches!(self.segments[k].kind, Run::Scattered { .. }) {
-            return;
+        let kind = self.run_kind(along_row, fixed, first, len);
+        if matches!(kind, Run::Scattered { .. }) {
+            return false;
         }
+        self.len += len;
+        self.record_run(k, len, kind, true);
         let source = Source {
             data: Arc::clone(data),
-            offset: offset as u32,
+            offset: range.start as u32,
             factor,
             weighted_from,
+            start: k as u32,
         };
         let i = self.n_sources;
         self.n_sources += 1;
@@ -536,25 +676,49 @@ impl Jacobian {
             Some(old) => *old = source,
             None => self.sources.push(source),
         }
-        self.segment_source[k] = i as u32;
-        let seg = self.segments[k];
-        let (a, len) = (seg.start as usize, seg.len as usize);
-        let values = &self.values[a..a + len];
-        let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
-        match seg.kind {
-            Run::Row { row, .. } => {
-                let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
-                let o = &mut self.source_row_max[row as usize];
-                *o = o.max(m);
+        let s = self.n_segments - 1;
+        self.segment_source[s] = i as u32;
+        let mut out = std::mem::take(&mut self.source_row_max);
+        let finite_abs = |v: f64| if v.is_finite() { v.abs() } else { 0.0 };
+        match self.run_piece(s) {
+            piece @ Piece::SourcedRow { row, .. } => {
+                piece.for_each_value(|_, v| out[row] = out[row].max(finite_abs(v)));
             }
-            Run::Col { row0, .. } => {
-                let row0 = row0 as usize;
-                let out = &mut self.source_row_max[row0..row0 + len];
-                for (o, v) in out.iter_mut().zip(values) {
-                    *o = o.max(finite_abs(v));
-                }
+            piece @ Piece::SourcedCol { row0, .. } => {
+                piece.for_each_value(|i, v| out[row0 + i] = out[row0 + i].max(finite_abs(v)));
             }
-            Run::Scattered { .. } => {}
+            _ => unreachable!("a run with a source"),
+        }
+        self.source_row_max = out;
+        true
+    }
+
+    /// Records the segment of a run (or of its scattered entries) of `len` entries from entry
+    /// `k`, its values (if stored) next.
+    fn record_run(&mut self, k: usize, len: usize, kind: Run, sourced: bool) {
+        let seg = Segment {
+            start: k as u32,
+            len: len as u32,
+            value0: self.n_values as u32,
+            kind,
+        };
+        self.record_segment(seg, sourced);
+    }
+
+    /// What a run of `len` along problem row (`along_row`) or column `fixed` from problem index
+    /// `first` is under the map: a run if its indices stay consecutive, else scattered entries.
+    fn run_kind(&self, along_row: bool, fixed: usize, first: usize, len: usize) -> Run {
+        let f = self.index(fixed);
+        let i0 = self.index(first);
+        let consecutive = f != DROPPED
+            && i0 != DROPPED
+            && (0..len).all(|i| self.index(first + i) == i0.wrapping_add(i as u32));
+        match (consecutive, along_row) {
+            (false, _) => Run::Scattered {
+                at: self.n_scattered as u32,
+            },
+            (true, true) => Run::Row { row: f, col0: i0 },
+            (true, false) => Run::Col { col: f, row0: i0 },
         }
     }
 
@@ -568,42 +732,26 @@ impl Jacobian {
     ) {
         let (k, len) = (self.len, values.len());
         self.len += len;
-        if !self.recording && constant {
-            if self.values.len() < k + len {
-                self.overflow = true;
-            }
-            return;
-        }
         if !self.recording {
-            match self.values.get_mut(k..k + len) {
+            let i = self.n_values;
+            self.n_values += len;
+            if constant {
+                if self.values.len() < i + len {
+                    self.overflow = true;
+                }
+                return;
+            }
+            match self.values.get_mut(i..i + len) {
                 Some(dst) => dst.iter_mut().zip(values).for_each(|(d, v)| *d = v),
                 None => self.overflow = true,
             }
             return;
         }
-        // A run stays a run if the map keeps its indices consecutive; else its entries scatter.
-        let f = self.index(fixed);
-        let i0 = self.index(first);
-        let consecutive = f != DROPPED
-            && i0 != DROPPED
-            && (0..len).all(|i| self.index(first + i) == i0.wrapping_add(i as u32));
-        let kind = match (consecutive, along_row) {
-            (false, _) => Run::Scattered {
-                at: self.n_scattered as u32,
-            },
-            (true, true) => Run::Row { row: f, col0: i0 },
-            (true, false) => Run::Col { col: f, row0: i0 },
-        };
-        self.record_segment(Segment {
-            start: k as u32,
-            len: len as u32,
-            kind,
-        });
-        if consecutive {
+        let kind = self.run_kind(along_row, fixed, first, len);
+        self.record_run(k, len, kind, false);
+        if !matches!(kind, Run::Scattered { .. }) {
             // Indices follow from the run's first: values only.
-            for (i, v) in values.enumerate() {
-                self.record_value(k + i, v);
-            }
+            values.for_each(|v| self.record_value(v));
             return;
         }
         for (i, v) in values.enumerate() {
@@ -612,7 +760,7 @@ impl Jacobian {
             } else {
                 (first + i, fixed)
             };
-            self.record_entry(k + i, r, c, v);
+            self.record_entry(r, c, v);
         }
     }
 
@@ -715,35 +863,33 @@ impl Jacobian {
 
     /// Number of sparse entries (runs included).
     pub fn nnz(&self) -> usize {
-        self.values.len()
+        self.entries
     }
 
-    /// The sparse entries' values in emission order (entry `k` of [`Jacobian::for_each_entry`]
-    /// is `values()[k]`).
-    pub fn values(&self) -> &[f64] {
-        &self.values
-    }
-
-    /// Calls `f(k, row, column)` for every sparse entry in emission order (solved indices,
-    /// [`DROPPED`] for dropped ones), runs included when `runs`: the indices a run does not
-    /// store follow from its first.
+    /// Calls `f(k, row, column, value)` for every sparse entry in emission order (`k` its
+    /// number, solved indices, [`DROPPED`] for dropped ones), runs included when `runs`: the
+    /// indices a run does not store follow from its first, and a sourced run's values are
+    /// formed from its source as every reader forms them (the same bits).
     #[inline]
-    pub fn for_each_entry(&self, runs: bool, mut f: impl FnMut(usize, u32, u32)) {
-        for seg in &self.segments {
+    pub fn for_each_entry(&self, runs: bool, mut f: impl FnMut(usize, u32, u32, f64)) {
+        for (s, seg) in self.segments.iter().enumerate() {
             let (a, len) = (seg.start as usize, seg.len as usize);
             match seg.kind {
                 Run::Scattered { at } => {
-                    let at = at as usize;
+                    let (at, v0) = (at as usize, seg.value0 as usize);
                     let (rows, cols) = (&self.rows[at..at + len], &self.cols[at..at + len]);
-                    for (i, (&r, &c)) in rows.iter().zip(cols).enumerate() {
-                        f(a + i, r, c);
+                    let values = &self.values[v0..v0 + len];
+                    for (i, ((&r, &c), &v)) in rows.iter().zip(cols).zip(values).enumerate() {
+                        f(a + i, r, c, v);
                     }
                 }
                 Run::Row { row, col0 } if runs => {
-                    (0..len as u32).for_each(|i| f(a + i as usize, row, col0 + i));
+                    let piece = self.run_piece(s);
+                    piece.for_each_value(|i, v| f(a + i, row, col0 + i as u32, v));
                 }
                 Run::Col { col, row0 } if runs => {
-                    (0..len as u32).for_each(|i| f(a + i as usize, row0 + i, col));
+                    let piece = self.run_piece(s);
+                    piece.for_each_value(|i, v| f(a + i, row0 + i as u32, col, v));
                 }
                 _ => {}
             }
@@ -752,7 +898,7 @@ impl Jacobian {
 
     /// Number of sparse entries that lie in runs.
     pub fn run_entries(&self) -> usize {
-        self.values.len() - self.rows.len()
+        self.entries - self.rows.len()
     }
 
     /// Number of rank-one terms.
@@ -781,42 +927,79 @@ impl Jacobian {
                 ru.len() * cv.len()
             })
             .sum();
-        (self.values.len() + formed).min(n * n)
+        (self.entries + formed).min(n * n)
     }
 
     /// Calls `f` with the sparse part piece by piece, in emission order.
     #[inline]
     pub fn for_each_piece(&self, f: impl FnMut(Piece<'_>)) {
-        self.pieces_of(&self.segments, f);
+        self.pieces_of(0..self.segments.len(), f);
     }
 
-    /// Calls `f` with the pieces of `segments` (some of this Jacobian's), in order.
+    /// Calls `f` with the pieces of the segments `range`, in order.
     #[inline]
-    fn pieces_of(&self, segments: &[Segment], mut f: impl FnMut(Piece<'_>)) {
-        for seg in segments {
-            let (a, len) = (seg.start as usize, seg.len as usize);
-            let values = &self.values[a..a + len];
-            match seg.kind {
-                Run::Scattered { at } => {
-                    let at = at as usize;
-                    let (rows, cols) = (&self.rows[at..at + len], &self.cols[at..at + len]);
-                    for ((&r, &c), &v) in rows.iter().zip(cols).zip(values) {
-                        if r != DROPPED && c != DROPPED {
-                            f(Piece::Entry(r as usize, c as usize, v));
-                        }
+    fn pieces_of(&self, range: Range<usize>, mut f: impl FnMut(Piece<'_>)) {
+        for s in range {
+            let seg = self.segments[s];
+            if let Run::Scattered { at } = seg.kind {
+                let (at, v0, len) = (at as usize, seg.value0 as usize, seg.len as usize);
+                let (rows, cols) = (&self.rows[at..at + len], &self.cols[at..at + len]);
+                let values = &self.values[v0..v0 + len];
+                for ((&r, &c), &v) in rows.iter().zip(cols).zip(values) {
+                    if r != DROPPED && c != DROPPED {
+                        f(Piece::Entry(r as usize, c as usize, v));
                     }
                 }
-                Run::Row { row, col0 } => f(Piece::Row {
+            } else {
+                f(self.run_piece(s));
+            }
+        }
+    }
+
+    /// Run segment `s` as a piece: its stored values, or its source.
+    #[inline]
+    fn run_piece(&self, s: usize) -> Piece<'_> {
+        let seg = self.segments[s];
+        let len = seg.len as usize;
+        let src = self.segment_source[s];
+        if src == NO_SOURCE {
+            let v0 = seg.value0 as usize;
+            let values = &self.values[v0..v0 + len];
+            return match seg.kind {
+                Run::Row { row, col0 } => Piece::Row {
                     row: row as usize,
                     col0: col0 as usize,
                     values,
-                }),
-                Run::Col { col, row0 } => f(Piece::Col {
+                },
+                Run::Col { col, row0 } => Piece::Col {
                     col: col as usize,
                     row0: row0 as usize,
                     values,
-                }),
+                },
+                Run::Scattered { .. } => unreachable!("entries are not a run"),
+            };
+        }
+        let source = &self.sources[src as usize];
+        let (a, factor) = (source.offset as usize, source.factor);
+        let data = &source.data[a..a + len];
+        match seg.kind {
+            Run::Row { row, col0 } => Piece::SourcedRow {
+                row: row as usize,
+                col0: col0 as usize,
+                factor,
+                data,
+            },
+            Run::Col { col, row0 } => {
+                let w0 = source.weighted_from as usize;
+                Piece::SourcedCol {
+                    col: col as usize,
+                    row0: row0 as usize,
+                    factor,
+                    data,
+                    weights: &self.row_weights[w0..w0 + len],
+                }
             }
+            Run::Scattered { .. } => unreachable!("scattered entries have no source"),
         }
     }
 
@@ -832,41 +1015,14 @@ impl Jacobian {
     ) {
         let mut k = lo;
         while k < hi {
-            let seg = self.segments[k];
-            let src = self.segment_source[k];
-            if src != NO_SOURCE {
+            if self.segment_source[k] != NO_SOURCE {
                 if let Some(next) = self.fused_partner(k, hi) {
                     self.mul_add_fused(k, next, row_scale, x, y);
                     k += 2;
                     continue;
                 }
-                let source = &self.sources[src as usize];
-                let (a, len) = (source.offset as usize, seg.len as usize);
-                let data = &source.data[a..a + len];
-                match seg.kind {
-                    Run::Row { row, col0 } => {
-                        let (row, col0) = (row as usize, col0 as usize);
-                        y[row] += row_scale[row] * source.factor * dot(data, &x[col0..col0 + len]);
-                    }
-                    Run::Col { col, row0 } => {
-                        let (row0, w0) = (row0 as usize, source.weighted_from as usize);
-                        let xc = source.factor * x[col as usize];
-                        let weights = &self.row_weights[w0..w0 + len];
-                        for (((yi, si), w), q) in y[row0..row0 + len]
-                            .iter_mut()
-                            .zip(&row_scale[row0..row0 + len])
-                            .zip(weights)
-                            .zip(data)
-                        {
-                            *yi += si * w * xc * q;
-                        }
-                    }
-                    Run::Scattered { .. } => unreachable!("scattered entries have no source"),
-                }
-                k += 1;
-                continue;
             }
-            self.pieces_of(&self.segments[k..k + 1], |piece| match piece {
+            self.pieces_of(k..k + 1, |piece| match piece {
                 Piece::Entry(r, c, v) => y[r] += row_scale[r] * v * x[c],
                 Piece::Row { row, col0, values } => {
                     y[row] += row_scale[row] * dot(values, &x[col0..col0 + values.len()]);
@@ -879,6 +1035,32 @@ impl Jacobian {
                         .zip(values)
                     {
                         *yi += si * v * xc;
+                    }
+                }
+                Piece::SourcedRow {
+                    row,
+                    col0,
+                    factor,
+                    data,
+                } => {
+                    let len = data.len();
+                    y[row] += row_scale[row] * factor * dot(data, &x[col0..col0 + len]);
+                }
+                Piece::SourcedCol {
+                    col,
+                    row0,
+                    factor,
+                    data,
+                    weights,
+                } => {
+                    let (xc, end) = (factor * x[col], row0 + data.len());
+                    for (((yi, si), w), q) in y[row0..end]
+                        .iter_mut()
+                        .zip(&row_scale[row0..end])
+                        .zip(weights)
+                        .zip(data)
+                    {
+                        *yi += si * w * xc * q;
                     }
                 }
             });
@@ -980,14 +1162,17 @@ impl Jacobian {
     pub fn tr_mul_add(&self, w: &[f64], y: &mut [f64]) {
         self.for_each_piece(|piece| match piece {
             Piece::Entry(r, c, v) => y[c] += v * w[r],
-            Piece::Row { row, col0, values } => {
+            Piece::Row { row, col0, .. } | Piece::SourcedRow { row, col0, .. } => {
                 let wr = w[row];
-                for (yi, v) in y[col0..col0 + values.len()].iter_mut().zip(values) {
-                    *yi += v * wr;
-                }
+                piece.for_each_value(|i, v| y[col0 + i] += v * wr);
             }
             Piece::Col { col, row0, values } => {
                 y[col] += dot(values, &w[row0..row0 + values.len()]);
+            }
+            Piece::SourcedCol {
+                col, row0, data, ..
+            } => {
+                y[col] += dot_by(|i| piece.value(i), &w[row0..row0 + data.len()]);
             }
         });
         for t in 0..self.rank() {
@@ -1012,25 +1197,21 @@ impl Jacobian {
     /// `out` is raised to it.
     pub fn row_max_abs(&self, out: &mut [f64]) {
         let finite_abs = |v: &f64| if v.is_finite() { v.abs() } else { 0.0 };
-        for (k, seg) in self.segments.iter().enumerate() {
-            if self.segment_source[k] != NO_SOURCE {
-                // A sourced run: its maxima were gathered as it was recorded (below).
-                continue;
+        self.for_each_piece(|piece| match piece {
+            Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
+            Piece::Row { row, values, .. } => {
+                let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
+                out[row] = out[row].max(m);
             }
-            self.pieces_of(std::slice::from_ref(seg), |piece| match piece {
-                Piece::Entry(r, _, v) => out[r] = out[r].max(finite_abs(&v)),
-                Piece::Row { row, values, .. } => {
-                    let m = values.iter().map(finite_abs).fold(0.0f64, f64::max);
-                    out[row] = out[row].max(m);
+            Piece::Col { row0, values, .. } => {
+                for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
+                    *o = o.max(finite_abs(v));
                 }
-                Piece::Col { row0, values, .. } => {
-                    for (o, v) in out[row0..row0 + values.len()].iter_mut().zip(values) {
-                        *o = o.max(finite_abs(v));
-                    }
-                }
-            });
-        }
-        if self.n_sources > 0 {
+            }
+            // A sourced run's maxima were gathered as it was recorded (below).
+            Piece::SourcedRow { .. } | Piece::SourcedCol { .. } => {}
+        });
+        if !self.sources.is_empty() {
             for (o, m) in out.iter_mut().zip(&self.source_row_max) {
                 *o = o.max(*m);
             }
@@ -1055,9 +1236,9 @@ impl Jacobian {
     pub fn to_dense(&self) -> Vec<Vec<f64>> {
         let n = self.n;
         let mut a = vec![vec![0.0; n]; n];
-        self.for_each_entry(true, |k, r, c| {
+        self.for_each_entry(true, |_, r, c, v| {
             if r != DROPPED && c != DROPPED {
-                a[r as usize][c as usize] += self.values[k];
+                a[r as usize][c as usize] += v;
             }
         });
         for t in 0..self.rank() {
@@ -1120,6 +1301,22 @@ mod tests {
         }
     }
 
+    /// `J x` (rows scaled) and `Jᵀ x` agree with the dense matrix `a` of `j`.
+    fn assert_products_agree(j: &Jacobian, a: &[Vec<f64>], label: &str) {
+        let n = a.len();
+        let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
+        let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
+        let (mut y, mut z) = (vec![0.0; n], vec![0.0; n]);
+        j.mul_add(&s, &x, &mut y, &mut Vec::new());
+        j.tr_mul_add(&x, &mut z);
+        for r in 0..n {
+            let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
+            assert!((y[r] - want).abs() < 1e-13, "{label}: {y:?}");
+            let want: f64 = (0..n).map(|c| a[c][r] * x[c]).sum();
+            assert!((z[r] - want).abs() < 1e-13, "{label}: {z:?}");
+        }
+    }
+
     /// A Jacobian of 4 problem variables under `map` (None: the identity), and its solved size.
     fn with_map(map: &Option<Vec<usize>>) -> (Jacobian, usize) {
         let n = if map.is_some() { 3 } else { 4 };
@@ -1148,17 +1345,7 @@ mod tests {
             emit_runs(&mut j, 5.0);
             assert_eq!(j.finish(), Ok(false));
             let a = j.to_dense();
-            let x: Vec<f64> = (0..n).map(|i| 1.0 + i as f64).collect();
-            let s: Vec<f64> = (0..n).map(|i| 0.5 + i as f64).collect();
-            let (mut y, mut z) = (vec![0.0; n], vec![0.0; n]);
-            j.mul_add(&s, &x, &mut y, &mut Vec::new());
-            j.tr_mul_add(&x, &mut z);
-            for r in 0..n {
-                let want: f64 = (0..n).map(|c| a[r][c] * x[c]).sum::<f64>() * s[r];
-                assert!((y[r] - want).abs() < 1e-13, "{map:?}: {y:?}");
-                let want: f64 = (0..n).map(|c| a[c][r] * x[c]).sum();
-                assert!((z[r] - want).abs() < 1e-13, "{map:?}: {z:?}");
-            }
+            assert_products_agree(&j, &a, &format!("{map:?}"));
             assert_eq!(a[0][1], 5.0);
             if map.is_none() {
                 assert_eq!(a[1][3], 1.0);
@@ -1258,6 +1445,133 @@ mod tests {
         }
     }
 
+    /// What [`walked_runs`] emits, as problem-index triplets formed independently of the
+    /// Jacobian (`factor * q`, `factor * q * w`): (row, column, value) in emission order.
+    fn walked_triplets(data: &[f64], weights: &[f64]) -> Vec<(usize, usize, f64)> {
+        let mut t = vec![(0, 0, 1.5)];
+        let row_run = |t: &mut Vec<_>, (row, col0), (a, z), f: f64| {
+            for (i, q) in data[a..z].iter().enumerate() {
+                t.push((row, col0 + i, f * q));
+            }
+        };
+        let col_run = |t: &mut Vec<_>, (row0, col), (a, z), f: f64| {
+            for (i, q) in data[a..z].iter().enumerate() {
+                t.push((row0 + i, col, f * q * weights[row0 + i]));
+            }
+        };
+        row_run(&mut t, (0, 1), (1, 4), -2.0);
+        col_run(&mut t, (1, 0), (1, 4), 3.0);
+        t.extend([(3, 0, 0.125), (3, 1, 0.25)]);
+        col_run(&mut t, (1, 3), (0, 3), -1.0);
+        row_run(&mut t, (3, 0), (3, 5), 0.5);
+        t.push((2, 1, 7.0));
+        t
+    }
+
+    /// Scattered entries, a stored run, sourced runs (a fused pair, a weighted column alone, a
+    /// row run that a map dropping index 2 keeps a run) and a rank-one term.
+    fn walked_runs(j: &mut Jacobian, data: &Arc<[f64]>, weights: &[f64], stored: bool) {
+        j.set_row_weights(weights);
+        j.add(0, 0, 1.5);
+        j.add_row_run_shared((0, 1), data, 1..4, -2.0);
+        j.add_col_run_shared((1, 0), data, 1..4, 3.0);
+        j.add_row_run((3, 0), [0.125, 0.25].into_iter(), false);
+        j.add_col_run_shared((1, 3), data, 0..3, -1.0);
+        if stored {
+            // The same values, stored: another pattern.
+            j.add_row_run((3, 0), data[3..5].iter().map(|q| 0.5 * q), true);
+        } else {
+            j.add_row_run_shared((3, 0), data, 3..5, 0.5);
+        }
+        j.add(2, 1, 7.0);
+        j.add_rank_one([(0, 1.0), (2, -2.0)], [(1, 0.5), (3, 4.0)]);
+    }
+
+    #[test]
+    fn the_walk_yields_every_value_with_and_without_a_map_and_sourced_runs_store_none() {
+        let data: Arc<[f64]> = vec![0.5, 2.0, -1.0, 3.0, 4.0].into();
+        let weights = [1.0, 0.5, 2.0, 0.25];
+        let triplets = walked_triplets(&data, &weights);
+        for map in [None, Some(vec![0, 1, usize::MAX, 2])] {
+            let (mut j, n) = with_map(&map);
+            let solved = |i: usize| match &map {
+                None => i as u32,
+                Some(m) => u32::try_from(m[i]).unwrap_or(DROPPED),
+            };
+            j.begin(n, true);
+            walked_runs(&mut j, &data, &weights, false);
+            assert!(j.finish().unwrap());
+            // Values written again (not recorded) fit the pattern.
+            j.begin(n, false);
+            walked_runs(&mut j, &data, &weights, false);
+            assert_eq!(j.finish(), Ok(false), "{map:?}");
+            // Every entry, dropped ones included, in emission order with its value's bits.
+            let mut walked = Vec::new();
+            j.for_each_entry(true, |k, r, c, v| walked.push((k, r, c, v.to_bits())));
+            let want: Vec<_> = (triplets.iter().enumerate())
+                .map(|(k, &(r, c, v))| (k, solved(r), solved(c), v.to_bits()))
+                .collect();
+            assert_eq!(walked, want, "{map:?}");
+            assert_eq!(j.nnz(), triplets.len());
+            // Sourced runs store no values: all four without the map (12 entries); under it
+            // only the last row run stays a run (the others scatter and are stored).
+            let sourced = if map.is_none() { 3 + 3 + 3 + 2 } else { 2 };
+            assert_eq!(j.values.len(), triplets.len() - sourced, "{map:?}");
+            // The dense matrix: the triplets summed in emission order, and the rank-one term.
+            let mut a = vec![vec![0.0; n]; n];
+            for &(r, c, v) in &triplets {
+                if let (Some(r), Some(c)) = (map_kept(solved(r)), map_kept(solved(c))) {
+                    a[r][c] += v;
+                }
+            }
+            for (r, u) in [(0, 1.0), (2, -2.0)] {
+                for (c, v) in [(1, 0.5), (3, 4.0)] {
+                    if let (Some(r), Some(c)) = (map_kept(solved(r)), map_kept(solved(c))) {
+                        a[r][c] += u * v;
+                    }
+                }
+            }
+            assert_eq!(j.to_dense(), a, "{map:?}");
+            if map.is_none() {
+                // Row 3: 3·3·0.25 + 0.125 + 0.5·3 in column 0, 0.25 + 0.5·4 in column 1.
+                assert_eq!(a[3][..2], [3.875, 2.25]);
+            }
+            // The products, which read the sources themselves, agree with it.
+            assert_products_agree(&j, &a, &format!("{map:?}"));
+            // The same values with the last run stored instead of sourced: a new pattern
+            // wherever it was sourced, and the walk is unchanged.
+            j.begin(n, true);
+            walked_runs(&mut j, &data, &weights, true);
+            assert_eq!(j.finish(), Ok(true), "{map:?}");
+            let mut again = Vec::new();
+            j.for_each_entry(true, |k, r, c, v| again.push((k, r, c, v.to_bits())));
+            assert_eq!(again, want, "{map:?}");
+            assert_eq!(j.values.len(), triplets.len() - sourced + 2, "{map:?}");
+        }
+    }
+
+    fn map_kept(i: u32) -> Option<usize> {
+        (i != DROPPED).then_some(i as usize)
+    }
+
+    #[test]
+    fn a_sourced_col_run_transposed_has_the_bits_of_its_values_dot() {
+        // 21 entries: two chunks of eight and a tail, as `dot` sums them.
+        let data: Arc<[f64]> = (0..21).map(|i| 0.1 + i as f64 / 3.0).collect();
+        let weights: Vec<f64> = (0..22).map(|i| 1.0 + (i % 5) as f64 / 7.0).collect();
+        let mut j = Jacobian::new(22);
+        j.begin(22, true);
+        j.set_row_weights(&weights);
+        j.add_col_run_shared((1, 0), &data, 0..21, -0.3);
+        j.finish().unwrap();
+        assert!(j.values.is_empty());
+        let w: Vec<f64> = (0..22).map(|i| (i as f64).sin()).collect();
+        let mut y = vec![0.0; 22];
+        j.tr_mul_add(&w, &mut y);
+        let values: Vec<f64> = (0..21).map(|i| -0.3 * data[i] * weights[1 + i]).collect();
+        assert_eq!(y[0].to_bits(), dot(&values, &w[1..22]).to_bits());
+    }
+
     #[test]
     fn runs_store_values_only_and_their_length_is_part_of_the_pattern() {
         let record = |j: &mut Jacobian, len: usize| {
@@ -1272,13 +1586,17 @@ mod tests {
         // Two runs of four entries with no indices, one scattered entry with its own.
         assert_eq!((j.nnz(), j.run_entries()), (9, 8));
         assert_eq!((j.rows.len(), j.cols.len()), (1, 1));
+        assert_eq!(j.values.len(), 9);
         let mut entries = Vec::new();
-        j.for_each_entry(true, |k, r, c| entries.push((k, r, c)));
-        assert_eq!(entries[..3], [(0, 5, 0), (1, 1, 0), (2, 1, 1)]);
-        assert_eq!(entries[5..7], [(5, 0, 5), (6, 1, 5)]);
+        j.for_each_entry(true, |k, r, c, v| entries.push((k, r, c, v)));
+        assert_eq!(
+            entries[..3],
+            [(0, 5, 0, 1.0), (1, 1, 0, 0.0), (2, 1, 1, 1.0)]
+        );
+        assert_eq!(entries[5..7], [(5, 0, 5, 10.0), (6, 1, 5, 11.0)]);
         let mut scattered = Vec::new();
-        j.for_each_entry(false, |k, r, c| scattered.push((k, r, c)));
-        assert_eq!(scattered, [(0, 5, 0)]);
+        j.for_each_entry(false, |k, r, c, v| scattered.push((k, r, c, v)));
+        assert_eq!(scattered, [(0, 5, 0, 1.0)]);
         assert!(!record(&mut j, 4));
         // The same segments with other lengths: a new pattern.
         assert!(record(&mut j, 3));
@@ -1300,8 +1618,8 @@ mod tests {
         j.add(2, 2, 1.0);
         assert_eq!(j.finish(), Ok(true));
         let mut entries = Vec::new();
-        j.for_each_entry(true, |k, r, c| entries.push((k, r, c)));
-        assert_eq!(entries, [(0, 2, 2)]);
+        j.for_each_entry(true, |k, r, c, v| entries.push((k, r, c, v)));
+        assert_eq!(entries, [(0, 2, 2, 1.0)]);
         assert_eq!(j.nnz(), 1);
     }
 

@@ -232,11 +232,10 @@ impl FaerDenseLu {
     fn assemble(&mut self, h: &NewtonMatrix<'_>) {
         let a = &mut self.lu;
         a.fill(0.0);
-        let values = h.jac.values();
-        h.jac.for_each_entry(true, |k, r, c| {
+        h.jac.for_each_entry(true, |_, r, c, v| {
             if r != DROPPED && c != DROPPED {
                 let (r, c) = (r as usize, c as usize);
-                a[(r, c)] += h.row_scale[r] * values[k];
+                a[(r, c)] += h.row_scale[r] * v;
             }
         });
         for i in 0..self.n {
@@ -331,29 +330,28 @@ impl LinearSolver for FaerDenseLu {
 /// columns in L are replaced by the identity's,
 /// `H = A' + Σ_{i∈L} e_i (H[i,:] − e_iᵀ) + Σ_{i∈L} H[∉L, i] e_iᵀ + Σ_t û_t v_tᵀ = A' + U Vᵀ`.
 /// Then `H⁻¹b = y − W C⁻¹ Vᵀ y` with `y = A'⁻¹b`, `W = A'⁻¹U` and `C = I + VᵀW` (k × k). The
-/// compressed-column pattern of `A'`, the map from entries to its slots, the symbolic
-/// factorisation and all storage are built once.
+/// compressed-column pattern of `A'`, the slots of its entries, the symbolic factorisation and
+/// all storage are built once; each factorisation walks the Jacobian's entries with their
+/// values ([`Jacobian::for_each_entry`]: a run's may not be stored, only formed from its
+/// source) and sends each to its slot of `A'` or its line of U or V.
 #[derive(Default)]
 pub struct FaerSparseLu {
     n: usize,
     col_ptr: Vec<u32>,
     row_idx: Vec<u32>,
-    /// (entry, slot in `values`, row) of the sparse entries in `A'`, ascending by entry (a
-    /// preconditioner's runs are not visited at all), and the slot of each diagonal element.
-    slots: Vec<(u32, u32, u32)>,
+    /// The slot in `values` of each entry of `A'` (the thin entries: none dropped, neither
+    /// index in a dense line), in emission order (a preconditioner's runs are not visited at
+    /// all), and the slot of each diagonal element.
+    slots: Vec<u32>,
     diag_slot: Vec<u32>,
     values: Vec<f64>,
     symbolic: Option<SymbolicLu<u32>>,
     numeric: NumericLu<u32, f64>,
     scratch: Option<MemBuffer>,
-    /// The dense lines (L) and, per line, the entries of its row (entry, column) and of its
-    /// column outside L (entry, row).
+    /// The dense lines (L), whether each index is one, and each line's rank in L.
     lines: Vec<u32>,
     in_lines: Vec<bool>,
-    row_entries: Vec<(u32, u32)>,
-    row_start: Vec<usize>,
-    col_entries: Vec<(u32, u32)>,
-    col_start: Vec<usize>,
+    line_rank: Vec<u32>,
     /// U, V and W = A'⁻¹U (n × k each, column-major), C's LU, scratch of length k.
     u: Vec<f64>,
     v: Vec<f64>,
@@ -394,28 +392,42 @@ impl FaerSparseLu {
         lu.solve_in_place_with_conj(faer::Conj::No, rhs, Par::Seq, stack);
     }
 
-    /// U and V of the dense lines and rank-one terms, W = A'⁻¹U and the LU of C = I + VᵀW.
-    fn woodbury(&mut self, h: &NewtonMatrix<'_>) -> Result<(), LinearSolveError> {
+    /// The values of `A'` and of U and V from one walk over the Jacobian's entries: a thin
+    /// entry into its slot, an entry of a dense line's row into that line's row term
+    /// `e_i (H[i,:] − e_iᵀ)` (V's column t), one of its column outside L into its column term
+    /// `H[∉L, i] e_iᵀ` (U's column nl + t); then the diagonal and the rank-one terms.
+    fn fill(&mut self, h: &NewtonMatrix<'_>) {
         let n = self.n;
-        let k = self.width(h.jac);
         let nl = self.lines.len();
-        let values = h.jac.values();
+        self.values.iter_mut().for_each(|v| *v = 0.0);
         self.u.iter_mut().for_each(|x| *x = 0.0);
         self.v.iter_mut().for_each(|x| *x = 0.0);
+        let (values, u, v) = (&mut self.values, &mut self.u, &mut self.v);
+        let (slots, in_lines, line_rank) = (&self.slots, &self.in_lines, &self.line_rank);
+        let mut thin = 0;
+        h.jac.for_each_entry(!self.skip_runs, |_, r, c, x| {
+            if r == DROPPED || c == DROPPED {
+                return;
+            }
+            let (r, c) = (r as usize, c as usize);
+            if in_lines[r] {
+                let t = line_rank[r] as usize;
+                v[t * n + c] += h.row_scale[r] * x;
+            } else if in_lines[c] {
+                let t = line_rank[c] as usize;
+                u[(nl + t) * n + r] += h.row_scale[r] * x;
+            } else {
+                values[slots[thin] as usize] += h.row_scale[r] * x;
+                thin += 1;
+            }
+        });
+        for (i, &s) in self.diag_slot.iter().enumerate() {
+            self.values[s as usize] += if self.in_lines[i] { 1.0 } else { h.diag[i] };
+        }
         for (t, &i) in self.lines.iter().enumerate() {
             let i = i as usize;
-            // Row term: e_i (H[i,:] − e_iᵀ).
             self.u[t * n + i] = 1.0;
-            let vt = &mut self.v[t * n..(t + 1) * n];
-            for &(e, c) in &self.row_entries[self.row_start[t]..self.row_start[t + 1]] {
-                vt[c as usize] += h.row_scale[i] * values[e as usize];
-            }
-            vt[i] += h.diag[i] - 1.0;
-            // Column term: H[∉L, i] e_iᵀ.
-            let uc = &mut self.u[(nl + t) * n..(nl + t + 1) * n];
-            for &(e, r) in &self.col_entries[self.col_start[t]..self.col_start[t + 1]] {
-                uc[r as usize] += h.row_scale[r as usize] * values[e as usize];
-            }
+            self.v[t * n + i] += h.diag[i] - 1.0;
             self.v[(nl + t) * n + i] = 1.0;
         }
         for q in 0..h.jac.rank() {
@@ -432,6 +444,12 @@ impl FaerSparseLu {
                 }
             }
         }
+    }
+
+    /// W = A'⁻¹U and the LU of C = I + VᵀW (U and V filled by [`FaerSparseLu::fill`]).
+    fn woodbury(&mut self, h: &NewtonMatrix<'_>) -> Result<(), LinearSolveError> {
+        let n = self.n;
+        let k = self.width(h.jac);
         let mut w = std::mem::take(&mut self.w);
         w.copy_from_slice(&self.u);
         for t in 0..k {
@@ -455,14 +473,7 @@ impl FaerSparseLu {
     }
 
     fn factor_sparse(&mut self, h: &NewtonMatrix<'_>) -> Result<(), LinearSolveError> {
-        self.values.iter_mut().for_each(|v| *v = 0.0);
-        let values = h.jac.values();
-        for &(k, s, r) in &self.slots {
-            self.values[s as usize] += h.row_scale[r as usize] * values[k as usize];
-        }
-        for (i, &s) in self.diag_slot.iter().enumerate() {
-            self.values[s as usize] += if self.in_lines[i] { 1.0 } else { h.diag[i] };
-        }
+        self.fill(h);
         let symbolic = self.symbolic.as_ref().expect("analysed");
         let pattern = SymbolicSparseColMatRef::new_checked(
             self.n,
@@ -495,16 +506,16 @@ impl LinearSolver for FaerSparseLu {
         // afresh by each pass below rather than listed: no array over every entry is held
         // (at N = 5000 the runs alone are 50 million entries).
         let runs = !self.skip_runs;
-        let each_kept = |mut f: Box<dyn FnMut(u32, usize, usize) + '_>| {
-            jac.for_each_entry(runs, |k, r, c| {
+        let each_kept = |mut f: Box<dyn FnMut(usize, usize) + '_>| {
+            jac.for_each_entry(runs, |_, r, c, _| {
                 if r != DROPPED && c != DROPPED {
-                    f(k as u32, r as usize, c as usize);
+                    f(r as usize, c as usize);
                 }
             });
         };
         // Dense lines: rows or columns with many entries.
         let (mut per_row, mut per_col) = (vec![0usize; n], vec![0usize; n]);
-        each_kept(Box::new(|_, r, c| {
+        each_kept(Box::new(|r, c| {
             per_row[r] += 1;
             per_col[c] += 1;
         }));
@@ -523,36 +534,13 @@ impl LinearSolver for FaerSparseLu {
         for (t, &i) in self.lines.iter().enumerate() {
             line_rank[i as usize] = t as u32;
         }
-        // Entries of each line's row, and of its column outside the lines' rows.
-        let nl = self.lines.len();
-        let (mut by_row, mut by_col) = (vec![Vec::new(); nl], vec![Vec::new(); nl]);
+        self.line_rank = line_rank;
         let in_lines = &self.in_lines;
-        each_kept(Box::new(|k, r, c| {
-            if in_lines[r] {
-                by_row[line_rank[r] as usize].push((k, c as u32));
-            } else if in_lines[c] {
-                by_col[line_rank[c] as usize].push((k, r as u32));
-            }
-        }));
-        self.row_entries = by_row.concat();
-        self.row_start = std::iter::once(0)
-            .chain(by_row.iter().scan(0, |a, v| {
-                *a += v.len();
-                Some(*a)
-            }))
-            .collect();
-        self.col_entries = by_col.concat();
-        self.col_start = std::iter::once(0)
-            .chain(by_col.iter().scan(0, |a, v| {
-                *a += v.len();
-                Some(*a)
-            }))
-            .collect();
         // The thin entries (outside the dense lines), numbered in emission order.
-        let each_thin = |mut f: Box<dyn FnMut(u32, usize, usize) + '_>| {
-            each_kept(Box::new(|k, r, c| {
+        let each_thin = |mut f: Box<dyn FnMut(usize, usize) + '_>| {
+            each_kept(Box::new(|r, c| {
                 if !in_lines[r] && !in_lines[c] {
-                    f(k, r, c);
+                    f(r, c);
                 }
             }));
         };
@@ -560,7 +548,7 @@ impl LinearSolver for FaerSparseLu {
         // distinct position one slot.
         let mut count = vec![0u32; n + 1];
         let mut len = 0usize;
-        each_thin(Box::new(|_, _, c| {
+        each_thin(Box::new(|_, c| {
             count[c + 1] += 1;
             len += 1;
         }));
@@ -579,7 +567,7 @@ impl LinearSolver for FaerSparseLu {
             next[c] += 1;
         };
         let mut t = 0u32;
-        each_thin(Box::new(|_, r, c| {
+        each_thin(Box::new(|r, c| {
             place(c, r as u32, t);
             t += 1;
         }));
@@ -608,11 +596,7 @@ impl LinearSolver for FaerSparseLu {
             }
             self.col_ptr[j + 1] = self.row_idx.len() as u32;
         }
-        let mut slots = Vec::with_capacity(len);
-        each_thin(Box::new(|k, r, _| {
-            slots.push((k, slot[slots.len()], r as u32))
-        }));
-        self.slots = slots;
+        self.slots = slot;
         self.values = vec![0.0; self.row_idx.len()];
         let symbolic = factorize_symbolic_lu(self.pattern(), Default::default())
             .map_err(|_| LinearSolveError::Singular)?;
@@ -1101,6 +1085,82 @@ mod tests {
                 assert!(w.products >= 2 && w.products <= 20, "{w:?}");
             }
         }
+    }
+
+    /// The cyclic shift `(J x)_i = x_{(i + 1) mod n}` made of what a preconditioner leaves
+    /// out: each row a scattered 1 on the diagonal plus sourced runs (values not stored) that
+    /// cancel it and put the 1 right of it, the wrap-around a weighted sourced column run.
+    fn cyclic_shift(n: usize) -> Jacobian {
+        let data: std::sync::Arc<[f64]> = vec![-1.0, 1.0, 0.5].into();
+        let mut weights = vec![1.0; n];
+        weights[n - 1] = 0.5;
+        let mut j = Jacobian::new(n);
+        j.begin(n, true);
+        j.set_row_weights(&weights);
+        for i in 0..n {
+            j.add(i, i, 1.0);
+            let len = if i + 1 < n { 2 } else { 1 };
+            j.add_row_run_shared((i, i), &data, 0..len, 1.0);
+        }
+        // 4 · 0.5 · 0.5 = 1 at (n − 1, 0).
+        j.add_col_run_shared((n - 1, 0), &data, 2..3, 4.0);
+        j.finish().unwrap();
+        j
+    }
+
+    #[test]
+    fn gmres_that_stalls_falls_back_to_an_exact_solve_of_the_sourced_runs() {
+        // The preconditioner (the scattered part: the identity) is useless and restarted
+        // GMRES stagnates on the shift with b = e_0 (each Krylov vector is orthogonal to the
+        // residual) until the exact fallback, here the sparse LU, solves the step.
+        let n = 200;
+        let j = cyclic_shift(n);
+        assert_eq!((j.nnz(), j.run_entries()), (3 * n, 2 * n));
+        let (s, d) = (vec![1.0; n], vec![0.0; n]);
+        let h = NewtonMatrix {
+            jac: &j,
+            row_scale: &s,
+            diag: &d,
+        };
+        let a = dense_of(&h);
+        assert_eq!(
+            (a[0][1], a[0][0], a[n - 1][0], a[n - 1][n - 1]),
+            (1.0, 0.0, 1.0, 0.0)
+        );
+        let mut b = vec![0.0; n];
+        b[0] = 3.0;
+        let mut dense = new_solver(Choice::FaerDense);
+        dense.analyse(&j).unwrap();
+        dense.factor(&h).unwrap();
+        let mut want = b.clone();
+        dense.solve_in_place(&h, &mut want, 0.0).unwrap();
+        assert_eq!(direct_choice(&j), Choice::FaerSparse);
+        let mut gmres = new_solver(Choice::Krylov);
+        gmres.analyse(&j).unwrap();
+        gmres.factor(&h).unwrap();
+        let mut x = b.clone();
+        gmres.solve_in_place(&h, &mut x, 1e-10).unwrap();
+        let work = gmres.work();
+        let cycles = (Gmres::MAX_RESTARTS + 1) as u64;
+        assert_eq!(
+            work.products,
+            cycles * (Gmres::RESTART as u64 + 1),
+            "{work:?}"
+        );
+        // The preconditioner's factorisation and the exact one.
+        assert_eq!(work.factorisations, 2, "{work:?}");
+        // x_1 = 3, every other 0: the dense solution, and H x = b.
+        for i in 0..n {
+            assert!(
+                (x[i] - want[i]).abs() < 1e-13,
+                "{i}: {} vs {}",
+                x[i],
+                want[i]
+            );
+            let ax: f64 = (0..n).map(|c| a[i][c] * x[c]).sum();
+            assert!((ax - b[i]).abs() < 1e-13, "row {i}: {ax}");
+        }
+        assert!((x[1] - 3.0).abs() < 1e-13);
     }
 
     #[test]
