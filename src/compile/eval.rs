@@ -979,9 +979,8 @@ impl<'a> System<'a> {
                     // quantities (zero profit: ±Q by Shephard's lemma; markets: ±Q).
                     let p0 = c.node_run[k] as usize;
                     let sign = if c.leaf_output[a] { 1.0 } else { -1.0 };
-                    // The values depend on the coefficients only: written when the pattern is
-                    // recorded, at a solve's first iteration.
-                    // The products read them from the coefficients' quantities in place.
+                    // The values depend on the coefficients only and are not stored: every
+                    // reader of the Jacobian forms them from the coefficients' quantities.
                     if let Some(j) = jac.as_deref_mut() {
                         if active[b.var] {
                             let zp = -sign * inv_scale[sector_row];

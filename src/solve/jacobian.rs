@@ -10,6 +10,12 @@
 //!
 //! A map from the problem's indices to the solved ones (variables held fixed are dropped,
 //! [`DROPPED`]) is applied while recording, so a reduced problem writes into the same storage.
+//!
+//! Runs whose values are a factor times data the problem already holds (an input-output
+//! block's benchmark quantities) are *sourced*: their values are never stored (0.4 GB at
+//! N = 5000), and every reader forms them from the source with the same expression, so the
+//! products, the row maxima, [`Jacobian::for_each_entry`] (which yields each entry's value, for
+//! the direct solvers) and [`Jacobian::to_dense`] all see the same bits.
 
 use std::ops::Range;
 use std::sync::Arc;
