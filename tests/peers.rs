@@ -327,7 +327,7 @@ fn rendered_model_names_and_scenarios() {
 }
 
 /// From about N = 512 the evaluation and the GMRES products run in two halves, one per core
-/// (`System::PARALLEL_LEAVES`, `Jacobian::PARALLEL_FROM`); the halves are fixed by the
+/// (`Structure::PARALLEL_LEAVES`, `Jacobian::PARALLEL_FROM`); the halves are fixed by the
 /// structure, so a solve gives the same bits on one thread as on two.
 #[test]
 fn a_solve_at_scale_gives_the_same_bits_on_one_thread_and_on_two() {
@@ -337,7 +337,7 @@ fn a_solve_at_scale_gives_the_same_bits_on_one_thread_and_on_two() {
     let (structure, _) = tokencge::build_model(model).unwrap();
     let leaves = structure.leaf_count();
     assert!(
-        leaves >= tokencge::compile::System::PARALLEL_LEAVES,
+        leaves >= tokencge::compile::Structure::PARALLEL_LEAVES,
         "{leaves} leaves: too few for the evaluation to run in halves"
     );
     let (setup, coef) = tokencge::scenario::prepare(&structure, Some(idx)).unwrap();

@@ -158,7 +158,7 @@ pub struct PointState {
     /// over an input-output block instead of two).
     run_market: Vec<f64>,
     /// The second half's market terms when the sectors are evaluated in two halves
-    /// ([`System::halfway_sector`]).
+    /// ([`Structure::halfway_sector`]).
     run_market_second: Vec<f64>,
     /// Scratch shared by the sectors (one per half): the π of one run, for its unit cost by
     /// the general formula (evaluations for reports and calibration).
@@ -669,29 +669,23 @@ impl<'a> System<'a> {
         self.point_with(x, (grad, false), st)
     }
 
-    /// [`System::point_into`], or lean for the solver (no per-leaf state for runs).
-    /// Leaves from which the sectors are evaluated in two halves, one per core: at scale an
-    /// evaluation is bound by memory bandwidth, which one core does not saturate.
-    pub const PARALLEL_LEAVES: usize = 1 << 18;
-
-    /// The first sector of the second half (halving the leaves), or None for a structure with
-    /// fewer than [`System::PARALLEL_LEAVES`] leaves. It depends on the structure only.
-    fn halfway_sector(&self) -> Option<usize> {
-        let sectors = &self.structure.sectors;
-        let total = self.structure.leaf_count();
-        if total < Self::PARALLEL_LEAVES {
-            return None;
+    /// The states of `sectors`, the structure's sectors from `first` on, with the runs'
+    /// market terms summed into `scratch.0`.
+    fn sector_states(
+        &self,
+        first: usize,
+        sectors: &mut [SectorState],
+        x: &[f64],
+        mode: (bool, bool),
+        (run_market, run_pi): (&mut [f64], &mut Vec<f64>),
+    ) -> Result<(), EvaluationError> {
+        for (i, s) in sectors.iter_mut().enumerate() {
+            self.sector_state(first + i, x, mode, s, (&mut *run_market, &mut *run_pi))?;
         }
-        let mut seen = 0;
-        for (si, b) in sectors.iter().enumerate() {
-            if 2 * seen >= total {
-                return Some(si);
-            }
-            seen += b.leaves.len();
-        }
-        None
+        Ok(())
     }
 
+    /// [`System::point_into`], or lean for the solver (no per-leaf state for runs).
     fn point_with(
         &self,
         x: &[f64],
@@ -703,11 +697,10 @@ impl<'a> System<'a> {
         if lean {
             reset(&mut st.run_market, self.dim(), 0.0);
         }
-        match self.halfway_sector() {
+        match self.structure.halfway_sector() {
             None => {
-                for (si, s) in st.sectors.iter_mut().enumerate() {
-                    self.sector_state(si, x, mode, s, (&mut st.run_market, &mut st.run_pi))?;
-                }
+                let scratch = (&mut st.run_market[..], &mut st.run_pi);
+                self.sector_states(0, &mut st.sectors, x, mode, scratch)?;
             }
             Some(half) => {
                 // Two halves fixed by the structure, the second's market terms summed apart
@@ -716,20 +709,11 @@ impl<'a> System<'a> {
                     reset(&mut st.run_market_second, self.dim(), 0.0);
                 }
                 let (first, second) = st.sectors.split_at_mut(half);
-                let scratch = (&mut st.run_market, &mut st.run_pi);
-                let scratch_second = (&mut st.run_market_second, &mut st.run_pi_second);
+                let scratch = (&mut st.run_market[..], &mut st.run_pi);
+                let scratch_second = (&mut st.run_market_second[..], &mut st.run_pi_second);
                 let (a, b) = rayon::join(
-                    || {
-                        first.iter_mut().enumerate().try_for_each(|(si, s)| {
-                            self.sector_state(si, x, mode, s, (&mut *scratch.0, &mut *scratch.1))
-                        })
-                    },
-                    || {
-                        second.iter_mut().enumerate().try_for_each(|(i, s)| {
-                            let (m, p) = (&mut *scratch_second.0, &mut *scratch_second.1);
-                            self.sector_state(half + i, x, mode, s, (m, p))
-                        })
-                    },
+                    || self.sector_states(0, first, x, mode, scratch),
+                    || self.sector_states(half, second, x, mode, scratch_second),
                 );
                 a?;
                 b?;

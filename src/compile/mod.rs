@@ -18,6 +18,7 @@ use crate::calibrate::{self, CalibrationError, Coefficients};
 use crate::expr::Expr;
 use crate::ids::{CommodityId, ConsumerId, NetputId, SectorId, VarId};
 use crate::model::Model;
+use crate::solve::jacobian::halfway;
 
 pub use eval::{
     Bounds, ConsumerState, EvalWorkspace, EvaluationError, PointState, SectorState, System,
@@ -209,6 +210,8 @@ pub struct Structure {
     incidence: Incidence,
     /// Benchmark income of each consumer with the model's own parameters (M̄ of `ev`).
     pub(crate) benchmark_income: Vec<f64>,
+    /// The first sector of an evaluation's second half ([`Structure::halfway_sector`]).
+    halfway_sector: Option<usize>,
 }
 
 /// Compiles a model: builds its structure, then calibrates it once to the model's own
@@ -283,7 +286,12 @@ pub fn compile(model: Model) -> Result<(Structure, Coefficients), CompileError> 
         &sectors,
         &consumers,
     );
+    let leaves: usize = sectors.iter().map(|b| b.leaves.len()).sum();
+    let halfway_sector = (leaves >= Structure::PARALLEL_LEAVES)
+        .then(|| halfway(sectors.iter().map(|b| b.leaves.len()), leaves, |_| true))
+        .flatten();
     let mut structure = Structure {
+        halfway_sector,
         benchmark_income: vec![0.0; model.consumers.len()],
         model,
         layout,
@@ -416,6 +424,18 @@ impl Structure {
     /// Leaves of every sector's tree (a netput each): the size of an evaluation.
     pub fn leaf_count(&self) -> usize {
         self.sectors.iter().map(|b| b.leaves.len()).sum()
+    }
+
+    /// Leaves from which the sectors are evaluated in two halves, one per core: at scale an
+    /// evaluation is bound by memory bandwidth, which one core does not saturate.
+    pub const PARALLEL_LEAVES: usize = 1 << 18;
+
+    /// The first sector of an evaluation's second half (halving the leaves), or None for a
+    /// structure with fewer than [`Structure::PARALLEL_LEAVES`] leaves: fixed when the
+    /// structure is built, so the split is the same at every evaluation and on any thread
+    /// count.
+    pub(crate) fn halfway_sector(&self) -> Option<usize> {
+        self.halfway_sector
     }
 
     /// Per commodity: (sector, leaf) of every netput of it, sectors and leaves in order. Built

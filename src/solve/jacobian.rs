@@ -163,6 +163,25 @@ fn larger(a: f64, b: f64) -> f64 {
     }
 }
 
+/// The first index `k` of a sequence of lengths (summing to `total`) at which the lengths
+/// before it hold at least half the total and `cut_allowed(k)`: where a fixed two-way split of
+/// the work falls (it depends on the lengths only, so the split is the same on any thread
+/// count). None if there is no such index.
+pub(crate) fn halfway(
+    lengths: impl IntoIterator<Item = usize>,
+    total: usize,
+    cut_allowed: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let mut seen = 0;
+    for (k, len) in lengths.into_iter().enumerate() {
+        if 2 * seen >= total && cut_allowed(k) {
+            return Some(k);
+        }
+        seen += len;
+    }
+    None
+}
+
 /// Σ aᵢbᵢ with eight partial sums, so that it vectorises (a plain sum is bound by the
 /// latency of one addition after another); the order is fixed, so is the result.
 #[inline]
@@ -454,20 +473,15 @@ impl Jacobian {
         }
     }
 
-    /// The segment at which the entries recorded are half done, or 0 when there are fewer
-    /// than [`Jacobian::PARALLEL_FROM`].
+    /// The segment at which the entries recorded are half done (never between a fused pair),
+    /// or 0 when there are fewer than [`Jacobian::PARALLEL_FROM`].
     fn halfway(&self) -> u32 {
         if self.len < Self::PARALLEL_FROM {
             return 0;
         }
-        let mut seen = 0;
-        for (k, seg) in self.segments.iter().enumerate() {
-            if 2 * seen >= self.len && (k == 0 || self.fused_partner(k - 1, k + 1) != Some(k)) {
-                return k as u32;
-            }
-            seen += seg.len as usize;
-        }
-        0
+        let lengths = self.segments.iter().map(|seg| seg.len as usize);
+        let cut_allowed = |k: usize| k == 0 || self.fused_partner(k - 1, k + 1) != Some(k);
+        halfway(lengths, self.len, cut_allowed).map_or(0, |k| k as u32)
     }
 
     #[inline]
